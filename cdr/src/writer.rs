@@ -1,0 +1,579 @@
+//! The call-record writer: batched inserts into ClickHouse in front of the durable
+//! spool, so that no accepted record is ever lost.
+//!
+//! # Contract
+//! - [`CallRecordWriter::submit`] queues a record and returns an [`Ack`]; the ack
+//!   resolves once the record is durable, and only then: inserted into ClickHouse
+//!   ([`Accepted::Delivered`]), fsync'd in the spool ([`Accepted::Spooled`]), or, when
+//!   ClickHouse refuses it for good or it fails its own checks, fsync'd in the spool's
+//!   `rejected.jsonl` with the reason ([`Accepted::SetAside`]). An error means the
+//!   record is NOT durable and the caller still owns it.
+//! - Records are grouped into batches of up to `batch_max_records`, or whatever
+//!   arrived within `batch_max_delay` of the first: one insert, or one fsync, per batch
+//!   (group commit).
+//! - While the spool holds anything, new batches are appended to it rather than sent
+//!   directly, so ClickHouse receives records in the order they were accepted and an
+//!   outage costs one timeout, not one per batch. A replay task sends the oldest spooled
+//!   batch, removes it once ClickHouse acknowledged it, and backs off exponentially
+//!   between failed attempts.
+//! - A process that dies without shutting down loses nothing acknowledged: the next
+//!   [`CallRecordWriter::start`] on the same spool folder replays it. A batch inserted
+//!   but not yet removed from the spool when the process died is sent again; the copies
+//!   share their keys and ClickHouse collapses them.
+//! - The queue in front of the writer is bounded: when it is full, `submit` waits
+//!   (backpressure), it never drops.
+
+use crate::record::CallRecord;
+use crate::spool::{RecoveryReport, Spool};
+use crate::store::{classify, ClickhouseConfig, Failure};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
+use tokio::task::JoinHandle;
+
+/// Writer settings.
+#[derive(Clone, Debug)]
+pub struct WriterConfig {
+    /// Folder of the spool (created if missing); one writer process per folder.
+    pub spool_dir: PathBuf,
+    /// Table receiving the records, in the configured database.
+    pub table: String,
+    /// Largest batch, in records.
+    pub batch_max_records: usize,
+    /// Longest a record waits for its batch to fill.
+    pub batch_max_delay: Duration,
+    /// Longest an insert may take before the batch goes to the spool.
+    pub insert_timeout: Duration,
+    /// First wait before retrying ClickHouse after a failure.
+    pub retry_min: Duration,
+    /// Longest wait between retries.
+    pub retry_max: Duration,
+    /// Size at which a spool segment is closed and a new one started.
+    pub segment_max_bytes: u64,
+    /// Records that may wait in the queue before `submit` waits.
+    pub queue_capacity: usize,
+}
+
+impl WriterConfig {
+    /// Defaults for a spool in `spool_dir`: batches of 5,000 records or 200 ms, 10 s
+    /// insert timeout, retries from 250 ms to 10 s, 64 MiB segments, 100,000 queued.
+    pub fn new(spool_dir: impl Into<PathBuf>) -> Self {
+        WriterConfig {
+            spool_dir: spool_dir.into(),
+            table: "calls".into(),
+            batch_max_records: 5_000,
+            batch_max_delay: Duration::from_millis(200),
+            insert_timeout: Duration::from_secs(10),
+            retry_min: Duration::from_millis(250),
+            retry_max: Duration::from_secs(10),
+            segment_max_bytes: 64 * 1024 * 1024,
+            queue_capacity: 100_000,
+        }
+    }
+}
+
+/// How an accepted record was made durable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Accepted {
+    /// ClickHouse acknowledged the insert.
+    Delivered,
+    /// Fsync'd in the spool; it reaches ClickHouse when it answers again.
+    Spooled,
+    /// Refused for good (by ClickHouse or by its own consistency check) and kept in
+    /// the spool's `rejected.jsonl` with this reason.
+    SetAside {
+        /// Why it was refused.
+        reason: String,
+    },
+}
+
+/// The record could not be made durable; the caller still owns it.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The writer is shutting down or has stopped.
+    #[error("the call-record writer is closed")]
+    Closed,
+    /// Neither ClickHouse nor the spool took the record (disk full, I/O error).
+    #[error("the call record could not be spooled: {0}")]
+    Spool(String),
+}
+
+/// Resolves when a submitted record is durable.
+pub struct Ack(oneshot::Receiver<Result<Accepted, WriteError>>);
+
+impl std::future::Future for Ack {
+    type Output = Result<Accepted, WriteError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|result| result.unwrap_or(Err(WriteError::Closed)))
+    }
+}
+
+/// Counters of a writer, for metrics and tests.
+#[derive(Debug, Default)]
+struct Counters {
+    written: AtomicU64,
+    spooled: AtomicU64,
+    replayed: AtomicU64,
+    rejected: AtomicU64,
+    spool_pending: AtomicU64,
+}
+
+/// A snapshot of the writer's counters.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WriterStats {
+    /// Records inserted directly.
+    pub written: u64,
+    /// Records that went to the spool.
+    pub spooled: u64,
+    /// Spooled records later inserted by the replay task.
+    pub replayed: u64,
+    /// Records set aside (refused for good).
+    pub rejected: u64,
+    /// Records in the spool now.
+    pub spool_pending: u64,
+}
+
+impl Counters {
+    fn snapshot(&self) -> WriterStats {
+        WriterStats {
+            written: self.written.load(Ordering::Relaxed),
+            spooled: self.spooled.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+            spool_pending: self.spool_pending.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Submission {
+    record: CallRecord,
+    ack: oneshot::Sender<Result<Accepted, WriteError>>,
+}
+
+struct Shared {
+    client: clickhouse::Client,
+    config: WriterConfig,
+    spool: Mutex<Spool>,
+    counters: Counters,
+    spool_changed: Notify,
+}
+
+/// Handle to submit records; cheap to clone, one per task that writes.
+#[derive(Clone)]
+pub struct CallRecordWriter {
+    queue: mpsc::Sender<Submission>,
+    shared: Arc<Shared>,
+}
+
+/// The writer's background tasks; [`RunningWriter::shutdown`] stops them.
+pub struct RunningWriter {
+    shared: Arc<Shared>,
+    stop_intake: watch::Sender<bool>,
+    stop_replay: watch::Sender<bool>,
+    intake: JoinHandle<()>,
+    replay: JoinHandle<()>,
+}
+
+impl CallRecordWriter {
+    /// Opens the spool (replaying what a previous process left), and starts the intake
+    /// and replay tasks on the current tokio runtime.
+    ///
+    /// # Errors
+    /// When the spool folder cannot be opened or recovered.
+    pub fn start(
+        store: &ClickhouseConfig,
+        config: WriterConfig,
+    ) -> std::io::Result<(CallRecordWriter, RunningWriter, RecoveryReport)> {
+        let (spool, report) = Spool::open(&config.spool_dir, config.segment_max_bytes)?;
+        if report.torn_bytes > 0 {
+            tracing::warn!(bytes = report.torn_bytes, "Cut an interrupted spool write that was never acknowledged.");
+        }
+        for file in &report.corrupt_files {
+            tracing::error!(file = %file.display(), "Moved corrupted spool bytes aside; an operator must inspect them.");
+        }
+        if report.pending_records > 0 {
+            tracing::info!(records = report.pending_records, "Spool holds records from an earlier run; replaying.");
+        }
+        let shared = Arc::new(Shared {
+            client: store.client(),
+            spool: Mutex::new(spool),
+            counters: Counters::default(),
+            spool_changed: Notify::new(),
+            config,
+        });
+        shared
+            .counters
+            .spool_pending
+            .store(report.pending_records as u64, Ordering::Relaxed);
+        let (queue, receiver) = mpsc::channel(shared.config.queue_capacity.max(1));
+        let (stop_intake, intake_stopped) = watch::channel(false);
+        let (stop_replay, replay_stopped) = watch::channel(false);
+        let intake = tokio::spawn(intake_loop(shared.clone(), receiver, intake_stopped));
+        let replay = tokio::spawn(replay_loop(shared.clone(), replay_stopped));
+        Ok((
+            CallRecordWriter {
+                queue,
+                shared: shared.clone(),
+            },
+            RunningWriter {
+                shared,
+                stop_intake,
+                stop_replay,
+                intake,
+                replay,
+            },
+            report,
+        ))
+    }
+
+    /// Queues a record; waits only while the queue is full.
+    ///
+    /// # Errors
+    /// [`WriteError::Closed`] when the writer is shutting down.
+    pub async fn submit(&self, record: CallRecord) -> Result<Ack, WriteError> {
+        let (ack, receiver) = oneshot::channel();
+        self.queue
+            .send(Submission { record, ack })
+            .await
+            .map_err(|_| WriteError::Closed)?;
+        Ok(Ack(receiver))
+    }
+
+    /// Queues a record and waits until it is durable.
+    ///
+    /// # Errors
+    /// See [`WriteError`].
+    pub async fn write(&self, record: CallRecord) -> Result<Accepted, WriteError> {
+        self.submit(record).await?.await
+    }
+
+    /// The writer's counters now.
+    pub fn stats(&self) -> WriterStats {
+        self.shared.counters.snapshot()
+    }
+}
+
+impl RunningWriter {
+    /// The writer's counters now.
+    pub fn stats(&self) -> WriterStats {
+        self.shared.counters.snapshot()
+    }
+
+    /// Stops taking records, makes every queued record durable, then lets the replay
+    /// task empty the spool for at most `drain` before stopping it. What is still
+    /// spooled then is replayed by the next start.
+    pub async fn shutdown(self, drain: Duration) -> WriterStats {
+        let _ = self.stop_intake.send(true);
+        let _ = self.intake.await;
+        let shared = self.shared.clone();
+        let _ = tokio::time::timeout(drain, async {
+            loop {
+                // Register interest before checking, so a commit in between is not missed.
+                let changed = shared.spool_changed.notified();
+                tokio::pin!(changed);
+                changed.as_mut().enable();
+                if lock(&shared.spool).is_empty() {
+                    break;
+                }
+                changed.await;
+            }
+        })
+        .await;
+        let _ = self.stop_replay.send(true);
+        let _ = self.replay.await;
+        self.shared.counters.snapshot()
+    }
+}
+
+fn lock(spool: &Mutex<Spool>) -> std::sync::MutexGuard<'_, Spool> {
+    // A panic while holding the lock cannot leave the spool half-written (its writes
+    // are checked on the next open), so a poisoned lock is still usable.
+    spool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+async fn intake_loop(
+    shared: Arc<Shared>,
+    mut receiver: mpsc::Receiver<Submission>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut closing = false;
+    loop {
+        let first = if closing {
+            receiver.recv().await
+        } else {
+            tokio::select! {
+                message = receiver.recv() => message,
+                _ = stop.changed() => {
+                    // Refuse new submissions, then make the queued ones durable.
+                    receiver.close();
+                    closing = true;
+                    continue;
+                }
+            }
+        };
+        let Some(first) = first else { break };
+        let mut batch = vec![first];
+        let deadline = tokio::time::Instant::now() + shared.config.batch_max_delay;
+        while batch.len() < shared.config.batch_max_records {
+            match receiver.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    match tokio::time::timeout_at(deadline, receiver.recv()).await {
+                        Ok(Some(next)) => batch.push(next),
+                        Ok(None) | Err(_) => break,
+                    }
+                }
+            }
+        }
+        write_batch(&shared, batch).await;
+    }
+}
+
+/// Makes one batch durable and answers every submitter.
+async fn write_batch(shared: &Arc<Shared>, batch: Vec<Submission>) {
+    let (records, acks): (Vec<CallRecord>, Vec<_>) =
+        batch.into_iter().map(|s| (s.record, s.ack)).unzip();
+    let mut outcomes: Vec<Option<Result<Accepted, WriteError>>> =
+        records.iter().map(|_| None).collect();
+
+    let mut rejected = Vec::new();
+    let mut valid = Vec::new();
+    for (i, record) in records.iter().enumerate() {
+        match record.check() {
+            Ok(()) => valid.push(i),
+            Err(reason) => rejected.push((i, format!("inconsistent record: {reason}"))),
+        }
+    }
+
+    let direct = lock(&shared.spool).is_empty();
+    let mut to_spool: Vec<usize> = Vec::new();
+    if direct && !valid.is_empty() {
+        let rows: Vec<&CallRecord> = valid.iter().map(|&i| &records[i]).collect();
+        match insert(shared, &rows).await {
+            Ok(()) => {
+                shared
+                    .counters
+                    .written
+                    .fetch_add(valid.len() as u64, Ordering::Relaxed);
+                for &i in &valid {
+                    outcomes[i] = Some(Ok(Accepted::Delivered));
+                }
+            }
+            Err((Failure::Transient, error)) => {
+                tracing::warn!(%error, records = valid.len(), "ClickHouse insert failed; spooling the batch.");
+                to_spool = valid;
+            }
+            Err((Failure::Permanent, error)) => {
+                tracing::warn!(%error, records = valid.len(), "ClickHouse refused a batch; inserting its records one by one.");
+                for i in valid {
+                    match insert(shared, &[&records[i]]).await {
+                        Ok(()) => {
+                            shared.counters.written.fetch_add(1, Ordering::Relaxed);
+                            outcomes[i] = Some(Ok(Accepted::Delivered));
+                        }
+                        Err((Failure::Permanent, error)) => rejected.push((i, error)),
+                        Err((Failure::Transient, _)) => to_spool.push(i),
+                    }
+                }
+            }
+        }
+    } else {
+        to_spool = valid;
+    }
+
+    if !rejected.is_empty() {
+        let aside: Vec<(CallRecord, String)> = rejected
+            .iter()
+            .map(|(i, reason)| (records[*i].clone(), reason.clone()))
+            .collect();
+        let result = spool_io(shared, move |spool| spool.set_aside(&aside, now_ms())).await;
+        for (i, reason) in rejected {
+            outcomes[i] = Some(match &result {
+                Ok(()) => {
+                    tracing::error!(key = %records[i].key, %reason, "Call record refused for good; set aside in the spool's rejected.jsonl.");
+                    shared.counters.rejected.fetch_add(1, Ordering::Relaxed);
+                    Ok(Accepted::SetAside { reason })
+                }
+                Err(e) => Err(WriteError::Spool(e.clone())),
+            });
+        }
+    }
+
+    if !to_spool.is_empty() {
+        let batch: Vec<CallRecord> = to_spool.iter().map(|&i| records[i].clone()).collect();
+        let count = batch.len() as u64;
+        let result = spool_io(shared, move |spool| spool.append(&batch)).await;
+        match &result {
+            Ok(()) => {
+                shared.counters.spooled.fetch_add(count, Ordering::Relaxed);
+                shared.spool_changed.notify_waiters();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, records = count, "Cannot spool call records; their submitters are told they are not durable.");
+            }
+        }
+        for i in to_spool {
+            outcomes[i] = Some(match &result {
+                Ok(()) => Ok(Accepted::Spooled),
+                Err(e) => Err(WriteError::Spool(e.clone())),
+            });
+        }
+    }
+
+    for (ack, outcome) in acks.into_iter().zip(outcomes) {
+        let _ = ack.send(outcome.unwrap_or(Err(WriteError::Closed)));
+    }
+}
+
+/// Runs a spool operation off the async workers (it fsyncs) and refreshes the gauge.
+async fn spool_io<T: Send + 'static>(
+    shared: &Arc<Shared>,
+    operation: impl FnOnce(&mut Spool) -> std::io::Result<T> + Send + 'static,
+) -> Result<T, String> {
+    let shared = shared.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut spool = lock(&shared.spool);
+        let result = operation(&mut spool);
+        shared
+            .counters
+            .spool_pending
+            .store(spool.pending_records() as u64, Ordering::Relaxed);
+        result
+    })
+    .await
+    .map_err(|e| format!("spool task failed: {e}"))?
+    .map_err(|e| e.to_string())
+}
+
+async fn insert(shared: &Shared, records: &[&CallRecord]) -> Result<(), (Failure, String)> {
+    let timeout = shared.config.insert_timeout;
+    let attempt = async {
+        let mut insert = shared
+            .client
+            .insert::<crate::record::CallRow>(&shared.config.table)
+            .await?
+            .with_timeouts(Some(timeout), Some(timeout));
+        for record in records {
+            insert.write(&record.to_row()).await?;
+        }
+        insert.end().await
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err((classify(&e), e.to_string())),
+        Err(_) => Err((
+            Failure::Transient,
+            format!("insert took longer than {timeout:?}"),
+        )),
+    }
+}
+
+async fn replay_loop(shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+    let mut backoff = shared.config.retry_min;
+    loop {
+        // Register for "spool changed" before looking at it, so an append made while
+        // this task looks is not missed.
+        let notified = shared.spool_changed.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let batch = match spool_io(&shared, |spool| spool.oldest()).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::error!(%error, "Cannot read the spool; retrying.");
+                None
+            }
+        };
+        let wait = match batch {
+            None => None,
+            Some(batch) => {
+                let rows: Vec<&CallRecord> = batch.records.iter().collect();
+                match insert(&shared, &rows).await {
+                    Ok(()) => {
+                        let count = batch.records.len() as u64;
+                        let position = batch.position;
+                        match spool_io(&shared, move |spool| spool.commit(position)).await {
+                            Ok(()) => {
+                                shared.counters.replayed.fetch_add(count, Ordering::Relaxed);
+                                shared.spool_changed.notify_waiters();
+                                backoff = shared.config.retry_min;
+                                continue;
+                            }
+                            Err(error) => {
+                                tracing::error!(%error, "Cannot acknowledge a replayed spool batch.");
+                                Some(backoff)
+                            }
+                        }
+                    }
+                    Err((Failure::Permanent, error)) => {
+                        replay_one_by_one(&shared, batch, &error).await;
+                        continue;
+                    }
+                    Err((Failure::Transient, error)) => {
+                        tracing::debug!(%error, "ClickHouse still unavailable for the spool replay.");
+                        let wait = backoff;
+                        backoff = (backoff * 2).min(shared.config.retry_max);
+                        Some(wait)
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = stop.changed() => return,
+            _ = notified, if wait.is_none() => {}
+            _ = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+/// A spooled batch ClickHouse refused: find the records it refuses, set them aside,
+/// and acknowledge the batch once every record is in ClickHouse or set aside.
+async fn replay_one_by_one(shared: &Arc<Shared>, batch: crate::spool::SpooledBatch, error: &str) {
+    tracing::warn!(%error, records = batch.records.len(), "ClickHouse refused a spooled batch; replaying it record by record.");
+    let mut aside = Vec::new();
+    let mut delivered = 0u64;
+    for record in &batch.records {
+        match insert(shared, &[record]).await {
+            Ok(()) => delivered += 1,
+            Err((Failure::Permanent, reason)) => aside.push((record.clone(), reason)),
+            // Try the whole batch again later; delivered copies collapse on their keys.
+            Err((Failure::Transient, _)) => return,
+        }
+    }
+    let count = aside.len() as u64;
+    let position = batch.position;
+    let result = spool_io(shared, move |spool| {
+        spool.set_aside(&aside, now_ms())?;
+        spool.commit(position)
+    })
+    .await;
+    match result {
+        Ok(()) => {
+            shared.counters.rejected.fetch_add(count, Ordering::Relaxed);
+            shared
+                .counters
+                .replayed
+                .fetch_add(delivered, Ordering::Relaxed);
+            tracing::error!(records = count, "Spooled call records refused for good; set aside in rejected.jsonl.");
+        }
+        Err(error) => tracing::error!(%error, "Cannot set aside refused spooled records."),
+    }
+}
