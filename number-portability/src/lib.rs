@@ -1,8 +1,99 @@
 //! Phone numbers: what a number is and who holds it.
 //!
 //! This crate owns E.164 parsing and normalisation, the French numbering plan and
-//! international prefixes (classification), ARCEP numbering data, the number
-//! inventory (which customer, trunk and site holds a number) and porting. It knows
-//! nothing about SIP or billing; every other component asks it about numbers.
+//! international prefixes (classification) and ARCEP numbering data. Number
+//! inventory and porting will live here too. It knows nothing about SIP or billing;
+//! every other component asks it about numbers.
 //!
-//! Nothing is implemented yet: the work is tracked by the number-portability issue.
+//! - [`parse`] turns what SIP messages and call-record exports contain (`0123456789`,
+//!   `+33 1 23 45 67 89`, `tel:`/`sip:` URIs, `112`...) into a [`Number`]: an [`E164`]
+//!   or a national [`ShortCode`].
+//! - [`classify`] tells what it is: a [`Classification`] with country, calling code,
+//!   [`Category`] (fixed geographic, mobile, 0800 free...), French [`Region`], overseas
+//!   territory, emergency flag.
+//! - [`arcep::ArcepData`] imports ARCEP's open data files and answers "which operator
+//!   holds this number's block", "which territory", "which ZNE".
+//!
+//! The tables behind both are data files (`data/*.csv`), embedded as defaults and
+//! replaceable through [`NumberingPlan::builder`].
+//!
+//! ```
+//! use number_portability::{classify, parse, Category, Region};
+//!
+//! let n = parse("01 23 45 67 89").unwrap();
+//! assert_eq!(n.to_string(), "+33123456789");
+//! let c = classify(&n);
+//! assert_eq!(c.category, Category::FixedGeographic);
+//! assert_eq!(c.region, Some(Region::IleDeFrance));
+//!
+//! let mayotte = parse("0639 12 34 56").unwrap();
+//! assert_eq!(mayotte.to_string(), "+262639123456");
+//! assert_eq!(classify(&mayotte).territory.unwrap().as_str(), "YT");
+//!
+//! let samu = parse("15").unwrap();
+//! assert!(classify(&samu).is_emergency);
+//!
+//! let err = parse("0800 FLEURS").unwrap_err();
+//! assert!(err.to_string().contains("letter 'F'"));
+//! ```
+#![deny(missing_docs)]
+
+pub mod arcep;
+mod error;
+mod number;
+mod parse;
+mod plan;
+mod trie;
+
+use std::sync::OnceLock;
+
+pub use error::{ParseError, ParseErrorKind, PlanError, TableProblem};
+pub use number::{Number, ShortCode, E164, MAX_E164_DIGITS, MAX_SHORT_CODE_DIGITS};
+pub use plan::category::{Category, Classification, CountryId, Region};
+pub use plan::{
+    NumberingPlan, NumberingPlanBuilder, DEFAULT_COUNTRIES, DEFAULT_OVERSEAS, DEFAULT_PREFIXES,
+    DEFAULT_SHORT_CODES, TABLE_FILES,
+};
+
+/// The built-in numbering plan with France as default country, loaded once.
+pub fn default_plan() -> &'static NumberingPlan {
+    static PLAN: OnceLock<NumberingPlan> = OnceLock::new();
+    PLAN.get_or_init(|| {
+        // The embedded tables are checked by this crate's tests; failing here is a
+        // build defect, not an input error.
+        NumberingPlan::builder()
+            .build()
+            .expect("the built-in numbering plan tables are valid")
+    })
+}
+
+/// Parses a number with the built-in plan (default country France).
+///
+/// # Errors
+///
+/// [`ParseError`] naming the input and why it is not a number.
+pub fn parse(input: &str) -> Result<Number, ParseError> {
+    default_plan().parse(input)
+}
+
+/// Classifies a number with the built-in plan.
+pub fn classify(number: &Number) -> Classification {
+    default_plan().classify(number)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_plan_is_shared() {
+        assert!(std::ptr::eq(default_plan(), default_plan()));
+    }
+
+    #[test]
+    fn free_functions_use_the_default_plan() {
+        let n = parse("06 12 34 56 78").unwrap();
+        assert_eq!(n.to_string(), "+33612345678");
+        assert_eq!(classify(&n).category, Category::Mobile);
+    }
+}

@@ -1,0 +1,1 @@
+//! ARCEP open data import (placeholder).

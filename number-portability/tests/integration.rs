@@ -1,0 +1,1 @@
+//! Integration tests of the number-portability crate, one module per feature area.
