@@ -92,6 +92,9 @@ pub enum ParseErrorKind {
     /// A full-length digit string with neither `+`, international prefix, trunk
     /// prefix nor a calling code of the home plan: its country cannot be told.
     NoPrefix,
+    /// A national significant number starting with 0 in a country whose trunk
+    /// prefix is 0, where no number does (`0508 012345`).
+    LeadingZero,
     /// A short number where a full E.164 number is required.
     NotE164,
     /// A SIP or tel URI that does not carry a telephone number.
@@ -145,6 +148,10 @@ impl fmt::Display for ParseErrorKind {
             ParseErrorKind::NoPrefix => f.write_str(
                 "no prefix: add '+' or 00 and the country code for an international number, \
                  or the trunk prefix 0 for a national one",
+            ),
+            ParseErrorKind::LeadingZero => f.write_str(
+                "the digits after the country code or trunk prefix start with 0, which no \
+                 number of this country does; remove the extra 0",
             ),
             ParseErrorKind::NotE164 => {
                 f.write_str("a national short number has no E.164 form; a full number is required")

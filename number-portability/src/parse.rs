@@ -240,6 +240,13 @@ impl NumberingPlan {
 
     /// Checks the national significant number's length against the plan.
     fn finish(&self, cc: &[u8], nsn: &[u8]) -> Result<Number, ParseErrorKind> {
+        if nsn.first() == Some(&b'0')
+            && self
+                .country_of(cc)
+                .is_some_and(|c| c.trunk_prefix == "0" && c.calling_code.as_bytes() == cc)
+        {
+            return Err(ParseErrorKind::LeadingZero);
+        }
         let mut all = Digits::default();
         all.extend(cc);
         all.extend(nsn);
@@ -579,6 +586,8 @@ mod tests {
             }
         );
         assert_eq!(kind("612345678"), ParseErrorKind::NoPrefix);
+        assert_eq!(kind("0508012345"), ParseErrorKind::LeadingZero);
+        assert_eq!(kind("00"), ParseErrorKind::TooShort { digits: 0, min: 4 });
         assert!(matches!(
             kind("+3312345678901234567890123"),
             ParseErrorKind::TooLong { .. }

@@ -1,1 +1,6 @@
 //! Integration tests of the number-portability crate, one module per feature area.
+
+mod arcep;
+mod classify;
+mod cli;
+mod properties;

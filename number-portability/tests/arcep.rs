@@ -1,0 +1,1 @@
+//! ARCEP imports (filled in with the arcep module).

@@ -1,0 +1,1 @@
+//! The command line (filled in with the binary).
