@@ -3,9 +3,19 @@
 
 FAIRTRUNK_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 FAIRTRUNK_VAR="${FAIRTRUNK_VAR:-$FAIRTRUNK_ROOT/var}"
-# Ports no standard service holds (ClickHouse's defaults are 8123/9000).
-FAIRTRUNK_CLICKHOUSE_HTTP_PORT="${FAIRTRUNK_CLICKHOUSE_HTTP_PORT:-18123}"
-FAIRTRUNK_CLICKHOUSE_TCP_PORT="${FAIRTRUNK_CLICKHOUSE_TCP_PORT:-19000}"
+# Which private server: `clickhouse` (the demo's, ports 18123/19000) or
+# `clickhouse-test` (the test suite's, ports 18124/19001). Ports no standard service
+# holds (ClickHouse's defaults are 8123/9000).
+FAIRTRUNK_CLICKHOUSE_INSTANCE="${FAIRTRUNK_CLICKHOUSE_INSTANCE:-clickhouse}"
+if [ "$FAIRTRUNK_CLICKHOUSE_INSTANCE" = clickhouse-test ]; then
+    FAIRTRUNK_CLICKHOUSE_HTTP_PORT="${FAIRTRUNK_CLICKHOUSE_HTTP_PORT:-18124}"
+    FAIRTRUNK_CLICKHOUSE_TCP_PORT="${FAIRTRUNK_CLICKHOUSE_TCP_PORT:-19001}"
+else
+    FAIRTRUNK_CLICKHOUSE_HTTP_PORT="${FAIRTRUNK_CLICKHOUSE_HTTP_PORT:-18123}"
+    FAIRTRUNK_CLICKHOUSE_TCP_PORT="${FAIRTRUNK_CLICKHOUSE_TCP_PORT:-19000}"
+fi
+# Set to 1 by clickhouse_start when it started the server (not when it reused one).
+FAIRTRUNK_CLICKHOUSE_STARTED=0
 
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
@@ -39,10 +49,11 @@ clickhouse_url() { printf 'http://127.0.0.1:%s' "$FAIRTRUNK_CLICKHOUSE_HTTP_PORT
 
 clickhouse_ping() { curl -fsS --max-time 2 "$(clickhouse_url)/ping" >/dev/null 2>&1; }
 
-# clickhouse_start starts (or reuses) the private server whose data lives in var/clickhouse.
+# clickhouse_start starts (or reuses) the private server whose data lives in
+# var/$FAIRTRUNK_CLICKHOUSE_INSTANCE.
 clickhouse_start() {
     ensure_packages clickhouse-server:clickhouse-server clickhouse-client:clickhouse-client curl:curl
-    local dir="$FAIRTRUNK_VAR/clickhouse" pidfile="$FAIRTRUNK_VAR/clickhouse/server.pid"
+    local dir="$FAIRTRUNK_VAR/$FAIRTRUNK_CLICKHOUSE_INSTANCE" pidfile="$FAIRTRUNK_VAR/$FAIRTRUNK_CLICKHOUSE_INSTANCE/server.pid"
     if [ -f "$pidfile" ] && kill -0 "$(cat "$pidfile")" 2>/dev/null; then
         if clickhouse_ping; then say "reusing ClickHouse (pid $(cat "$pidfile")) at $(clickhouse_url)"; return 0; fi
         say "ClickHouse pid $(cat "$pidfile") does not answer: restarting it"
@@ -61,7 +72,7 @@ clickhouse_start() {
     echo $! > "$pidfile"
     local i
     for i in $(seq 1 300); do
-        clickhouse_ping && return 0
+        if clickhouse_ping; then FAIRTRUNK_CLICKHOUSE_STARTED=1; return 0; fi
         kill -0 "$(cat "$pidfile")" 2>/dev/null || break
         sleep 0.1
     done
@@ -71,7 +82,7 @@ clickhouse_start() {
 
 # clickhouse_stop stops the server this project started, by its pid, and nothing else.
 clickhouse_stop() {
-    local pidfile="$FAIRTRUNK_VAR/clickhouse/server.pid" pid i
+    local pidfile="$FAIRTRUNK_VAR/$FAIRTRUNK_CLICKHOUSE_INSTANCE/server.pid" pid i
     [ -f "$pidfile" ] || return 0
     pid="$(cat "$pidfile")"
     if kill -0 "$pid" 2>/dev/null; then

@@ -369,7 +369,9 @@ fn read_payload(file: &mut File, offset: u64, file_len: u64) -> io::Result<Optio
     let mut header = [0u8; HEADER_LEN as usize];
     file.read_exact(&mut header)?;
     if &header[..4] != MAGIC {
-        return Err(io::Error::other(format!("no frame magic at offset {offset}")));
+        return Err(io::Error::other(format!(
+            "no frame magic at offset {offset}"
+        )));
     }
     let len = u32::from_le_bytes([header[4], header[5], header[6], header[7]]);
     let crc = u32::from_le_bytes([header[8], header[9], header[10], header[11]]);
@@ -498,7 +500,8 @@ mod tests {
         drop(spool);
         let seg = dir.path().join("segments").join(format!("{:020}.seg", 1));
         let mut file = OpenOptions::new().append(true).open(&seg).unwrap();
-        file.write_all(b"FTS1\x40\x00\x00\x00\x01\x02\x03\x04{\"par").unwrap();
+        file.write_all(b"FTS1\x40\x00\x00\x00\x01\x02\x03\x04{\"par")
+            .unwrap();
         drop(file);
         let (mut spool, report) = Spool::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(report.torn_bytes, 17);

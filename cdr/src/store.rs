@@ -145,7 +145,8 @@ mod tests {
 
     #[test]
     fn server_trouble_is_transient() {
-        let e = Error::BadResponse("Code: 60, e.displayText() = Table x.calls doesn't exist".into());
+        let e =
+            Error::BadResponse("Code: 60, e.displayText() = Table x.calls doesn't exist".into());
         assert_eq!(classify(&e), Failure::Transient);
         assert_eq!(classify(&Error::TimedOut), Failure::Transient);
         let e = Error::BadResponse("502 Bad Gateway".into());
@@ -154,7 +155,10 @@ mod tests {
 
     #[test]
     fn exception_code_reads_both_message_styles() {
-        assert_eq!(exception_code("Code: 241, e.displayText() = ..."), Some(241));
+        assert_eq!(
+            exception_code("Code: 241, e.displayText() = ..."),
+            Some(241)
+        );
         assert_eq!(exception_code("Code: 117. DB::Exception"), Some(117));
         assert_eq!(exception_code("no code here"), None);
     }
@@ -164,8 +168,8 @@ mod tests {
         let config: ClickhouseConfig =
             serde_json::from_str(r#"{"url":"http://127.0.0.1:8123"}"#).unwrap();
         assert_eq!(config.database, DEFAULT_DATABASE);
-        let err = serde_json::from_str::<ClickhouseConfig>(r#"{"url":"x","databse":"y"}"#)
-            .unwrap_err();
+        let err =
+            serde_json::from_str::<ClickhouseConfig>(r#"{"url":"x","databse":"y"}"#).unwrap_err();
         assert!(err.to_string().contains("unknown field `databse`"), "{err}");
     }
 }

@@ -194,13 +194,19 @@ impl CallRecordWriter {
     ) -> std::io::Result<(CallRecordWriter, RunningWriter, RecoveryReport)> {
         let (spool, report) = Spool::open(&config.spool_dir, config.segment_max_bytes)?;
         if report.torn_bytes > 0 {
-            tracing::warn!(bytes = report.torn_bytes, "Cut an interrupted spool write that was never acknowledged.");
+            tracing::warn!(
+                bytes = report.torn_bytes,
+                "Cut an interrupted spool write that was never acknowledged."
+            );
         }
         for file in &report.corrupt_files {
             tracing::error!(file = %file.display(), "Moved corrupted spool bytes aside; an operator must inspect them.");
         }
         if report.pending_records > 0 {
-            tracing::info!(records = report.pending_records, "Spool holds records from an earlier run; replaying.");
+            tracing::info!(
+                records = report.pending_records,
+                "Spool holds records from an earlier run; replaying."
+            );
         }
         let shared = Arc::new(Shared {
             client: store.client(),
@@ -296,7 +302,9 @@ impl RunningWriter {
 fn lock(spool: &Mutex<Spool>) -> std::sync::MutexGuard<'_, Spool> {
     // A panic while holding the lock cannot leave the spool half-written (its writes
     // are checked on the next open), so a poisoned lock is still usable.
-    spool.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    spool
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn now_ms() -> u64 {
@@ -572,7 +580,10 @@ async fn replay_one_by_one(shared: &Arc<Shared>, batch: crate::spool::SpooledBat
                 .counters
                 .replayed
                 .fetch_add(delivered, Ordering::Relaxed);
-            tracing::error!(records = count, "Spooled call records refused for good; set aside in rejected.jsonl.");
+            tracing::error!(
+                records = count,
+                "Spooled call records refused for good; set aside in rejected.jsonl."
+            );
         }
         Err(error) => tracing::error!(%error, "Cannot set aside refused spooled records."),
     }

@@ -110,6 +110,37 @@ async fn migrate_twice_applies_once_and_creates_the_views() {
 }
 
 #[tokio::test]
+async fn the_call_record_reference_lists_exactly_the_table_columns() {
+    let url = shared_clickhouse_url();
+    let (db, store) = migrated(&url, "columns").await;
+    let mut columns: Vec<String> = store
+        .client()
+        .query("SELECT name FROM system.columns WHERE database = ? AND table = 'calls'")
+        .bind(&db.name)
+        .fetch_all()
+        .await
+        .unwrap();
+    columns.sort();
+    let reference = include_str!("../call-record.md");
+    let mut documented: Vec<String> = reference
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .flat_map(|l| {
+            let first_cell = l.split('|').nth(1).unwrap_or_default().to_string();
+            first_cell
+                .split(',')
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    documented.sort();
+    assert_eq!(
+        documented, columns,
+        "cdr/call-record.md and the calls table differ"
+    );
+}
+
+#[tokio::test]
 async fn an_edited_applied_migration_is_refused() {
     let url = shared_clickhouse_url();
     let (_db, store) = migrated(&url, "edited").await;
@@ -136,9 +167,11 @@ async fn duplicates_without_a_merge_never_count_twice() {
     let records: Vec<CallRecord> = (0..200).map(|n| record("dedup", n)).collect();
     let dir = tempfile::tempdir().unwrap();
     for copy in 0..3 {
-        let (writer, running, _) =
-            CallRecordWriter::start(&store, WriterConfig::new(dir.path().join(format!("s{copy}"))))
-                .unwrap();
+        let (writer, running, _) = CallRecordWriter::start(
+            &store,
+            WriterConfig::new(dir.path().join(format!("s{copy}"))),
+        )
+        .unwrap();
         for r in &records {
             writer.submit(r.clone()).await.unwrap();
         }
@@ -157,7 +190,10 @@ async fn duplicates_without_a_merge_never_count_twice() {
     running.shutdown(Duration::from_secs(5)).await;
 
     let (final_count, keys, raw) = stored(&store).await;
-    assert_eq!(raw, 601, "the copies must still be separate rows for this test to mean anything");
+    assert_eq!(
+        raw, 601,
+        "the copies must still be separate rows for this test to mean anything"
+    );
     assert_eq!(final_count, 200);
     assert_eq!(keys, keys_of(&records));
 
@@ -168,7 +204,10 @@ async fn duplicates_without_a_merge_never_count_twice() {
     assert_eq!(totals.answered, expected_answered);
     assert_eq!(totals.billable_ms, expected_ms);
 
-    let per_trunk = CallReader::new(&store).trunk_totals(0, u64::MAX).await.unwrap();
+    let per_trunk = CallReader::new(&store)
+        .trunk_totals(0, u64::MAX)
+        .await
+        .unwrap();
     assert_eq!(per_trunk.len(), 4);
     assert_eq!(per_trunk.iter().map(|t| t.attempts).sum::<u64>(), 200);
     let trunk0_destinations: BTreeSet<&str> = records
@@ -176,7 +215,10 @@ async fn duplicates_without_a_merge_never_count_twice() {
         .filter(|r| r.trunk_id == "trunk-0" && r.answer_ms.is_some())
         .map(|r| r.callee.as_str())
         .collect();
-    assert_eq!(per_trunk[0].distinct_destinations, trunk0_destinations.len() as u64);
+    assert_eq!(
+        per_trunk[0].distinct_destinations,
+        trunk0_destinations.len() as u64
+    );
 
     // The analyst views read deduplicated data too.
     let view_attempts: u64 = client
@@ -241,7 +283,10 @@ async fn server_stopped_mid_stream_loses_nothing() {
             tokio::spawn(async move { ack.await.unwrap() });
         }
     }
-    assert!(outcomes.contains(&Accepted::Spooled), "the outage was not seen: {outcomes:?}");
+    assert!(
+        outcomes.contains(&Accepted::Spooled),
+        "the outage was not seen: {outcomes:?}"
+    );
     drop(writer);
     let stats = running.shutdown(Duration::from_secs(60)).await;
     assert_eq!(stats.spool_pending, 0, "{stats:?}");
@@ -267,7 +312,14 @@ fn run_cdr_write(
         .args(["--clickhouse", &store.url, "--database", &store.database])
         .args(["write", "--spool"])
         .arg(spool)
-        .args(["--batch-max-records", "20", "--batch-max-delay-ms", "5", "--drain-secs", "60"])
+        .args([
+            "--batch-max-records",
+            "20",
+            "--batch-max-delay-ms",
+            "5",
+            "--drain-secs",
+            "60",
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -334,7 +386,10 @@ async fn writer_killed_mid_stream_keeps_every_acknowledged_record_once() {
     assert_eq!(code, Some(0));
     let (final_count, keys, _) = stored(&store).await;
     let acked_keys: BTreeSet<String> = acked.into_iter().map(|(k, _)| k).collect();
-    assert!(acked_keys.is_subset(&keys), "an acknowledged record is missing");
+    assert!(
+        acked_keys.is_subset(&keys),
+        "an acknowledged record is missing"
+    );
     // Records in flight when it died may or may not have made it, but never twice.
     assert_eq!(final_count, keys.len() as u64);
     assert!(keys.is_subset(&keys_of(&records)));
@@ -439,4 +494,27 @@ async fn a_refused_record_is_set_aside_with_its_reason_and_never_retried() {
         })
         .collect();
     assert_eq!(kept, records);
+}
+
+#[tokio::test]
+async fn an_inconsistent_record_is_set_aside_without_reaching_clickhouse() {
+    use std::sync::atomic::Ordering;
+    let (url, requests) = refusing_server().await;
+    let store = ClickhouseConfig::new(&url).with_database("fake");
+    let spool = tempfile::tempdir().unwrap();
+    let (writer, running, _) =
+        CallRecordWriter::start(&store, WriterConfig::new(spool.path())).unwrap();
+    let mut bad = record("inconsistent", 1);
+    bad.end_ms = bad.invite_ms - 1;
+    match writer.write(bad.clone()).await.unwrap() {
+        Accepted::SetAside { reason } => {
+            assert!(reason.contains("inconsistent record: end_ms"), "{reason}")
+        }
+        other => panic!("expected set aside, got {other:?}"),
+    }
+    drop(writer);
+    running.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(requests.load(Ordering::SeqCst), 0);
+    let rejected = std::fs::read_to_string(spool.path().join("rejected.jsonl")).unwrap();
+    assert!(rejected.contains(bad.key.as_str()));
 }

@@ -60,6 +60,11 @@ impl ClickhouseServer {
         format!("http://127.0.0.1:{}", self.http_port)
     }
 
+    /// The native-protocol port, for `clickhouse-client --port`.
+    pub fn tcp_port(&self) -> u16 {
+        self.tcp_port
+    }
+
     /// Folder holding the server's data and logs.
     pub fn dir(&self) -> &Path {
         self.dir.path()

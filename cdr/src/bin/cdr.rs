@@ -16,10 +16,17 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Parser)]
-#[command(version, about = "Operate the fairtrunk call-record store (ClickHouse + spool)")]
+#[command(
+    version,
+    about = "Operate the fairtrunk call-record store (ClickHouse + spool)"
+)]
 struct Cli {
     /// ClickHouse HTTP URL.
-    #[arg(long, env = "FAIRTRUNK_CLICKHOUSE_URL", default_value = "http://127.0.0.1:8123")]
+    #[arg(
+        long,
+        env = "FAIRTRUNK_CLICKHOUSE_URL",
+        default_value = "http://127.0.0.1:8123"
+    )]
     clickhouse: String,
     /// Database holding the fairtrunk tables.
     #[arg(long, env = "FAIRTRUNK_CLICKHOUSE_DATABASE", default_value = cdr::store::DEFAULT_DATABASE)]
@@ -58,8 +65,7 @@ async fn main() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "warn".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
         )
         .init();
     let cli = Cli::parse();
@@ -178,7 +184,9 @@ async fn run_write(
             }
         }
     }
-    reader.await?.with_context(|| format!("reading {source_name}"))?;
+    reader
+        .await?
+        .with_context(|| format!("reading {source_name}"))?;
     drop(acks_tx);
     let failed = printer.await?;
     drop(writer);
@@ -228,7 +236,10 @@ async fn run_summary(store: &ClickhouseConfig) -> Result<bool> {
             r.distinct_destinations
         );
     }
-    let totals = CallReader::new(store).totals(0, u64::MAX).await.map_err(anyhow::Error::msg)?;
+    let totals = CallReader::new(store)
+        .totals(0, u64::MAX)
+        .await
+        .map_err(anyhow::Error::msg)?;
     println!(
         "total: {} attempts, {} answered, {:.1} answered minutes, {} refused for lack of a channel",
         totals.attempts,
