@@ -73,6 +73,8 @@ impl Table<'_> {
         optional: &[&str],
         mut row: impl FnMut(&mut Self, u64, &[&str]),
     ) {
+        // The csv crate numbers CRLF lines one too low.
+        let text = text.replace("\r\n", "\n");
         let mut rdr = csv::ReaderBuilder::new()
             .delimiter(b';')
             .comment(Some(b'#'))
@@ -346,6 +348,13 @@ mod tests {
         assert_eq!(lines, vec![3, 4, 5, 6]);
         assert!(p[0].message.contains("\"3x\""));
         assert!(p[1].message.contains("\"flying\""));
+    }
+
+    #[test]
+    fn crlf_line_numbers() {
+        let mut p = Vec::new();
+        prefixes("t", "prefix;category\r\n33;mobile\r\n3x;mobile\r\n", &mut p);
+        assert_eq!(p[0].line, 3, "{p:?}");
     }
 
     #[test]
