@@ -156,7 +156,11 @@ pub(crate) fn date(s: &str) -> Result<Option<NaiveDate>, String> {
 /// Digits only, `min..=max` of them.
 pub(crate) fn digits(what: &str, s: &str, min: usize, max: usize) -> Result<(), String> {
     if s.len() < min || s.len() > max || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return Err(format!("bad {what} {s:?}: {min} to {max} digits expected"));
+        return Err(if min == max {
+            format!("bad {what} {s:?}: {min} digits expected")
+        } else {
+            format!("bad {what} {s:?}: {min} to {max} digits expected")
+        });
     }
     Ok(())
 }
