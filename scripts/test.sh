@@ -21,10 +21,10 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 if cargo nextest --version >/dev/null 2>&1; then
     say "cargo nextest run (unit, integration and end-to-end tests)"
-    cargo nextest run --workspace --all-targets --no-fail-fast
+    cargo nextest run --workspace --lib --bins --tests --no-fail-fast
 else
     say "cargo-nextest not installed: using cargo test"
-    cargo test --workspace --all-targets --no-fail-fast
+    cargo test --workspace --lib --bins --tests --no-fail-fast
 fi
 say "doc tests"
 cargo test --workspace --doc --quiet

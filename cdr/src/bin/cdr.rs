@@ -221,12 +221,12 @@ async fn run_summary(store: &ClickhouseConfig) -> Result<bool> {
         .await
         .with_context(|| format!("reading calls_per_trunk_month on {}", store.url))?;
     println!(
-        "{:<10} {:<22} {:>8} {:>8} {:>10} {:>12} {:>12}",
+        "{:<10} {:<26} {:>8} {:>8} {:>10} {:>12} {:>12}",
         "month", "trunk", "attempts", "answered", "no_channel", "minutes", "destinations"
     );
     for r in &rows {
         println!(
-            "{:<10} {:<22} {:>8} {:>8} {:>10} {:>12.1} {:>12}",
+            "{:<10} {:<26} {:>8} {:>8} {:>10} {:>12.1} {:>12}",
             r.month,
             r.trunk_id,
             r.attempts,

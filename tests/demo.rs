@@ -1,0 +1,87 @@
+//! The demo's path: sample provisioning → demo call records → no-loss writer →
+//! ClickHouse → deduplicated reads, run twice.
+
+use cdr::reader::CallReader;
+use cdr::schema::{migrate, CDR_MIGRATIONS};
+use cdr::{CallRecord, CallRecordWriter, ClickhouseConfig, WriterConfig};
+use std::path::Path;
+use std::time::Duration;
+use testkit::{shared_clickhouse_url, TestDatabase};
+
+fn sample_provisioning() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/samples/provisioning"))
+}
+
+fn demo_calls(month: &str, per_trunk: u32) -> Vec<CallRecord> {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fairtrunk"))
+        .arg("demo-calls")
+        .arg("--provisioning")
+        .arg(sample_provisioning())
+        .args([
+            "--month",
+            month,
+            "--calls-per-trunk",
+            &per_trunk.to_string(),
+        ])
+        .output()
+        .expect("run fairtrunk demo-calls");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a call record"))
+        .collect()
+}
+
+#[tokio::test]
+async fn demo_month_is_stored_once_however_often_it_runs() {
+    let provisioning = provisioning::Provisioning::load(sample_provisioning()).unwrap();
+    let records = demo_calls("2026-10", 100);
+    assert_eq!(records.len(), provisioning.trunks().len() * 100);
+    assert_eq!(
+        records,
+        demo_calls("2026-10", 100),
+        "demo data must be deterministic"
+    );
+
+    // Every record names a provisioned trunk of the right customer, and carries the
+    // channel count in force at its INVITE (acme-multisite changes on 16 October).
+    for r in &records {
+        let trunk = provisioning.trunk(&r.trunk_id).expect("provisioned trunk");
+        assert_eq!(trunk.customer_id(), r.customer_id);
+        let at = chrono::DateTime::from_timestamp_millis(r.invite_ms as i64).unwrap();
+        assert_eq!(r.channels_in_force, Some(trunk.channels_at(at)));
+        assert_eq!(r.check(), Ok(()));
+    }
+
+    let url = shared_clickhouse_url();
+    let db = TestDatabase::create(&url, "demo").await;
+    let store = ClickhouseConfig::new(&url).with_database(&db.name);
+    migrate(&store, &[CDR_MIGRATIONS]).await.unwrap();
+    let spool = tempfile::tempdir().unwrap();
+    for run in 0..2 {
+        let (writer, running, _) =
+            CallRecordWriter::start(&store, WriterConfig::new(spool.path())).unwrap();
+        for r in &records {
+            writer.submit(r.clone()).await.unwrap();
+        }
+        drop(writer);
+        let stats = running.shutdown(Duration::from_secs(10)).await;
+        assert_eq!(stats.written, records.len() as u64, "run {run}: {stats:?}");
+    }
+    let totals = CallReader::new(&store).totals(0, u64::MAX).await.unwrap();
+    assert_eq!(totals.attempts, records.len() as u64);
+    assert_eq!(
+        totals.billable_ms,
+        records.iter().map(|r| r.billable_ms).sum::<u64>()
+    );
+    let per_trunk = CallReader::new(&store)
+        .trunk_totals(0, u64::MAX)
+        .await
+        .unwrap();
+    assert_eq!(per_trunk.len(), provisioning.trunks().len());
+}
