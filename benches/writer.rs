@@ -11,7 +11,10 @@
 //! Needs `clickhouse-server` and `clickhouse-client` (scripts/test.sh installs them).
 
 use cdr::schema::{migrate, CDR_MIGRATIONS};
-use cdr::{CallKey, CallRecord, CallRecordWriter, ClickhouseConfig, Direction, Disposition, Source, WriterConfig};
+use cdr::{
+    CallKey, CallRecord, CallRecordWriter, ClickhouseConfig, Direction, Disposition, Source,
+    WriterConfig,
+};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 use testkit::ClickhouseServer;
@@ -25,7 +28,9 @@ fn record(run: &str, n: u64) -> CallRecord {
     let invite_ms = 1_790_000_000_000 + n * 37;
     CallRecord {
         key: CallKey::for_edge("bench", &format!("{run}-{n}"), "t", 1),
-        source: Source::Edge { node: "bench".into() },
+        source: Source::Edge {
+            node: "bench".into(),
+        },
         trunk_id: format!("trunk-{}", n % 5_000),
         customer_id: format!("customer-{}", n % 3_000),
         site_id: Some("hq".into()),
@@ -66,7 +71,11 @@ async fn write_all(
 }
 
 fn rate(n: usize, d: Duration) -> String {
-    format!("{:>10.0} records/s ({:.2} s)", n as f64 / d.as_secs_f64(), d.as_secs_f64())
+    format!(
+        "{:>10.0} records/s ({:.2} s)",
+        n as f64 / d.as_secs_f64(),
+        d.as_secs_f64()
+    )
 }
 
 #[tokio::main]
@@ -75,14 +84,16 @@ async fn main() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200_000);
-    let mut server = ClickhouseServer::start().expect("clickhouse-server (run scripts/test.sh once)");
+    let mut server =
+        ClickhouseServer::start().expect("clickhouse-server (run scripts/test.sh once)");
     let store = ClickhouseConfig::new(server.url()).with_database("bench");
     migrate(&store, &[CDR_MIGRATIONS]).await.unwrap();
     let work = tempfile::tempdir().unwrap();
     let direct: Vec<CallRecord> = (0..n as u64).map(|i| record("direct", i)).collect();
     let spooled: Vec<CallRecord> = (0..n as u64).map(|i| record("spooled", i)).collect();
 
-    let (direct_time, stats, running) = write_all(&store, &work.path().join("direct"), &direct).await;
+    let (direct_time, stats, running) =
+        write_all(&store, &work.path().join("direct"), &direct).await;
     running.shutdown(Duration::from_secs(60)).await;
     assert_eq!(stats.written as usize, n, "{stats:?}");
 
@@ -98,19 +109,25 @@ async fn main() {
         .status()
         .unwrap();
     assert!(export.success());
-    assert!(client("CREATE TABLE bench.calls_floor AS bench.calls").status().unwrap().success());
-    let started = Instant::now();
-    let floor = client(&format!("INSERT INTO bench.calls_floor ({COLUMNS}) FORMAT CSV"))
-        .stdin(std::fs::File::open(&csv).unwrap())
-        .stderr(Stdio::inherit())
+    assert!(client("CREATE TABLE bench.calls_floor AS bench.calls")
         .status()
-        .unwrap();
+        .unwrap()
+        .success());
+    let started = Instant::now();
+    let floor = client(&format!(
+        "INSERT INTO bench.calls_floor ({COLUMNS}) FORMAT CSV"
+    ))
+    .stdin(std::fs::File::open(&csv).unwrap())
+    .stderr(Stdio::inherit())
+    .status()
+    .unwrap();
     let floor_time = started.elapsed();
     assert!(floor.success());
 
     // ClickHouse down: every batch goes to the spool (fsync per batch), then replays.
     server.kill();
-    let (spool_time, stats, running) = write_all(&store, &work.path().join("spooled"), &spooled).await;
+    let (spool_time, stats, running) =
+        write_all(&store, &work.path().join("spooled"), &spooled).await;
     assert_eq!(stats.spooled as usize, n, "{stats:?}");
     server.resume().unwrap();
     let started = Instant::now();
@@ -121,7 +138,10 @@ async fn main() {
     println!("call-record writer, {n} records, one ClickHouse 18.16 server on loopback");
     println!("  writer, direct inserts        {}", rate(n, direct_time));
     println!("  clickhouse-client CSV insert  {}", rate(n, floor_time));
-    println!("  writer, ClickHouse down (spool, fsync per batch) {}", rate(n, spool_time));
+    println!(
+        "  writer, ClickHouse down (spool, fsync per batch) {}",
+        rate(n, spool_time)
+    );
     println!("  spool replay after restart    {}", rate(n, replay_time));
     println!(
         "  ratio writer / clickhouse-client time: {:.2}",
