@@ -13,6 +13,8 @@ fn french_categories() {
     let cases = [
         ("0123456789", Category::FixedGeographic),
         ("0299999999", Category::FixedGeographic),
+        ("0401234567", Category::Unassigned),
+        ("0412345678", Category::FixedGeographic),
         ("0912345678", Category::NonGeographic),
         ("0912345678901", Category::NonGeographic),
         ("0612345678", Category::Mobile),

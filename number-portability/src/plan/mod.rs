@@ -379,11 +379,14 @@ impl NumberingPlan {
     /// Classifies a short code with the short-code table of its plan.
     pub fn classify_short(&self, s: &ShortCode) -> Classification {
         let home = &self.countries[self.home];
-        let country = self
-            .countries
-            .iter()
-            .find(|c| c.area.is_empty() && c.calling_code.parse() == Ok(s.calling_code()))
-            .map_or(home.id, |c| c.id);
+        let country = if home.calling_code.parse() == Ok(s.calling_code()) {
+            home.id
+        } else {
+            self.countries
+                .iter()
+                .find(|c| c.area.is_empty() && c.calling_code.parse() == Ok(s.calling_code()))
+                .map_or(home.id, |c| c.id)
+        };
         let category = self
             .short_row(s.as_str().as_bytes())
             .filter(|_| self.french_rules && country == home.id)
