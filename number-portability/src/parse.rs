@@ -12,7 +12,7 @@
 //! | `0508411234` (Saint-Pierre-et-Miquelon) | `+508411234` |
 //! | `07 00 12 34 56 78 90` (14-digit M2M), `09 12 34 56 78 901` (13-digit 09) | `+337001234567890`, `+33912345678901` |
 //! | `33123456789` (no `+`, as many carriers send) | `+33123456789` (home plan codes only) |
-//! | `tel:+33123456789`, `tel:0123456789;phone-context=+33` | `+33123456789` |
+//! | `tel:+33123456789`, `tel:0123456789;phone-context=+33`, `+33123456789;ext=12` | `+33123456789` |
 //! | `sip:+33123456789@sbc.example.com;user=phone`, `sip:0123456789@10.0.0.1`, `<sips:…>` | `+33123456789` |
 //! | `15`, `112`, `3949`, `118712`, `1014` | a [`ShortCode`] |
 //!
@@ -73,6 +73,11 @@ impl NumberingPlan {
         }
         if let Some(rest) = strip_prefix_ci(s, "sips:").or_else(|| strip_prefix_ci(s, "sip:")) {
             return self.parse_sip(rest);
+        }
+        if s.contains(';') {
+            // Parameters without a scheme, as Teams and some CDR exports write
+            // them: "+33123456789;ext=12", "0123456789;phone-context=+33".
+            return self.parse_tel(s);
         }
         self.parse_plain(s)
     }
@@ -464,6 +469,8 @@ mod tests {
             "00330123456789",
             "33123456789",
             "  +33123456789  ",
+            "+33123456789;ext=12",
+            "0123456789;phone-context=+33",
         ] {
             assert_eq!(e164(input), "+33123456789", "{input}");
         }

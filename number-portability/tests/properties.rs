@@ -74,4 +74,13 @@ proptest! {
     fn parse_never_panics(input in "\\PC{0,40}") {
         let _ = parse(&input);
     }
+
+    #[test]
+    fn uri_like_inputs_never_panic_and_stay_idempotent(
+        input in "(<|\"x\" <)?(sips?:|tel:|TEL:)?[%+0-9a-fA-F;=@<>:. ()-]{0,30}(;phone-context=[+]?[0-9a-z.-]{0,6})?(@[a-z0-9.]{0,8})?(;user=phone)?>?"
+    ) {
+        if let Ok(n) = parse(&input) {
+            prop_assert_eq!(parse(n.as_str()).ok(), Some(n));
+        }
+    }
 }
