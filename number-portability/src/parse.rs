@@ -355,24 +355,48 @@ impl Digits {
 fn scan(s: &str) -> Result<(bool, Digits), ParseErrorKind> {
     let mut digits = Digits::default();
     let mut plus = false;
-    for (i, ch) in s.chars().enumerate() {
-        match ch {
-            '0'..='9' => digits.push(ch as u8),
-            '+' if digits.is_empty() && !plus => plus = true,
-            '+' => return Err(ParseErrorKind::MisplacedPlus),
-            ' ' | '.' | '-' | '/' | '(' | ')' | '\t' | '\u{a0}' | '\u{202f}' | '\u{2009}'
-            | '\u{2011}' => {}
-            c if c.is_alphabetic() => {
-                return Err(ParseErrorKind::Letters {
-                    ch: c,
-                    position: i + 1,
-                })
+    if s.is_ascii() {
+        // The common case, byte by byte (positions are the same as in characters).
+        for (i, &b) in s.as_bytes().iter().enumerate() {
+            match b {
+                b'0'..=b'9' => digits.push(b),
+                b' ' | b'.' | b'-' | b'/' | b'(' | b')' | b'\t' => {}
+                b'+' if digits.is_empty() && !plus => plus = true,
+                b'+' => return Err(ParseErrorKind::MisplacedPlus),
+                b if b.is_ascii_alphabetic() => {
+                    return Err(ParseErrorKind::Letters {
+                        ch: char::from(b),
+                        position: i + 1,
+                    })
+                }
+                b => {
+                    return Err(ParseErrorKind::InvalidCharacter {
+                        ch: char::from(b),
+                        position: i + 1,
+                    })
+                }
             }
-            c => {
-                return Err(ParseErrorKind::InvalidCharacter {
-                    ch: c,
-                    position: i + 1,
-                })
+        }
+    } else {
+        for (i, ch) in s.chars().enumerate() {
+            match ch {
+                '0'..='9' => digits.push(ch as u8),
+                '+' if digits.is_empty() && !plus => plus = true,
+                '+' => return Err(ParseErrorKind::MisplacedPlus),
+                ' ' | '.' | '-' | '/' | '(' | ')' | '\t' | '\u{a0}' | '\u{202f}' | '\u{2009}'
+                | '\u{2011}' => {}
+                c if c.is_alphabetic() => {
+                    return Err(ParseErrorKind::Letters {
+                        ch: c,
+                        position: i + 1,
+                    })
+                }
+                c => {
+                    return Err(ParseErrorKind::InvalidCharacter {
+                        ch: c,
+                        position: i + 1,
+                    })
+                }
             }
         }
     }
@@ -575,6 +599,22 @@ mod tests {
             }
         );
         assert_eq!(kind("01+23456789"), ParseErrorKind::MisplacedPlus);
+        // Non-ASCII inputs take the character path: positions count characters.
+        assert_eq!(
+            kind("01 23\u{a0}é5"),
+            ParseErrorKind::Letters {
+                ch: 'é',
+                position: 7
+            }
+        );
+        assert_eq!(kind("01\u{a0}23+5"), ParseErrorKind::MisplacedPlus);
+        assert_eq!(
+            kind("01\u{a0}23€5"),
+            ParseErrorKind::InvalidCharacter {
+                ch: '€',
+                position: 6
+            }
+        );
         assert_eq!(kind("0123"), ParseErrorKind::TooShort { digits: 3, min: 9 });
         assert_eq!(
             kind("01234567890"),
