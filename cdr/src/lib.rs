@@ -19,7 +19,7 @@ pub mod store;
 pub mod writer;
 
 pub use key::CallKey;
-pub use record::{CallRecord, CallRow, Direction, Disposition, Source};
+pub use record::{CallRecord, CallRow, Direction, Disposition, Source, TeamsDetails};
 pub use store::ClickhouseConfig;
 pub use writer::{
     Accepted, CallRecordWriter, RunningWriter, WriteError, WriterConfig, WriterStats,

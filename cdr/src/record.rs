@@ -102,6 +102,24 @@ impl Disposition {
     }
 }
 
+/// What a Microsoft Teams Direct Routing call log says about a call, kept on the
+/// record for the rating rules that need it (forwarding per user, several tenants or
+/// SBCs on one trunk) and for reconciliation with the edge. Set by `cdr-import` on
+/// imported Teams rows and on the edge records they enrich; `None` elsewhere.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeamsDetails {
+    /// The log row's `id` (the enrichment's source: find the row in the Teams log).
+    pub id: String,
+    /// `userPrincipalName` of the Teams user who placed, received or forwarded the call.
+    pub user_principal_name: String,
+    /// `callType`, e.g. `ByotIn`, `ByotOut`, `ByotOutUserForwarding`, `ByotOutUserTransfer`.
+    pub call_type: String,
+    /// `trunkFullyQualifiedDomainName`: the SBC the call went through.
+    pub sbc_fqdn: String,
+    /// `duration` as Teams logged it, milliseconds (Teams logs whole seconds).
+    pub duration_ms: Option<u64>,
+}
+
 /// One call attempt. Field meanings are documented in the crate doc.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CallRecord {
@@ -148,6 +166,9 @@ pub struct CallRecord {
     /// Revision of the record: a correction or enrichment of the same call is written
     /// with a higher revision and replaces the earlier one.
     pub revision: u32,
+    /// What the Teams Direct Routing log says about the call, when it is in one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub teams: Option<TeamsDetails>,
 }
 
 impl CallRecord {
@@ -208,6 +229,7 @@ impl CallRecord {
             Source::Edge { node } => (1, node.clone(), String::new(), 0),
             Source::Import { format, file, line } => (2, format.clone(), file.clone(), *line),
         };
+        let teams = self.teams.as_ref();
         CallRow {
             call_key: self.key.as_str().to_string(),
             source_kind,
@@ -236,6 +258,13 @@ impl CallRecord {
             channels_in_force: self.channels_in_force,
             calls_in_progress: self.calls_in_progress,
             revision: self.revision,
+            teams_id: teams.map(|t| t.id.clone()).unwrap_or_default(),
+            teams_user: teams
+                .map(|t| t.user_principal_name.clone())
+                .unwrap_or_default(),
+            teams_call_type: teams.map(|t| t.call_type.clone()).unwrap_or_default(),
+            teams_sbc_fqdn: teams.map(|t| t.sbc_fqdn.clone()).unwrap_or_default(),
+            teams_duration_ms: teams.and_then(|t| t.duration_ms),
         }
     }
 
@@ -257,6 +286,14 @@ impl CallRecord {
             other => return Err(format!("source_kind value {other} is not known")),
         };
         let none_if_empty = |s: String| if s.is_empty() { None } else { Some(s) };
+        // An empty id means no Teams log row was ever attached to this record.
+        let teams = (!row.teams_id.is_empty()).then_some(TeamsDetails {
+            id: row.teams_id,
+            user_principal_name: row.teams_user,
+            call_type: row.teams_call_type,
+            sbc_fqdn: row.teams_sbc_fqdn,
+            duration_ms: row.teams_duration_ms,
+        });
         Ok(CallRecord {
             key: CallKey::parse(&row.call_key)?,
             source,
@@ -283,6 +320,7 @@ impl CallRecord {
             channels_in_force: row.channels_in_force,
             calls_in_progress: row.calls_in_progress,
             revision: row.revision,
+            teams,
         })
     }
 }
@@ -316,6 +354,16 @@ pub struct CallRow {
     pub channels_in_force: Option<u32>,
     pub calls_in_progress: Option<u32>,
     pub revision: u32,
+    #[serde(default)]
+    pub teams_id: String,
+    #[serde(default)]
+    pub teams_user: String,
+    #[serde(default)]
+    pub teams_call_type: String,
+    #[serde(default)]
+    pub teams_sbc_fqdn: String,
+    #[serde(default)]
+    pub teams_duration_ms: Option<u64>,
 }
 
 #[cfg(test)]
@@ -348,6 +396,7 @@ pub(crate) mod tests {
             channels_in_force: Some(20),
             calls_in_progress: Some(3),
             revision: 0,
+            teams: None,
         }
     }
 
@@ -361,7 +410,27 @@ pub(crate) mod tests {
             file: "log.json".into(),
             line: 12,
         };
+        assert_eq!(CallRecord::from_row(record.to_row()), Ok(record.clone()));
+        record.teams = Some(TeamsDetails {
+            id: "0a1b2c".into(),
+            user_principal_name: "alice@contoso.fr".into(),
+            call_type: "ByotOutUserForwarding".into(),
+            sbc_fqdn: "sbc.contoso.fr".into(),
+            duration_ms: Some(61_000),
+        });
         assert_eq!(CallRecord::from_row(record.to_row()), Ok(record));
+    }
+
+    #[test]
+    fn records_written_before_teams_details_still_decode() {
+        let mut json: serde_json::Value = serde_json::to_value(sample(3)).unwrap();
+        assert!(
+            json.get("teams").is_none(),
+            "absent details are not written"
+        );
+        json.as_object_mut().unwrap().remove("teams");
+        let back: CallRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back.teams, None);
     }
 
     #[test]

@@ -9,7 +9,11 @@
 //! - safe to run twice or from two processes at once (the record table deduplicates);
 //! - an applied migration whose text changed is an error, never silently re-applied;
 //! - `{db}` and `{on_cluster}` placeholders take the database and, for a cluster, an
-//!   `ON CLUSTER name` clause, so the same files serve a single server and a cluster.
+//!   `ON CLUSTER name` clause, so the same files serve a single server and a cluster;
+//! - `ALTER TABLE {db}.t {on_cluster} ADD COLUMN IF NOT EXISTS name Type`, one column
+//!   per statement, works on ClickHouse 18.16, which lacks the clause: `migrate` looks
+//!   the column up in `system.columns` and runs the statement without the clause only
+//!   when the column is missing.
 
 use crate::store::ClickhouseConfig;
 use sha2::{Digest, Sha256};
@@ -40,6 +44,12 @@ pub const CDR_MIGRATIONS: &[Migration] = &[
         version: 2,
         name: "analyst views",
         sql: include_str!("../migrations/0002_analyst_views.sql"),
+    },
+    Migration {
+        component: "cdr",
+        version: 3,
+        name: "teams details",
+        sql: include_str!("../migrations/0003_teams_details.sql"),
     },
 ];
 
@@ -158,9 +168,25 @@ pub async fn migrate(
             continue;
         }
         for statement in statements(migration.sql) {
-            let sql = statement
+            let mut sql = statement
                 .replace("{db}", db)
                 .replace("{on_cluster}", &on_cluster);
+            if let Some(add) = AddColumn::parse(&sql) {
+                let present: u64 = server
+                    .query(
+                        "SELECT count() FROM system.columns \
+                         WHERE database = ? AND table = ? AND name = ?",
+                    )
+                    .bind(db.as_str())
+                    .bind(add.table)
+                    .bind(add.column)
+                    .fetch_one()
+                    .await?;
+                if present > 0 {
+                    continue;
+                }
+                sql = add.without_clause;
+            }
             server
                 .query(&sql)
                 .execute()
@@ -190,6 +216,38 @@ pub async fn migrate(
             .push(format!("{} {}", migration.component, migration.version));
     }
     Ok(report)
+}
+
+/// An `ALTER TABLE db.table ... ADD COLUMN IF NOT EXISTS column ...` statement.
+#[derive(Debug, PartialEq, Eq)]
+struct AddColumn<'a> {
+    /// The table, without its database.
+    table: &'a str,
+    /// The column added.
+    column: &'a str,
+    /// The statement without `IF NOT EXISTS`, for servers that lack the clause.
+    without_clause: String,
+}
+
+impl<'a> AddColumn<'a> {
+    const CLAUSE: &'static str = "ADD COLUMN IF NOT EXISTS ";
+
+    fn parse(sql: &'a str) -> Option<AddColumn<'a>> {
+        let rest = sql.strip_prefix("ALTER TABLE ")?;
+        let qualified = rest.split_whitespace().next()?;
+        let table = qualified.rsplit('.').next()?;
+        let at = sql.find(Self::CLAUSE)?;
+        let column = sql[at + Self::CLAUSE.len()..].split_whitespace().next()?;
+        Some(AddColumn {
+            table,
+            column,
+            without_clause: format!(
+                "{}ADD COLUMN {}",
+                &sql[..at],
+                &sql[at + Self::CLAUSE.len()..]
+            ),
+        })
+    }
 }
 
 /// The statements of a migration: text between lines that hold only `;`, comments
@@ -244,8 +302,30 @@ mod tests {
                     m.version
                 );
                 assert!(statement.contains("{on_cluster}"), "{statement}");
+                assert!(
+                    statement.matches("ADD COLUMN").count() <= 1,
+                    "one added column per statement, so that it can be looked up: {statement}"
+                );
             }
         }
+    }
+
+    #[test]
+    fn add_column_if_not_exists_is_recognised_and_rewritten() {
+        let add = AddColumn::parse(
+            "ALTER TABLE db.calls ON CLUSTER c ADD COLUMN IF NOT EXISTS teams_user String",
+        )
+        .unwrap();
+        assert_eq!(add.table, "calls");
+        assert_eq!(add.column, "teams_user");
+        assert_eq!(
+            add.without_clause,
+            "ALTER TABLE db.calls ON CLUSTER c ADD COLUMN teams_user String"
+        );
+        assert_eq!(
+            AddColumn::parse("CREATE TABLE IF NOT EXISTS db.x (a UInt8)"),
+            None
+        );
     }
 
     #[test]
