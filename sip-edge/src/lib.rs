@@ -1,7 +1,342 @@
-//! The SIP edge: transport, transactions, dialogs, trunk identification, channel
-//! admission, routing and call-record emission.
+//! The SIP edge: a dialog-stateful proxy between customers' PBXs / Teams SBCs and the
+//! carrier interconnects, that admits a call only while its trunk has a free channel
+//! (emergency calls always) and writes one call record per call attempt.
 //!
-//! It never prices anything: it writes one call record per call attempt through the
-//! `cdr` crate's writer, and the billing side rates them later.
+//! It handles signalling only: SDP passes through untouched and media flows between
+//! the endpoints. It never prices anything.
 //!
-//! Nothing is implemented yet: the work is tracked by the sip-edge issue.
+//! # Design
+//! - **One core task owns all state** ([`core`]): transactions, calls (dialogs),
+//!   channel counts and timers (a binary heap of deadlines polled with
+//!   `sleep_until`). Transport tasks ([`transport`]) read UDP sockets and TCP
+//!   connections, frame ([`framing`]) and parse ([`message`]) messages, and hand them
+//!   to the core through one bounded queue; the core sends through the sockets and the
+//!   connections' writer queues. Admission is therefore atomic by construction: two
+//!   INVITEs with one free channel are decided one after the other, exactly one is
+//!   admitted. A channel is an owned permit ([`channels`]) that the call holds and
+//!   drops exactly once when it ends.
+//! - **Parsing with `rsip`, transaction layer written here.** `rsip` tokenizes
+//!   messages; the proxy keeps header values as text and reads the few grammars it
+//!   needs (Via, name-addr tags, URIs, CSeq). The RFC 3261 §17 server and client
+//!   transactions and the §16 proxy rules are implemented in [`core`]: `rsipstack`,
+//!   the transaction crate built on `rsip`, is shaped for user agents (it owns
+//!   dialogs as a UAC/UAS and runs a task per transaction), whereas a proxy needs
+//!   paired server/client transactions, CANCEL matching across them, 2xx
+//!   retransmissions forwarded statelessly (RFC 6026), Timer C and hop-by-hop ACK of
+//!   failures, all decided next to the channel counts without locks or cross-task
+//!   messages.
+//! - **Identification**: a request from a configured carrier address is an inbound
+//!   call, routed by its Request-URI number through a [`dids::DidDirectory`] to the
+//!   trunk's inbound target; a request from a provisioned source address is an
+//!   outbound call of that trunk (and site), sent to the carriers in order with
+//!   failover on 503, 408 or a transport error. Anything else is refused (403 unknown
+//!   source, 404 unknown number): the edge is never an open relay; in-dialog requests
+//!   must belong to a call it knows (481).
+//! - **Records** ([`records`]) are built when a call ends and queued to a writer task
+//!   that submits them to the `cdr` no-loss writer and awaits each acknowledgement in
+//!   its own task: the SIP path never waits for ClickHouse or the disk.
+//!
+//! # Configuration
+//! See [`config`] for the TOML reference. Run `sip-edge --config FILE`; SIGHUP
+//! reloads provisioning (new counts apply to new calls), SIGTERM drains.
+//!
+//! # Example
+//! ```no_run
+//! # async fn example() -> anyhow::Result<()> {
+//! let config = sip_edge::config::EdgeConfig::load(std::path::Path::new("edge.toml"))
+//!     .map_err(anyhow::Error::msg)?;
+//! let edge = sip_edge::Edge::start(config, None).await?;
+//! // ... SIGHUP: edge.reload().await ...
+//! let stats = edge.shutdown().await;
+//! println!("records written: {}", stats.written);
+//! # Ok(()) }
+//! ```
+#![deny(missing_docs)]
+
+pub mod channels;
+pub mod config;
+pub mod core;
+pub mod dids;
+pub mod framing;
+pub mod message;
+pub mod metrics;
+pub mod records;
+pub mod transport;
+
+use crate::channels::Channels;
+use crate::config::{EdgeConfig, Transport};
+use crate::core::{Command, Core, CoreParts};
+use crate::dids::{DidDirectory, StaticDids};
+use crate::metrics::Metrics;
+use crate::transport::{Event, TransportCounters};
+use anyhow::Context as _;
+use cdr::{CallRecord, CallRecordWriter, RunningWriter, WriterConfig, WriterStats};
+use provisioning::Provisioning;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+/// Capacity of the core's event queue.
+const EVENT_QUEUE: usize = 16 * 1024;
+
+/// A running edge.
+pub struct Edge {
+    config: Arc<EdgeConfig>,
+    events: mpsc::Sender<Event>,
+    core: JoinHandle<()>,
+    record_task: JoinHandle<()>,
+    writer: RunningWriter,
+    metrics: Arc<Metrics>,
+    metrics_address: Option<SocketAddr>,
+    sip_addresses: Vec<(Transport, SocketAddr)>,
+    background: Vec<JoinHandle<()>>,
+}
+
+impl Edge {
+    /// Loads provisioning, binds every listener and the metrics endpoint, starts the
+    /// call-record writer and the core. `dids` replaces the configuration's
+    /// `[inbound_numbers]` table as the number directory.
+    ///
+    /// # Errors
+    /// Provisioning errors (all of them), a carrier address that is also a customer
+    /// source, a socket that cannot be bound, a spool that cannot be opened.
+    pub async fn start(
+        config: EdgeConfig,
+        dids: Option<Arc<dyn DidDirectory>>,
+    ) -> anyhow::Result<Edge> {
+        let config = Arc::new(config);
+        let provisioning = load_provisioning(&config).await?;
+        for carrier in &config.carriers {
+            if let Some(found) = provisioning.trunk_for_source(carrier.address.ip()) {
+                anyhow::bail!(
+                    "carrier {:?} at {} is also a source address of trunk {:?}: calls from it could not be told apart",
+                    carrier.name,
+                    carrier.address.ip(),
+                    found.trunk.id()
+                );
+            }
+        }
+        let dids =
+            dids.unwrap_or_else(|| Arc::new(StaticDids::new(config.inbound_numbers.clone())));
+
+        let (writer, running, _recovery) =
+            CallRecordWriter::start(&config.clickhouse, WriterConfig::new(&config.spool_dir))
+                .with_context(|| {
+                    format!(
+                        "cannot open the call-record spool {}",
+                        config.spool_dir.display()
+                    )
+                })?;
+
+        let (events, receiver) = mpsc::channel(EVENT_QUEUE);
+        let counters = Arc::new(TransportCounters::default());
+        let channels = Channels::default();
+        let metrics = Arc::new(Metrics::new(
+            channels.gauges(),
+            counters.clone(),
+            writer.clone(),
+        ));
+        let next_conn = Arc::new(AtomicU64::new(1));
+        let mut background = Vec::new();
+        let mut udp = Vec::new();
+        let mut tcp = Vec::new();
+        let mut sip_addresses = Vec::new();
+        for listen in &config.listen {
+            match listen.transport {
+                Transport::Udp => {
+                    let socket = Arc::new(bind_udp(listen.address)?);
+                    sip_addresses.push((Transport::Udp, socket.local_addr()?));
+                    background.push(tokio::spawn(transport::udp_reader(
+                        udp.len(),
+                        socket.clone(),
+                        events.clone(),
+                        counters.clone(),
+                        config.user_agent.clone(),
+                    )));
+                    udp.push((listen.clone(), socket));
+                }
+                Transport::Tcp => {
+                    let listener = TcpListener::bind(listen.address)
+                        .await
+                        .with_context(|| format!("cannot listen on TCP {}", listen.address))?;
+                    sip_addresses.push((Transport::Tcp, listener.local_addr()?));
+                    background.push(tokio::spawn(transport::tcp_acceptor(
+                        listener,
+                        events.clone(),
+                        next_conn.clone(),
+                        counters.clone(),
+                    )));
+                    tcp.push(listen.clone());
+                }
+            }
+        }
+        if udp.is_empty() && !config.carriers.is_empty() && tcp.is_empty() {
+            anyhow::bail!("no listener: add a [[listen]] table");
+        }
+        let metrics_address = match config.metrics_address {
+            Some(address) => {
+                let listener = metrics::bind(address)
+                    .await
+                    .with_context(|| format!("cannot bind the metrics endpoint {address}"))?;
+                let local = listener.local_addr()?;
+                background.push(tokio::spawn(metrics::serve(listener, metrics.clone())));
+                Some(local)
+            }
+            None => None,
+        };
+
+        let (records, record_queue) = mpsc::unbounded_channel();
+        let record_task = tokio::spawn(write_records(record_queue, writer, metrics.clone()));
+        let core = Core::new(CoreParts {
+            config: config.clone(),
+            provisioning,
+            dids,
+            channels,
+            udp,
+            tcp,
+            next_conn,
+            events: events.clone(),
+            counters,
+            records,
+            metrics: metrics.clone(),
+        });
+        let core = tokio::spawn(core.run(receiver));
+        tracing::info!(node = %config.node_id, listeners = ?sip_addresses, metrics = ?metrics_address, "SIP edge started.");
+        Ok(Edge {
+            config,
+            events,
+            core,
+            record_task,
+            writer: running,
+            metrics,
+            metrics_address,
+            sip_addresses,
+            background,
+        })
+    }
+
+    /// Reloads the provisioning directory; on errors the edge keeps the provisioning
+    /// it has.
+    ///
+    /// # Errors
+    /// Every provisioning error, one per line.
+    pub async fn reload(&self) -> Result<(), String> {
+        let provisioning = load_provisioning(&self.config)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        self.events
+            .send(Event::Command(Command::Reload(provisioning)))
+            .await
+            .map_err(|_| "the edge has stopped".to_string())
+    }
+
+    /// The metrics endpoint's address, when configured.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        self.metrics_address
+    }
+
+    /// The SIP listeners' bound addresses.
+    pub fn sip_addresses(&self) -> &[(Transport, SocketAddr)] {
+        &self.sip_addresses
+    }
+
+    /// The edge's counters.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Drains and stops: new calls get 503, calls in progress go on until they end or
+    /// the configured drain timeout passes (then the edge ends them, BYE both sides),
+    /// records are flushed (ClickHouse or the spool), sockets are closed.
+    pub async fn shutdown(self) -> WriterStats {
+        let (done, finished) = oneshot::channel();
+        let deadline = Instant::now() + self.config.drain_timeout;
+        if self
+            .events
+            .send(Event::Command(Command::Drain { deadline, done }))
+            .await
+            .is_ok()
+        {
+            let _ = finished.await;
+        }
+        let _ = self.core.await;
+        for task in &self.background {
+            task.abort();
+        }
+        drop(self.events);
+        let _ = self.record_task.await;
+        let stats = self.writer.shutdown(Duration::from_secs(10)).await;
+        tracing::info!(
+            written = stats.written,
+            spooled = stats.spooled,
+            pending = stats.spool_pending,
+            "SIP edge stopped; call records flushed."
+        );
+        stats
+    }
+}
+
+fn bind_udp(address: SocketAddr) -> anyhow::Result<UdpSocket> {
+    let socket = std::net::UdpSocket::bind(address)
+        .with_context(|| format!("cannot listen on UDP {address}"))?;
+    socket.set_nonblocking(true)?;
+    // A larger receive buffer absorbs bursts of INVITEs (best effort).
+    set_receive_buffer(&socket, 8 * 1024 * 1024);
+    Ok(UdpSocket::from_std(socket)?)
+}
+
+fn set_receive_buffer(socket: &std::net::UdpSocket, bytes: i32) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: setsockopt on a valid descriptor with a pointer to a live i32.
+    unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&bytes as *const i32).cast(),
+            std::mem::size_of::<i32>() as libc::socklen_t,
+        );
+    }
+}
+
+async fn load_provisioning(config: &EdgeConfig) -> anyhow::Result<Arc<Provisioning>> {
+    let dir = config.provisioning_dir.clone();
+    let loaded = tokio::task::spawn_blocking(move || Provisioning::load(&dir)).await?;
+    loaded.map(Arc::new).map_err(|errors| {
+        anyhow::anyhow!(
+            "provisioning {} is invalid:\n{errors}",
+            config.provisioning_dir.display()
+        )
+    })
+}
+
+async fn write_records(
+    mut queue: mpsc::UnboundedReceiver<CallRecord>,
+    writer: CallRecordWriter,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(record) = queue.recv().await {
+        metrics.records_queued.fetch_sub(1, Ordering::Relaxed);
+        let key = record.key.clone();
+        let call_id = record.sip_call_id.clone();
+        match writer.submit(record).await {
+            Ok(ack) => {
+                let metrics = metrics.clone();
+                tokio::spawn(async move {
+                    if let Err(error) = ack.await {
+                        metrics.records_not_durable.fetch_add(1, Ordering::Relaxed);
+                        tracing::error!(%key, %call_id, %error, "A call record could not be made durable.");
+                    }
+                });
+            }
+            Err(error) => {
+                metrics.records_not_durable.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(%key, %call_id, %error, "A call record could not be submitted.");
+            }
+        }
+    }
+}

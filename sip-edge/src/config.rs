@@ -1,0 +1,682 @@
+//! The edge's configuration file (TOML): reading, validation, defaults.
+//!
+//! [`EdgeConfig::from_toml`] is pure: it touches no file or socket and reports
+//! **every** problem at once, each naming the key path and the value it got:
+//!
+//! ```text
+//! listen[1].address: "127.0.0.1" is not an address with a port (expected e.g. 127.0.0.1:5060)
+//! timers.timer_c_secs: must be at least 1, got 0
+//! unknown key "chanels" (expected one of: node_id, provisioning_dir, ...)
+//! ```
+//!
+//! # Reference
+//!
+//! ```toml
+//! node_id = "edge-paris-1"        # required: names this node in call records
+//! provisioning_dir = "/etc/fairtrunk/provisioning"  # required; reloaded on SIGHUP
+//! spool_dir = "/var/lib/fairtrunk/edge-spool"       # required: call-record spool
+//! metrics_address = "127.0.0.1:9090"  # optional: Prometheus text at /metrics
+//! refusal_code = 503              # 503 (default, with a Warning), 486 or 403: answer
+//!                                 #   to a call refused for lack of a channel
+//! max_call_duration_secs = 14400  # default 4 h: the edge ends longer calls (BYE both sides)
+//! drain_timeout_secs = 30         # SIGTERM: calls in progress may go on this long
+//! user_agent = "fairtrunk-sip-edge"  # Server header of the edge's own responses
+//!
+//! [[listen]]                      # at least one; UDP and TCP, IPv4 and IPv6
+//! transport = "udp"               # udp | tcp
+//! address = "192.0.2.1:5060"      # IP and port (port 5060 is the usual)
+//! advertise = "sip.example.net"   # optional: host written in Via and Record-Route
+//!                                 #   (required when address is 0.0.0.0 or ::)
+//!
+//! [[carrier]]                     # carrier interconnects, tried in order for
+//! name = "carrier-a"              #   outbound calls; requests from their IP
+//! address = "198.51.100.7:5060"   #   addresses are inbound calls
+//! transport = "udp"               # udp | tcp
+//!
+//! [timers]                        # RFC 3261 timers; defaults shown
+//! t1_ms = 500
+//! t2_ms = 4000
+//! t4_ms = 5000
+//! timer_c_secs = 180              # no final answer to an INVITE: CANCEL and 408
+//!
+//! [inbound_numbers]               # interim DID table until the number inventory
+//! "+33140000001" = "acme-multisite/paris-hq"   # lands: E.164 = "trunk" or "trunk/site"
+//!
+//! [clickhouse]                    # the cdr crate's settings: url, database, user,
+//! url = "http://127.0.0.1:8123"   #   password, cluster
+//! ```
+
+use cdr::ClickhouseConfig;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+use toml::{Table, Value};
+
+/// A SIP transport the edge listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Transport {
+    /// UDP datagrams.
+    Udp,
+    /// TCP streams.
+    Tcp,
+}
+
+impl Transport {
+    /// Lower-case name, as in the file and in `Record-Route` (`transport=`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Transport::Udp => "udp",
+            Transport::Tcp => "tcp",
+        }
+    }
+
+    /// Upper-case name, as in `Via`.
+    pub fn via_name(self) -> &'static str {
+        match self {
+            Transport::Udp => "UDP",
+            Transport::Tcp => "TCP",
+        }
+    }
+}
+
+/// One listening socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Listen {
+    /// UDP or TCP.
+    pub transport: Transport,
+    /// Address and port bound.
+    pub address: SocketAddr,
+    /// Host written in `Via` and `Record-Route`; the bound IP when absent.
+    pub advertise: Option<String>,
+}
+
+impl Listen {
+    /// `host:port` as written in Via and Record-Route.
+    pub fn advertised(&self) -> String {
+        match &self.advertise {
+            Some(host) => format!("{host}:{}", self.address.port()),
+            None => self.address.to_string(),
+        }
+    }
+}
+
+/// A carrier interconnect.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Carrier {
+    /// Name, for logs.
+    pub name: String,
+    /// Where outbound calls are sent; requests from this IP are inbound calls.
+    pub address: SocketAddr,
+    /// Transport to reach it.
+    pub transport: Transport,
+}
+
+/// RFC 3261 timer settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Timers {
+    /// T1: round-trip estimate, first retransmission interval.
+    pub t1: Duration,
+    /// T2: longest retransmission interval for non-INVITE requests and responses.
+    pub t2: Duration,
+    /// T4: longest time a message stays in the network.
+    pub t4: Duration,
+    /// Timer C: longest wait for a final answer to a forwarded INVITE.
+    pub timer_c: Duration,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            t1: Duration::from_millis(500),
+            t2: Duration::from_millis(4000),
+            t4: Duration::from_millis(5000),
+            timer_c: Duration::from_secs(180),
+        }
+    }
+}
+
+/// Answer to a call refused for lack of a channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalCode {
+    /// 503 Service Unavailable with a Warning naming the limit (default).
+    ServiceUnavailable,
+    /// 486 Busy Here.
+    BusyHere,
+    /// 403 Forbidden.
+    Forbidden,
+}
+
+impl RefusalCode {
+    /// Status code and reason phrase.
+    pub fn status(self) -> (u16, &'static str) {
+        match self {
+            RefusalCode::ServiceUnavailable => (503, "Service Unavailable"),
+            RefusalCode::BusyHere => (486, "Busy Here"),
+            RefusalCode::Forbidden => (403, "Forbidden"),
+        }
+    }
+}
+
+/// Where an inbound number goes (interim table, see the module doc).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InboundNumber {
+    /// Trunk id.
+    pub trunk: String,
+    /// Site id inside the trunk.
+    pub site: Option<String>,
+}
+
+/// A validated configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct EdgeConfig {
+    /// This node's id, written in every record.
+    pub node_id: String,
+    /// Provisioning directory.
+    pub provisioning_dir: PathBuf,
+    /// Call-record spool folder.
+    pub spool_dir: PathBuf,
+    /// Prometheus endpoint address.
+    pub metrics_address: Option<SocketAddr>,
+    /// Answer to calls refused for lack of a channel.
+    pub refusal_code: RefusalCode,
+    /// Longest call before the edge ends it.
+    pub max_call_duration: Duration,
+    /// How long calls in progress may go on after SIGTERM.
+    pub drain_timeout: Duration,
+    /// Server header value.
+    pub user_agent: String,
+    /// Listening sockets.
+    pub listen: Vec<Listen>,
+    /// Carrier interconnects, in failover order.
+    pub carriers: Vec<Carrier>,
+    /// SIP timers.
+    pub timers: Timers,
+    /// Interim DID table (E.164 → trunk and site).
+    pub inbound_numbers: BTreeMap<String, InboundNumber>,
+    /// Call-record store.
+    pub clickhouse: ClickhouseConfig,
+}
+
+/// Every problem found in a configuration file.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{}", .0.join("\n"))]
+pub struct ConfigErrors(pub Vec<String>);
+
+const TOP_KEYS: &[&str] = &[
+    "node_id",
+    "provisioning_dir",
+    "spool_dir",
+    "metrics_address",
+    "refusal_code",
+    "max_call_duration_secs",
+    "drain_timeout_secs",
+    "user_agent",
+    "listen",
+    "carrier",
+    "timers",
+    "inbound_numbers",
+    "clickhouse",
+];
+
+struct Reader {
+    errors: Vec<String>,
+}
+
+impl Reader {
+    fn unknown_keys(&mut self, table: &Table, path: &str, known: &[&str]) {
+        for key in table.keys() {
+            if !known.contains(&key.as_str()) {
+                let at = if path.is_empty() {
+                    String::new()
+                } else {
+                    format!("{path}: ")
+                };
+                self.errors.push(format!(
+                    "{at}unknown key {key:?} (expected one of: {})",
+                    known.join(", ")
+                ));
+            }
+        }
+    }
+
+    fn string(&mut self, table: &Table, key: &str, path: &str, required: bool) -> Option<String> {
+        match table.get(key) {
+            None if required => {
+                self.errors.push(format!("{path}{key}: missing (required)"));
+                None
+            }
+            None => None,
+            Some(Value::String(s)) if s.trim().is_empty() => {
+                self.errors.push(format!("{path}{key}: must not be empty"));
+                None
+            }
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(other) => {
+                self.errors
+                    .push(format!("{path}{key}: expected a string, got {other}"));
+                None
+            }
+        }
+    }
+
+    fn integer(&mut self, table: &Table, key: &str, path: &str, min: i64, default: i64) -> i64 {
+        match table.get(key) {
+            None => default,
+            Some(Value::Integer(n)) if *n >= min => *n,
+            Some(Value::Integer(n)) => {
+                self.errors
+                    .push(format!("{path}{key}: must be at least {min}, got {n}"));
+                default
+            }
+            Some(other) => {
+                self.errors
+                    .push(format!("{path}{key}: expected an integer, got {other}"));
+                default
+            }
+        }
+    }
+
+    fn address(
+        &mut self,
+        table: &Table,
+        key: &str,
+        path: &str,
+        required: bool,
+    ) -> Option<SocketAddr> {
+        let text = self.string(table, key, path, required)?;
+        match text.parse::<SocketAddr>() {
+            Ok(addr) => Some(addr),
+            Err(_) => {
+                self.errors.push(format!(
+                    "{path}{key}: {text:?} is not an address with a port (expected e.g. 127.0.0.1:5060 or [::1]:5060)"
+                ));
+                None
+            }
+        }
+    }
+
+    fn transport(&mut self, table: &Table, path: &str) -> Option<Transport> {
+        match self.string(table, "transport", path, true)?.as_str() {
+            "udp" => Some(Transport::Udp),
+            "tcp" => Some(Transport::Tcp),
+            other => {
+                self.errors.push(format!(
+                    "{path}transport: {other:?} is not supported (expected udp or tcp)"
+                ));
+                None
+            }
+        }
+    }
+
+    fn tables<'a>(&mut self, table: &'a Table, key: &str) -> Vec<&'a Table> {
+        match table.get(key) {
+            None => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .filter_map(|(i, item)| match item {
+                    Value::Table(t) => Some(t),
+                    other => {
+                        self.errors
+                            .push(format!("{key}[{i}]: expected a table, got {other}"));
+                        None
+                    }
+                })
+                .collect(),
+            Some(other) => {
+                self.errors.push(format!(
+                    "{key}: expected an array of tables ([[{key}]]), got {other}"
+                ));
+                Vec::new()
+            }
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// Reads and validates a configuration text.
+    ///
+    /// # Errors
+    /// [`ConfigErrors`] listing every problem, one line each.
+    pub fn from_toml(text: &str) -> Result<EdgeConfig, ConfigErrors> {
+        let table: Table = text
+            .parse()
+            .map_err(|e: toml::de::Error| ConfigErrors(vec![e.to_string().trim().to_string()]))?;
+        let mut r = Reader { errors: Vec::new() };
+        r.unknown_keys(&table, "", TOP_KEYS);
+
+        let node_id = r.string(&table, "node_id", "", true);
+        if let Some(id) = &node_id {
+            if !id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            {
+                r.errors.push(format!(
+                    "node_id: {id:?} may only hold letters, digits, '-', '_' and '.'"
+                ));
+            }
+        }
+        let provisioning_dir = r.string(&table, "provisioning_dir", "", true);
+        let spool_dir = r.string(&table, "spool_dir", "", true);
+        let metrics_address = r.address(&table, "metrics_address", "", false);
+        let refusal_code = match r.integer(&table, "refusal_code", "", 0, 503) {
+            503 => RefusalCode::ServiceUnavailable,
+            486 => RefusalCode::BusyHere,
+            403 => RefusalCode::Forbidden,
+            other => {
+                r.errors.push(format!(
+                    "refusal_code: {other} is not allowed (expected 503, 486 or 403)"
+                ));
+                RefusalCode::ServiceUnavailable
+            }
+        };
+        let max_call_duration =
+            Duration::from_secs(r.integer(&table, "max_call_duration_secs", "", 1, 14_400) as u64);
+        let drain_timeout =
+            Duration::from_secs(r.integer(&table, "drain_timeout_secs", "", 0, 30) as u64);
+        let user_agent = r
+            .string(&table, "user_agent", "", false)
+            .unwrap_or_else(|| "fairtrunk-sip-edge".to_string());
+
+        let mut listen = Vec::new();
+        for (i, t) in r.tables(&table, "listen").into_iter().enumerate() {
+            let path = format!("listen[{i}].");
+            r.unknown_keys(
+                t,
+                &format!("listen[{i}]"),
+                &["transport", "address", "advertise"],
+            );
+            let transport = r.transport(t, &path);
+            let address = r.address(t, "address", &path, true);
+            let advertise = r.string(t, "advertise", &path, false);
+            if let Some(addr) = address {
+                if addr.ip().is_unspecified() && advertise.is_none() {
+                    r.errors.push(format!(
+                        "{path}address: {addr} is a wildcard: set {path}advertise to the host peers must reach"
+                    ));
+                }
+            }
+            if let (Some(transport), Some(address)) = (transport, address) {
+                let item = Listen {
+                    transport,
+                    address,
+                    advertise,
+                };
+                if listen
+                    .iter()
+                    .any(|l: &Listen| l.transport == transport && l.address == address)
+                {
+                    r.errors.push(format!(
+                        "{path}address: {} {address} is listed twice",
+                        transport.as_str()
+                    ));
+                }
+                listen.push(item);
+            }
+        }
+        if !table.contains_key("listen") {
+            r.errors.push(
+                "listen: missing (at least one [[listen]] with transport and address)".into(),
+            );
+        }
+
+        let mut carriers = Vec::new();
+        for (i, t) in r.tables(&table, "carrier").into_iter().enumerate() {
+            let path = format!("carrier[{i}].");
+            r.unknown_keys(
+                t,
+                &format!("carrier[{i}]"),
+                &["name", "address", "transport"],
+            );
+            let name = r.string(t, "name", &path, true);
+            let address = r.address(t, "address", &path, true);
+            let transport = r.transport(t, &path);
+            if let (Some(name), Some(address), Some(transport)) = (name, address, transport) {
+                carriers.push(Carrier {
+                    name,
+                    address,
+                    transport,
+                });
+            }
+        }
+
+        let mut timers = Timers::default();
+        match table.get("timers") {
+            None => {}
+            Some(Value::Table(t)) => {
+                r.unknown_keys(t, "timers", &["t1_ms", "t2_ms", "t4_ms", "timer_c_secs"]);
+                let t1 = r.integer(t, "t1_ms", "timers.", 1, 500) as u64;
+                let t2 = r.integer(t, "t2_ms", "timers.", 1, 4000) as u64;
+                let t4 = r.integer(t, "t4_ms", "timers.", 1, 5000) as u64;
+                let c = r.integer(t, "timer_c_secs", "timers.", 1, 180) as u64;
+                if t2 < t1 {
+                    r.errors.push(format!(
+                        "timers.t2_ms: {t2} is shorter than t1_ms {t1} (T2 caps T1's doubling)"
+                    ));
+                }
+                timers = Timers {
+                    t1: Duration::from_millis(t1),
+                    t2: Duration::from_millis(t2),
+                    t4: Duration::from_millis(t4),
+                    timer_c: Duration::from_secs(c),
+                };
+            }
+            Some(other) => r
+                .errors
+                .push(format!("timers: expected a table, got {other}")),
+        }
+
+        let mut inbound_numbers = BTreeMap::new();
+        match table.get("inbound_numbers") {
+            None => {}
+            Some(Value::Table(t)) => {
+                for (number, target) in t {
+                    let e164 = match number_portability::parse(number) {
+                        Ok(n) => n.to_string(),
+                        Err(e) => {
+                            r.errors.push(format!("inbound_numbers.{number:?}: {e}"));
+                            continue;
+                        }
+                    };
+                    let Value::String(target) = target else {
+                        r.errors.push(format!(
+                            "inbound_numbers.{number:?}: expected \"trunk\" or \"trunk/site\", got {target}"
+                        ));
+                        continue;
+                    };
+                    let (trunk, site) = match target.split_once('/') {
+                        Some((t, s)) => (t.to_string(), Some(s.to_string())),
+                        None => (target.clone(), None),
+                    };
+                    if trunk.is_empty() || site.as_deref() == Some("") {
+                        r.errors.push(format!(
+                            "inbound_numbers.{number:?}: {target:?} is not \"trunk\" or \"trunk/site\""
+                        ));
+                        continue;
+                    }
+                    inbound_numbers.insert(e164, InboundNumber { trunk, site });
+                }
+            }
+            Some(other) => r
+                .errors
+                .push(format!("inbound_numbers: expected a table, got {other}")),
+        }
+
+        let clickhouse = match table.get("clickhouse") {
+            None => {
+                r.errors
+                    .push("clickhouse: missing (a [clickhouse] table with at least url)".into());
+                None
+            }
+            Some(value) => match value.clone().try_into::<ClickhouseConfig>() {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    r.errors
+                        .push(format!("clickhouse: {}", e.to_string().trim()));
+                    None
+                }
+            },
+        };
+
+        if !r.errors.is_empty() {
+            return Err(ConfigErrors(r.errors));
+        }
+        let (Some(node_id), Some(provisioning_dir), Some(spool_dir), Some(clickhouse)) =
+            (node_id, provisioning_dir, spool_dir, clickhouse)
+        else {
+            return Err(ConfigErrors(vec!["required keys are missing".into()]));
+        };
+        Ok(EdgeConfig {
+            node_id,
+            provisioning_dir: provisioning_dir.into(),
+            spool_dir: spool_dir.into(),
+            metrics_address,
+            refusal_code,
+            max_call_duration,
+            drain_timeout,
+            user_agent,
+            listen,
+            carriers,
+            timers,
+            inbound_numbers,
+            clickhouse,
+        })
+    }
+
+    /// Reads and validates a configuration file; relative directories in it are taken
+    /// relative to the file's folder.
+    ///
+    /// # Errors
+    /// The file cannot be read, or [`ConfigErrors`] prefixed with its path.
+    pub fn load(path: &std::path::Path) -> Result<EdgeConfig, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let mut config = EdgeConfig::from_toml(&text).map_err(|errors| {
+            errors
+                .0
+                .iter()
+                .map(|e| format!("{}: {e}", path.display()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })?;
+        let base = path.parent().unwrap_or(std::path::Path::new("."));
+        for dir in [&mut config.provisioning_dir, &mut config.spool_dir] {
+            if dir.is_relative() {
+                *dir = base.join(&*dir);
+            }
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+node_id = "edge-1"
+provisioning_dir = "prov"
+spool_dir = "spool"
+[[listen]]
+transport = "udp"
+address = "127.0.0.1:5060"
+[clickhouse]
+url = "http://127.0.0.1:8123"
+"#;
+
+    #[test]
+    fn minimal_config_gets_the_defaults() {
+        let c = EdgeConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(c.refusal_code, RefusalCode::ServiceUnavailable);
+        assert_eq!(c.max_call_duration, Duration::from_secs(4 * 3600));
+        assert_eq!(c.timers.timer_c, Duration::from_secs(180));
+        assert_eq!(c.timers.t1, Duration::from_millis(500));
+        assert_eq!(c.listen[0].advertised(), "127.0.0.1:5060");
+        assert!(c.carriers.is_empty());
+        assert_eq!(c.clickhouse.database, "fairtrunk");
+    }
+
+    #[test]
+    fn full_config_reads_every_section() {
+        let text = format!(
+            "{MINIMAL}\n{}",
+            r#"
+[[carrier]]
+name = "a"
+address = "127.0.0.3:5060"
+transport = "tcp"
+[timers]
+t1_ms = 100
+timer_c_secs = 2
+[inbound_numbers]
+"01 40 00 00 01" = "acme/paris-hq"
+"+33140000002" = "acme"
+"#
+        );
+        // Top-level keys after a table belong to the table in TOML: put them first.
+        let text = text.replace(
+            "node_id = \"edge-1\"",
+            "node_id = \"edge-1\"\nrefusal_code = 486\nmax_call_duration_secs = 5",
+        );
+        let c = EdgeConfig::from_toml(&text).unwrap();
+        assert_eq!(c.refusal_code, RefusalCode::BusyHere);
+        assert_eq!(c.max_call_duration, Duration::from_secs(5));
+        assert_eq!(c.carriers[0].transport, Transport::Tcp);
+        assert_eq!(c.timers.t1, Duration::from_millis(100));
+        assert_eq!(c.timers.timer_c, Duration::from_secs(2));
+        assert_eq!(
+            c.inbound_numbers["+33140000001"],
+            InboundNumber {
+                trunk: "acme".into(),
+                site: Some("paris-hq".into())
+            }
+        );
+        assert_eq!(c.inbound_numbers["+33140000002"].site, None);
+    }
+
+    #[test]
+    fn reports_every_error_at_once() {
+        let text = r#"
+node_id = "edge 1"
+spool_dir = ""
+refusal_code = 404
+chanels = 3
+[[listen]]
+transport = "sctp"
+address = "127.0.0.1"
+[[listen]]
+transport = "tcp"
+address = "0.0.0.0:5060"
+[timers]
+timer_c_secs = 0
+t9 = 1
+[clickhouse]
+url = "http://x"
+bogus = 1
+"#;
+        let errors = EdgeConfig::from_toml(text).unwrap_err().0;
+        let all = errors.join("\n");
+        for phrase in [
+            "node_id: \"edge 1\" may only hold",
+            "provisioning_dir: missing",
+            "spool_dir: must not be empty",
+            "refusal_code: 404 is not allowed",
+            "unknown key \"chanels\"",
+            "listen[0].transport: \"sctp\" is not supported",
+            "listen[0].address: \"127.0.0.1\" is not an address with a port",
+            "listen[1].address: 0.0.0.0:5060 is a wildcard",
+            "timers.timer_c_secs: must be at least 1, got 0",
+            "timers: unknown key \"t9\"",
+            "clickhouse: unknown field `bogus`",
+        ] {
+            assert!(all.contains(phrase), "missing {phrase:?} in:\n{all}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_are_reported() {
+        let err = EdgeConfig::from_toml("node_id = ").unwrap_err();
+        assert_eq!(err.0.len(), 1);
+    }
+}

@@ -1,0 +1,335 @@
+//! Sockets: UDP readers, TCP acceptors and one task per TCP connection.
+//!
+//! Transport tasks own the reading side: they receive datagrams or stream bytes,
+//! frame them ([`crate::framing`]), parse them ([`Message::parse`]) and hand each
+//! message to the core task as an [`Event`] through one bounded channel. Parsing here
+//! spreads the CPU work over the runtime's threads; the core only decides.
+//!
+//! The core sends: over UDP directly with `try_send_to` on the shared sockets (a full
+//! socket buffer drops the datagram, which SIP retransmissions cover), over TCP by
+//! queueing bytes to the connection's task. A connection's task reports its end once
+//! ([`Event::Closed`]), whoever closed it; the core then ends what depended on it.
+//!
+//! Overload: when the core's queue is nearly full, a UDP reader answers a new INVITE
+//! itself with `503 Service Unavailable` instead of queueing it, so the edge sheds new
+//! calls and keeps serving the calls it admitted.
+
+use crate::config::Transport;
+use crate::framing::Framer;
+use crate::message::Message;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::sync::mpsc;
+
+/// Identifies one TCP connection for the life of the process.
+pub type ConnId = u64;
+
+/// How to reach a peer: the socket or connection and the peer's address.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Flow {
+    /// A datagram peer, through UDP listener number `socket`.
+    Udp {
+        /// Index of the UDP listener.
+        socket: usize,
+        /// The peer's address.
+        peer: SocketAddr,
+    },
+    /// A TCP connection.
+    Tcp {
+        /// The connection.
+        conn: ConnId,
+        /// The peer's address.
+        peer: SocketAddr,
+    },
+}
+
+impl Flow {
+    /// The peer's address.
+    pub fn peer(&self) -> SocketAddr {
+        match self {
+            Flow::Udp { peer, .. } | Flow::Tcp { peer, .. } => *peer,
+        }
+    }
+
+    /// The transport.
+    pub fn transport(&self) -> Transport {
+        match self {
+            Flow::Udp { .. } => Transport::Udp,
+            Flow::Tcp { .. } => Transport::Tcp,
+        }
+    }
+
+    /// Whether messages may be lost (retransmissions needed).
+    pub fn is_unreliable(&self) -> bool {
+        matches!(self, Flow::Udp { .. })
+    }
+}
+
+/// What transport tasks and the control handle tell the core.
+pub enum Event {
+    /// A parsed message.
+    Received {
+        /// Where it came from.
+        flow: Flow,
+        /// The message.
+        message: Box<Message>,
+    },
+    /// Bytes that are not SIP (already logged and counted by the transport).
+    Malformed {
+        /// Where they came from.
+        flow: Flow,
+    },
+    /// A connection was accepted; the core may send through `sender`.
+    Accepted {
+        /// The connection.
+        conn: ConnId,
+        /// The peer.
+        peer: SocketAddr,
+        /// Bytes queued here are written to the connection.
+        sender: mpsc::Sender<Vec<u8>>,
+    },
+    /// A connection ended (or could not be opened).
+    Closed {
+        /// The connection.
+        conn: ConnId,
+        /// Why, for the log.
+        reason: String,
+    },
+    /// An operator command.
+    Command(crate::core::Command),
+}
+
+/// Queue of the core task.
+pub type Events = mpsc::Sender<Event>;
+
+/// Shared counters the transport updates.
+#[derive(Default)]
+pub struct TransportCounters {
+    /// Messages received and parsed.
+    pub received: AtomicU64,
+    /// Messages dropped as malformed.
+    pub malformed: AtomicU64,
+    /// INVITEs answered 503 by a reader because the core was overloaded.
+    pub shed: AtomicU64,
+}
+
+/// Queue capacity left under which new INVITEs are shed.
+pub const SHED_BELOW_CAPACITY: usize = 1024;
+
+fn parse_or_count(bytes: &[u8], flow: &Flow, counters: &TransportCounters) -> Option<Message> {
+    match Message::parse(bytes) {
+        Ok(m) => {
+            counters.received.fetch_add(1, Ordering::Relaxed);
+            Some(m)
+        }
+        Err(error) => {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(peer = %flow.peer(), transport = flow.transport().as_str(), %error, bytes = bytes.len(), "Dropped a malformed SIP message.");
+            None
+        }
+    }
+}
+
+/// Reads datagrams from UDP listener `index` until the core's queue closes.
+pub async fn udp_reader(
+    index: usize,
+    socket: Arc<UdpSocket>,
+    events: Events,
+    counters: Arc<TransportCounters>,
+    server_header: String,
+) {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, peer) = match socket.recv_from(&mut buf).await {
+            Ok(r) => r,
+            Err(error) => {
+                // ICMP errors surface here on some systems; they are not fatal.
+                tracing::debug!(%error, "UDP receive error.");
+                continue;
+            }
+        };
+        let bytes = &buf[..n];
+        if bytes.iter().all(|b| b.is_ascii_whitespace()) {
+            continue; // keep-alive
+        }
+        let flow = Flow::Udp {
+            socket: index,
+            peer,
+        };
+        let event = match parse_or_count(bytes, &flow, &counters) {
+            Some(message) => {
+                if events.capacity() < SHED_BELOW_CAPACITY
+                    && message.method() == crate::message::Method::Invite
+                    && message.is_request()
+                    && message.to_tag().is_none()
+                {
+                    counters.shed.fetch_add(1, Ordering::Relaxed);
+                    let reply = crate::core::local_response(
+                        &message,
+                        503,
+                        "Service Unavailable",
+                        None,
+                        &server_header,
+                        &[("Retry-After", "1".to_string())],
+                    );
+                    let _ = socket.try_send_to(&reply.to_bytes(), peer);
+                    continue;
+                }
+                Event::Received {
+                    flow,
+                    message: Box::new(message),
+                }
+            }
+            None => Event::Malformed { flow },
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Accepts TCP connections on `listener` until the core's queue closes.
+pub async fn tcp_acceptor(
+    listener: TcpListener,
+    events: Events,
+    next_conn: Arc<AtomicU64>,
+    counters: Arc<TransportCounters>,
+) {
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(r) => r,
+            Err(error) => {
+                tracing::warn!(%error, "TCP accept failed.");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let conn = next_conn.fetch_add(1, Ordering::Relaxed);
+        let (sender, receiver) = mpsc::channel(1024);
+        if events
+            .send(Event::Accepted { conn, peer, sender })
+            .await
+            .is_err()
+        {
+            return;
+        }
+        tokio::spawn(run_connection(
+            conn,
+            peer,
+            stream,
+            receiver,
+            events.clone(),
+            counters.clone(),
+        ));
+    }
+}
+
+/// Opens a connection to `peer` from `local_ip` and runs it; reports
+/// [`Event::Closed`] when it cannot be opened.
+pub async fn connect(
+    conn: ConnId,
+    local_ip: Option<std::net::IpAddr>,
+    peer: SocketAddr,
+    receiver: mpsc::Receiver<Vec<u8>>,
+    events: Events,
+    counters: Arc<TransportCounters>,
+) {
+    let attempt = async {
+        let socket = if peer.is_ipv4() {
+            TcpSocket::new_v4()?
+        } else {
+            TcpSocket::new_v6()?
+        };
+        if let Some(ip) = local_ip.filter(|ip| ip.is_ipv4() == peer.is_ipv4()) {
+            socket.bind(SocketAddr::new(ip, 0))?;
+        }
+        socket.connect(peer).await
+    };
+    match tokio::time::timeout(Duration::from_secs(5), attempt).await {
+        Ok(Ok(stream)) => {
+            let _ = stream.set_nodelay(true);
+            run_connection(conn, peer, stream, receiver, events, counters).await;
+        }
+        Ok(Err(error)) => {
+            let _ = events
+                .send(Event::Closed {
+                    conn,
+                    reason: format!("cannot connect to {peer}: {error}"),
+                })
+                .await;
+        }
+        Err(_) => {
+            let _ = events
+                .send(Event::Closed {
+                    conn,
+                    reason: format!("cannot connect to {peer}: timed out"),
+                })
+                .await;
+        }
+    }
+}
+
+async fn run_connection(
+    conn: ConnId,
+    peer: SocketAddr,
+    stream: TcpStream,
+    mut outgoing: mpsc::Receiver<Vec<u8>>,
+    events: Events,
+    counters: Arc<TransportCounters>,
+) {
+    let (mut reader, mut writer) = stream.into_split();
+    let mut framer = Framer::new();
+    let mut buf = vec![0u8; 16 * 1024];
+    let reason = loop {
+        tokio::select! {
+            read = reader.read(&mut buf) => {
+                let n = match read {
+                    Ok(0) => break "closed by the peer".to_string(),
+                    Ok(n) => n,
+                    Err(e) => break format!("read error: {e}"),
+                };
+                framer.push(&buf[..n]);
+                let mut failure = None;
+                loop {
+                    match framer.next_message() {
+                        Ok(Some(bytes)) => {
+                            let flow = Flow::Tcp { conn, peer };
+                            let event = match parse_or_count(&bytes, &flow, &counters) {
+                                Some(message) => Event::Received { flow, message: Box::new(message) },
+                                None => Event::Malformed { flow },
+                            };
+                            if events.send(event).await.is_err() {
+                                return;
+                            }
+                        }
+                        Ok(None) => break,
+                        Err(e) => {
+                            counters.malformed.fetch_add(1, Ordering::Relaxed);
+                            tracing::warn!(%peer, error = %e, "Closing a TCP connection that cannot be framed.");
+                            failure = Some(format!("framing error: {e}"));
+                            break;
+                        }
+                    }
+                }
+                if let Some(reason) = failure {
+                    break reason;
+                }
+            }
+            out = outgoing.recv() => match out {
+                Some(bytes) => {
+                    if let Err(e) = writer.write_all(&bytes).await {
+                        break format!("write error: {e}");
+                    }
+                }
+                None => break "closed by the edge".to_string(),
+            }
+        }
+    };
+    let _ = writer.shutdown().await;
+    let _ = events.send(Event::Closed { conn, reason }).await;
+}
