@@ -4,9 +4,15 @@
 //! re-import) is seen once even before ClickHouse merges its parts. Periods are
 //! half-open millisecond ranges `[from_ms, to_ms)` on `invite_ms`.
 
+use crate::key::CallKey;
 use crate::record::{CallRecord, CallRow};
 use crate::store::ClickhouseConfig;
 use serde::Deserialize;
+use std::collections::HashSet;
+
+/// Keys per `IN (...)` list of [`CallReader::existing_keys`]: 4,000 keys of 35 bytes
+/// stay well under ClickHouse's default `max_query_size` (256 KiB).
+const KEYS_PER_QUERY: usize = 4_000;
 
 /// Reads call records from the configured database.
 #[derive(Clone)]
@@ -103,6 +109,36 @@ impl CallReader {
         };
         let cursor = query.fetch::<CallRow>().map_err(|e| e.to_string())?;
         Ok(CallStream { cursor })
+    }
+
+    /// Which of `keys` are stored, in any copy or revision (no `FINAL`: existence
+    /// does not need deduplication). Long lists are sent in several queries.
+    ///
+    /// # Errors
+    /// Query errors.
+    pub async fn existing_keys(&self, keys: &[CallKey]) -> Result<HashSet<CallKey>, String> {
+        let mut found = HashSet::new();
+        for chunk in keys.chunks(KEYS_PER_QUERY) {
+            // Keys are 32 hex digits (checked by `CallKey`), safe to inline; 18.16 has
+            // no server-side parameters and renders a bound list as an array.
+            let list = chunk
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect::<Vec<_>>()
+                .join(",");
+            let stored: Vec<String> = self
+                .client
+                .query(&format!(
+                    "SELECT DISTINCT call_key FROM calls WHERE call_key IN ({list})"
+                ))
+                .fetch_all()
+                .await
+                .map_err(|e| e.to_string())?;
+            for key in stored {
+                found.insert(CallKey::parse(&key)?);
+            }
+        }
+        Ok(found)
     }
 
     /// Totals over `[from_ms, to_ms)`.

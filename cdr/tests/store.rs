@@ -155,6 +155,31 @@ async fn an_edited_applied_migration_is_refused() {
 }
 
 #[tokio::test]
+async fn existing_keys_finds_stored_keys_across_query_chunks() {
+    let url = shared_clickhouse_url();
+    let (_db, store) = migrated(&url, "existing").await;
+    let records: Vec<CallRecord> = (0..5).map(|n| record("existing", n)).collect();
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, running, _) =
+        CallRecordWriter::start(&store, WriterConfig::new(dir.path())).unwrap();
+    for r in &records {
+        assert_eq!(writer.write(r.clone()).await.unwrap(), Accepted::Delivered);
+    }
+    drop(writer);
+    running.shutdown(Duration::from_secs(5)).await;
+    // 9,000 absent keys around the 5 stored ones: three IN lists.
+    let mut asked: Vec<CallKey> = (0..9_000)
+        .map(|n| CallKey::for_import("absent", &n.to_string()))
+        .collect();
+    asked.insert(4_500, records[0].key.clone());
+    asked.extend(records.iter().skip(1).map(|r| r.key.clone()));
+    let found = CallReader::new(&store).existing_keys(&asked).await.unwrap();
+    let expected: std::collections::HashSet<CallKey> =
+        records.iter().map(|r| r.key.clone()).collect();
+    assert_eq!(found, expected);
+}
+
+#[tokio::test]
 async fn duplicates_without_a_merge_never_count_twice() {
     let url = shared_clickhouse_url();
     let (db, store) = migrated(&url, "dedup").await;
