@@ -3,5 +3,21 @@
 //!
 //! It reads call records through the `cdr` crate and provisioning through the
 //! `provisioning` crate, and never talks SIP.
-//!
-//! Nothing is implemented yet: the work is tracked by the rating issue.
+#![deny(missing_docs)]
+
+pub mod channels;
+pub mod destination;
+pub mod engine;
+pub mod inputs;
+pub mod inventory;
+pub mod month;
+pub mod pricing;
+pub mod rules;
+pub mod settings;
+#[cfg(test)]
+pub(crate) mod testutil;
+
+pub use channels::ChannelMonths;
+pub use month::BillingMonth;
+pub use rules::{BreachPolicy, Rule};
+pub use settings::{PlanSettings, RatingSettings};

@@ -1,0 +1,307 @@
+//! What a call's destination is and whether the trunk's plan covers it.
+//!
+//! The destination is normalised and classified by `number-portability`; the plan
+//! decides by number categories (contract §3: "plans are defined by number
+//! categories, never by listing individual numbers"):
+//! - emergency numbers are never billed and never counted;
+//! - national numbers (the home plan, metropolitan and overseas) are in plan when
+//!   their category is in the plan's `national_categories`, or is 0806-0809 and
+//!   `special_normal_price_in_plan` is set; overseas numbers only when
+//!   `overseas_in_plan` is set;
+//! - numbers of another plan are in plan when they start with one of the order's
+//!   international destinations and their category is in the plan's
+//!   `international_categories`;
+//! - anything else, including a destination that is not a number, is out of plan.
+
+use number_portability::{Category, Classification};
+
+use crate::settings::PlanSettings;
+
+/// A classified destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// The normalised number (E.164 with `+`, or a national short code), or the
+    /// text as recorded when it is not a number.
+    pub number: String,
+    /// The classification, when the text is a number.
+    pub classification: Option<Classification>,
+    /// Why the text is not a number.
+    pub parse_error: Option<String>,
+}
+
+impl Destination {
+    /// Normalises and classifies a recorded callee.
+    pub fn classify(callee: &str) -> Destination {
+        match number_portability::parse(callee) {
+            Ok(number) => Destination {
+                number: number.as_str().to_owned(),
+                classification: Some(number_portability::classify(&number)),
+                parse_error: None,
+            },
+            Err(e) => Destination {
+                number: callee.to_owned(),
+                classification: None,
+                parse_error: Some(e.to_string()),
+            },
+        }
+    }
+
+    /// The category name for outputs (`fixed_geographic`, `not_a_number`...).
+    pub fn category_name(&self) -> &'static str {
+        match &self.classification {
+            Some(c) => c.category.as_str(),
+            None => "not_a_number",
+        }
+    }
+
+    /// True for an emergency number.
+    pub fn is_emergency(&self) -> bool {
+        self.classification.is_some_and(|c| c.is_emergency)
+    }
+
+    /// The number packed in a `u64` (digits, with a flag bit for short codes), to
+    /// count distinct numbers without keeping strings; `None` when not a number.
+    pub fn packed(&self) -> Option<u64> {
+        self.classification?;
+        pack_number(&self.number)
+    }
+}
+
+/// Packs an E.164 number (`+` and up to 15 digits) or a short code (up to 15
+/// digits) in a `u64`: the digits as a number, times 2, plus 1 for short codes,
+/// with a leading 1 digit so that leading zeros survive.
+pub fn pack_number(number: &str) -> Option<u64> {
+    let (digits, short) = match number.strip_prefix('+') {
+        Some(d) => (d, 0),
+        None => (number, 1),
+    };
+    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let value: u64 = format!("1{digits}").parse().ok()?;
+    Some(value * 2 + short)
+}
+
+/// Unpacks [`pack_number`].
+pub fn unpack_number(packed: u64) -> String {
+    let short = packed % 2 == 1;
+    let digits = (packed / 2).to_string();
+    let digits = digits.get(1..).unwrap_or_default();
+    if short {
+        digits.to_owned()
+    } else {
+        format!("+{digits}")
+    }
+}
+
+/// Whether the plan covers a destination.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Eligibility {
+    /// An emergency number: never billed, never counted.
+    Emergency,
+    /// Covered by the plan.
+    InPlan,
+    /// Not covered: billed per minute; the reason says why.
+    OutOfPlan(String),
+}
+
+impl Eligibility {
+    /// True when covered by the plan.
+    pub fn is_in_plan(&self) -> bool {
+        matches!(self, Eligibility::InPlan)
+    }
+}
+
+/// Decides whether `plan` covers `destination`, given the order's international
+/// destinations (E.164 prefixes such as `+32`).
+pub fn eligibility(
+    destination: &Destination,
+    plan: &PlanSettings,
+    international_destinations: &[String],
+) -> Eligibility {
+    let Some(c) = destination.classification else {
+        return Eligibility::OutOfPlan(format!(
+            "not a number: {}",
+            destination.parse_error.as_deref().unwrap_or("unreadable")
+        ));
+    };
+    if c.is_emergency {
+        return Eligibility::Emergency;
+    }
+    if c.is_national {
+        if c.is_overseas && !plan.overseas_in_plan {
+            return Eligibility::OutOfPlan(format!(
+                "overseas number ({}) outside the plan",
+                c.country
+            ));
+        }
+        let covered = plan.national_categories.contains(&c.category)
+            || (c.category == Category::SpecialNormalPrice && plan.special_normal_price_in_plan);
+        return if covered {
+            Eligibility::InPlan
+        } else {
+            Eligibility::OutOfPlan(format!("{} numbers are not in the plan", c.category))
+        };
+    }
+    let ordered = international_destinations
+        .iter()
+        .any(|prefix| destination.number.starts_with(prefix.as_str()));
+    if !ordered {
+        return Eligibility::OutOfPlan(format!(
+            "international destination {} is not on the order",
+            c.country
+        ));
+    }
+    if plan.international_categories.contains(&c.category) {
+        Eligibility::InPlan
+    } else {
+        Eligibility::OutOfPlan(format!(
+            "{} numbers of {} are not in the plan",
+            c.category, c.country
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use provisioning::Plan;
+
+    fn plan(p: Plan) -> PlanSettings {
+        PlanSettings::contract_default(p, Default::default())
+    }
+
+    fn in_plan(number: &str, settings: &PlanSettings, intl: &[&str]) -> bool {
+        let intl: Vec<String> = intl.iter().map(|s| s.to_string()).collect();
+        eligibility(&Destination::classify(number), settings, &intl).is_in_plan()
+    }
+
+    #[test]
+    fn fixed_plan_covers_01_to_05_and_09_only() {
+        let fixed = plan(Plan::Fixed);
+        for n in [
+            "+33140000000",
+            "+33240000000",
+            "+33540000000",
+            "+33912345678",
+            "0140000000",
+        ] {
+            assert!(in_plan(n, &fixed, &[]), "{n}");
+        }
+        for n in [
+            "+33612345678",
+            "+33756123456",
+            "+33810123456",
+            "+33800123456",
+            "3949",
+            "118712",
+            "+3221234567",
+        ] {
+            assert!(!in_plan(n, &fixed, &[]), "{n}");
+        }
+    }
+
+    #[test]
+    fn fixed_mobile_intl_adds_mobiles_and_ordered_destinations() {
+        let fmi = plan(Plan::FixedMobileIntl);
+        assert!(in_plan("+33612345678", &fmi, &[]));
+        assert!(in_plan("+33756123456", &fmi, &[]));
+        assert!(in_plan("+3221234567", &fmi, &["+32"]));
+        assert!(in_plan("+32470123456", &fmi, &["+32"]));
+        assert!(!in_plan("+3221234567", &fmi, &["+41"]));
+        assert!(!in_plan("+4420123456", &fmi, &["+32"]));
+    }
+
+    #[test]
+    fn m2m_0700_is_not_a_mobile() {
+        let fmi = plan(Plan::FixedMobileIntl);
+        assert!(!in_plan("+337001234567890", &fmi, &[]));
+        assert!(in_plan("+33756123456", &fmi, &[]));
+    }
+
+    #[test]
+    fn overseas_numbers_follow_the_setting() {
+        let mut fixed = plan(Plan::Fixed);
+        let overseas_fixed = [
+            "+262262123456",
+            "+590590123456",
+            "+594594123456",
+            "+596596123456",
+            "+508411234",
+            "+590590871234", // Saint-Martin, +590
+        ];
+        for n in overseas_fixed {
+            assert!(in_plan(n, &fixed, &[]), "{n} in plan by default");
+        }
+        // An overseas mobile is a mobile: not in the fixed plan either way.
+        assert!(!in_plan("+262692123456", &fixed, &[]));
+        fixed.overseas_in_plan = false;
+        for n in overseas_fixed {
+            assert!(
+                !in_plan(n, &fixed, &[]),
+                "{n} out of plan with the setting off"
+            );
+        }
+        assert!(in_plan("+33140000000", &fixed, &[]));
+        let mut fmi = plan(Plan::FixedMobileIntl);
+        assert!(in_plan("+262692123456", &fmi, &[]));
+        fmi.overseas_in_plan = false;
+        assert!(!in_plan("+262692123456", &fmi, &[]));
+        // +269 is the Comoros, not Mayotte: international.
+        assert!(!in_plan("+269123456", &plan(Plan::FixedMobileIntl), &[]));
+    }
+
+    #[test]
+    fn special_normal_price_numbers_follow_the_setting() {
+        let mut fixed = plan(Plan::Fixed);
+        for n in [
+            "+33806123456",
+            "+33807123456",
+            "+33808123456",
+            "+33809123456",
+        ] {
+            assert!(in_plan(n, &fixed, &[]), "{n}");
+        }
+        assert!(!in_plan("+33805123456", &fixed, &[]));
+        fixed.special_normal_price_in_plan = false;
+        assert!(!in_plan("+33806123456", &fixed, &[]));
+    }
+
+    #[test]
+    fn emergency_and_garbage() {
+        let fixed = plan(Plan::Fixed);
+        assert_eq!(
+            eligibility(&Destination::classify("112"), &fixed, &[]),
+            Eligibility::Emergency
+        );
+        assert_eq!(
+            eligibility(&Destination::classify("15"), &fixed, &[]),
+            Eligibility::Emergency
+        );
+        let garbage = Destination::classify("anonymous");
+        assert!(matches!(
+            eligibility(&garbage, &fixed, &[]),
+            Eligibility::OutOfPlan(reason) if reason.starts_with("not a number")
+        ));
+        assert_eq!(garbage.category_name(), "not_a_number");
+        assert_eq!(garbage.packed(), None);
+    }
+
+    #[test]
+    fn packing_keeps_numbers_apart() {
+        for n in [
+            "+33140000000",
+            "3949",
+            "+1",
+            "15",
+            "+999999999999999",
+            "015",
+        ] {
+            assert_eq!(unpack_number(pack_number(n).unwrap()), n);
+        }
+        assert_ne!(pack_number("+3949"), pack_number("3949"));
+        assert_ne!(pack_number("015"), pack_number("15"));
+        assert_eq!(pack_number("+1234567890123456"), None);
+        assert_eq!(pack_number("+33a"), None);
+    }
+}

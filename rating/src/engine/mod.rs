@@ -1,0 +1,1233 @@
+//! The rating engine for one trunk and one month: pure, no I/O.
+//!
+//! # What it decides
+//!
+//! Every call gets one [`Status`]:
+//! - **not billed**: inbound, unanswered, emergency (never billed, whatever the
+//!   customer or period), or outside the month;
+//! - **out of plan**: an answered outbound call the plan does not cover, priced at
+//!   the tariff;
+//! - **included**: a *counted* call (see below) that no rule designates;
+//! - **re-priced** by a [`Rule`]: a call the plan would cover, billed per minute
+//!   because the customer is a telecom professional, because it started in a
+//!   suspension period, or because a fair-use rule designates it;
+//! - **unmatched**: a call that should be priced but has no tariff row: listed,
+//!   never priced at zero.
+//!
+//! A call is **counted** when it is outbound, answered, in plan, not in a
+//! suspension period and the customer is not a telecom professional: counted calls
+//! are the only ones the three measured rules (distinct numbers, eligible hours,
+//! forwarding) look at, and the only ones they re-price.
+//!
+//! # Two passes
+//!
+//! 1. [`TrunkRater::assess`] takes the calls in any order. It settles every call
+//!    that is not counted, and accumulates the order-free totals of the counted
+//!    ones: distinct numbers, answered time, forwarded time per user, caller
+//!    numbers outside the customer's inventory. A counted call comes back as a
+//!    compact [`CountedCall`] for the caller to keep (in memory or spilled to disk).
+//! 2. When the totals show that a rule is breached (or the provider confirmed a
+//!    shared service), [`TrunkRater::fair_use_pass`] takes the trunk's counted
+//!    calls, sorts them by start time then call key and walks them once to find
+//!    each crossing moment and the calls each rule designates (under `excess`), then
+//!    a second time to emit the re-priced calls (under `whole_month` every counted
+//!    call is designated by every breached rule). A call designated by several rules
+//!    names the first in the precedence setting. Otherwise every counted call stays
+//!    included and the second pass is skipped.
+//!
+//! The crossing call of a running total (hours, a user's forwarded time) is the
+//! call that takes it strictly above the threshold; it is re-priced whole with every
+//! later counted call. Distinct numbers are ranked by first appearance; calls to
+//! numbers ranked beyond ⌊300 × channel-months⌋ are re-priced, a later call to a
+//! number within the allowance stays included.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+
+use cdr::{CallRecord, Direction, Disposition};
+use chrono::{DateTime, NaiveDate, Utc};
+use provisioning::{Customer, Trunk};
+use rust_decimal::Decimal;
+
+use crate::channels::ChannelMonths;
+use crate::destination::{eligibility, pack_number, unpack_number, Destination, Eligibility};
+use crate::inventory::Inventory;
+use crate::month::BillingMonth;
+use crate::pricing::{Price, TariffIndex};
+use crate::rules::{BreachPolicy, Rule};
+use crate::settings::{PlanSettings, RatingSettings, SharedServiceConfirmation};
+
+/// How many evidence call keys a breach keeps for the report and the CSV (every
+/// re-priced call is in the rated calls table).
+pub const EVIDENCE_SAMPLE: usize = 20;
+
+/// The columns of a call record that rating reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatingCall {
+    /// The stable call key.
+    pub call_key: String,
+    /// The trunk.
+    pub trunk_id: String,
+    /// Inbound or outbound.
+    pub direction: Direction,
+    /// The presented caller number.
+    pub caller: String,
+    /// The callee as recorded.
+    pub callee: String,
+    /// The forwarding user's number, empty when the call was not forwarded.
+    pub forwarding_party: String,
+    /// How the attempt ended.
+    pub disposition: Disposition,
+    /// The edge flagged the callee as an emergency number.
+    pub emergency: bool,
+    /// INVITE time, ms since the epoch (UTC).
+    pub invite_ms: u64,
+    /// Answered duration in ms.
+    pub billable_ms: u64,
+}
+
+impl From<&CallRecord> for RatingCall {
+    fn from(r: &CallRecord) -> Self {
+        RatingCall {
+            call_key: r.key.as_str().to_owned(),
+            trunk_id: r.trunk_id.clone(),
+            direction: r.direction,
+            caller: r.caller.clone(),
+            callee: r.callee.clone(),
+            forwarding_party: r.forwarding_party.clone().unwrap_or_default(),
+            disposition: r.disposition,
+            emergency: r.emergency,
+            invite_ms: r.invite_ms,
+            billable_ms: r.billable_ms,
+        }
+    }
+}
+
+/// The outcome of rating a call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Status {
+    /// Not billed: inbound, unanswered, emergency.
+    NotBilled,
+    /// Counted and covered by the plan.
+    Included,
+    /// Not covered by the plan: billed at the tariff.
+    OutOfPlan,
+    /// Covered by the plan but billed at the tariff because of a rule.
+    Repriced,
+    /// Should be billed but no tariff row matches: listed for the tariff team.
+    Unmatched,
+}
+
+impl Status {
+    /// The name used in files and tables.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::NotBilled => "not_billed",
+            Status::Included => "included",
+            Status::OutOfPlan => "out_of_plan",
+            Status::Repriced => "repriced",
+            Status::Unmatched => "unmatched",
+        }
+    }
+}
+
+/// The tariff row a call was priced with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TariffRef {
+    /// The row's prefix.
+    pub prefix: String,
+    /// The destination label.
+    pub label: String,
+    /// The destination class (invoice grouping).
+    pub class: String,
+    /// `tariffs/x.csv:line`.
+    pub source: String,
+}
+
+/// A rated call: what the run stores and the invoice lines add up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RatedCall {
+    /// The call key.
+    pub call_key: String,
+    /// The trunk.
+    pub trunk_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// INVITE time, ms.
+    pub invite_ms: u64,
+    /// The destination, normalised when it is a number.
+    pub destination: String,
+    /// The destination's category (`mobile`, `not_a_number`...).
+    pub category: String,
+    /// Whether the plan covers the destination.
+    pub in_plan: bool,
+    /// The outcome.
+    pub status: Status,
+    /// The rule that re-priced it (re-priced calls, and unmatched ones a rule
+    /// would have re-priced).
+    pub rule: Option<Rule>,
+    /// Why, in words (out-of-plan reason, rule, not-billed reason).
+    pub reason: String,
+    /// The forwarding user, when forwarded.
+    pub forwarding_party: String,
+    /// Answered duration, ms.
+    pub billable_ms: u64,
+    /// Seconds billed after increments (0 when not priced).
+    pub billed_secs: u64,
+    /// Amount at the per-call decimals (0 when not priced).
+    pub amount: Decimal,
+    /// The tariff row, when priced.
+    pub tariff: Option<TariffRef>,
+}
+
+impl RatedCall {
+    /// The invoice class: the tariff row's class, or the destination category.
+    pub fn class(&self) -> &str {
+        self.tariff
+            .as_ref()
+            .map_or(self.category.as_str(), |t| t.class.as_str())
+    }
+}
+
+/// A counted call in the compact form kept between the passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CountedCall {
+    /// The call key (ties in start time are broken by it).
+    pub call_key: String,
+    /// INVITE time, ms.
+    pub invite_ms: u64,
+    /// Answered duration, ms.
+    pub billable_ms: u64,
+    /// The destination, packed ([`pack_number`]).
+    pub number: u64,
+    /// The forwarding user, empty when not forwarded.
+    pub forwarding_party: String,
+}
+
+/// What [`TrunkRater::assess`] did with a call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Assessed {
+    /// Settled: the call's final rating.
+    Final(Box<RatedCall>),
+    /// Counted: its fate depends on the fair-use pass.
+    Counted(CountedCall),
+}
+
+/// A breach of a rule (or a flag for review), with its evidence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Breach {
+    /// The trunk.
+    pub trunk_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// The rule.
+    pub rule: Rule,
+    /// What the rule is measured on, when per user: the forwarding number.
+    pub subject: String,
+    /// The threshold in words (`7548 numbers (300 × 25.1613 channel-months)`).
+    pub threshold: String,
+    /// The threshold as a number in `unit`.
+    pub threshold_value: Decimal,
+    /// The measured value in `unit`.
+    pub measured: Decimal,
+    /// `numbers`, `hours`, `callers`, `calls`.
+    pub unit: String,
+    /// When the threshold was crossed (the crossing call's INVITE), if it was.
+    pub crossed_at_ms: Option<u64>,
+    /// The call that crossed it.
+    pub crossing_call: Option<String>,
+    /// True when calls are billed because of it; false for a flag for review.
+    pub billed: bool,
+    /// The plan's breach policy.
+    pub policy: BreachPolicy,
+    /// Calls re-priced naming this rule.
+    pub repriced_calls: u64,
+    /// Their amount, at the per-call decimals.
+    pub repriced_amount: Decimal,
+    /// The first re-priced calls (or evidence calls for a flag), in order.
+    pub evidence: Vec<String>,
+    /// More evidence in words (foreign caller numbers, suspension reason...).
+    pub detail: String,
+    /// What the billing team should do.
+    pub recommendation: String,
+}
+
+/// A trunk's fair-use counters for the month.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counters {
+    /// The time-weighted channel count.
+    pub channel_months: ChannelMonths,
+    /// ⌊distinct_numbers_per_channel × channel-months⌋.
+    pub distinct_allowance: u64,
+    /// Distinct numbers of counted calls.
+    pub distinct_numbers: u64,
+    /// Answered time of counted calls, ms.
+    pub eligible_ms: u64,
+    /// eligible_ms_per_channel × channel-months, ms (rounded down, for display).
+    pub eligible_threshold_ms: u64,
+    /// Forwarded counted time per forwarding user, ms, by user.
+    pub forwarding_ms: BTreeMap<String, u64>,
+    /// The per-user forwarding threshold, ms.
+    pub forwarding_threshold_ms: u64,
+    /// Distinct caller numbers presented on outbound calls that are not in the
+    /// customer's inventory (empty when the customer has no inventory).
+    pub foreign_callers: BTreeSet<String>,
+    /// Whether the customer has a number inventory to check callers against.
+    pub inventory_known: bool,
+    /// Call attempts of the trunk in the month.
+    pub calls: u64,
+    /// Counted calls.
+    pub counted_calls: u64,
+}
+
+/// Money and minutes added up by invoice grouping.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageSum {
+    /// Calls.
+    pub calls: u64,
+    /// Billed seconds.
+    pub billed_secs: u64,
+    /// Amount at the per-call decimals.
+    pub amount: Decimal,
+}
+
+impl UsageSum {
+    fn add(&mut self, call: &RatedCall) {
+        self.calls += 1;
+        self.billed_secs += call.billed_secs;
+        self.amount += call.amount;
+    }
+}
+
+/// How billed usage is grouped on the invoice.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum UsageKey {
+    /// Out-of-plan usage of a destination class.
+    OutOfPlan(String),
+    /// Usage re-priced by a rule.
+    Repriced(Rule),
+}
+
+/// Everything a trunk's month produced besides the rated calls.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrunkOutcome {
+    /// The trunk.
+    pub trunk_id: String,
+    /// The customer.
+    pub customer_id: String,
+    /// The counters.
+    pub counters: Counters,
+    /// Breaches and flags, in rule order.
+    pub breaches: Vec<Breach>,
+    /// Billed usage by invoice grouping.
+    pub usage: BTreeMap<UsageKey, UsageSum>,
+    /// Calls that could not be priced.
+    pub unmatched_calls: u64,
+    /// Calls by status.
+    pub by_status: BTreeMap<Status, u64>,
+}
+
+/// What the engine needs to know about a trunk's month.
+#[derive(Clone, Copy)]
+pub struct TrunkContext<'a> {
+    /// The trunk.
+    pub trunk: &'a Trunk,
+    /// Its customer.
+    pub customer: &'a Customer,
+    /// Every setting.
+    pub settings: &'a RatingSettings,
+    /// The month.
+    pub month: BillingMonth,
+    /// The tariffs.
+    pub tariffs: &'a TariffIndex<'a>,
+    /// The customers' number inventory.
+    pub inventory: &'a Inventory,
+}
+
+impl<'a> TrunkContext<'a> {
+    /// The trunk's plan settings.
+    pub fn plan(&self) -> &'a PlanSettings {
+        self.settings.plan(self.trunk.plan())
+    }
+
+    /// The provider's shared-service confirmation for this trunk and month.
+    pub fn shared_confirmation(&self) -> Option<&'a SharedServiceConfirmation> {
+        self.settings
+            .shared_service_for(self.trunk.id(), self.month)
+    }
+}
+
+/// Calls re-priced by a rule (and subject): count, amount, earliest calls.
+type RepricedTally = (u64, Decimal, Vec<(u64, String)>);
+
+/// Rates one trunk's month. See the module documentation for the two passes.
+pub struct TrunkRater<'a> {
+    ctx: TrunkContext<'a>,
+    channel_months: ChannelMonths,
+    allowance: u64,
+    telecom_professional: bool,
+    numbers: HashSet<u64>,
+    eligible_ms: u64,
+    forwarding_ms: HashMap<String, u64>,
+    foreign_callers: BTreeSet<String>,
+    foreign_evidence: Vec<String>,
+    calls: u64,
+    counted_calls: u64,
+    usage: BTreeMap<UsageKey, UsageSum>,
+    by_status: BTreeMap<Status, u64>,
+    unmatched: u64,
+    /// Re-priced calls and amount per rule and subject, with their earliest calls.
+    repriced: BTreeMap<(Rule, String), RepricedTally>,
+    /// First suspended call per suspension index (for the breach record).
+    suspended_first: BTreeMap<usize, (u64, String)>,
+    telecom_first: Option<(u64, String)>,
+    breaches: Vec<Breach>,
+}
+
+impl<'a> TrunkRater<'a> {
+    /// Starts a trunk's month.
+    pub fn new(ctx: TrunkContext<'a>) -> Self {
+        let channel_months = ChannelMonths::of(ctx.trunk, ctx.month);
+        let allowance = channel_months.allowance(ctx.plan().distinct_numbers_per_channel);
+        TrunkRater {
+            telecom_professional: ctx.customer.category().is_telecom_professional(),
+            ctx,
+            channel_months,
+            allowance,
+            numbers: HashSet::new(),
+            eligible_ms: 0,
+            forwarding_ms: HashMap::new(),
+            foreign_callers: BTreeSet::new(),
+            foreign_evidence: Vec::new(),
+            calls: 0,
+            counted_calls: 0,
+            usage: BTreeMap::new(),
+            by_status: BTreeMap::new(),
+            unmatched: 0,
+            repriced: BTreeMap::new(),
+            suspended_first: BTreeMap::new(),
+            telecom_first: None,
+            breaches: Vec::new(),
+        }
+    }
+
+    /// The context.
+    pub fn context(&self) -> &TrunkContext<'a> {
+        &self.ctx
+    }
+
+    /// Pass 1: settles a call that is not counted, or returns it as counted. Calls
+    /// may come in any order.
+    pub fn assess(&mut self, call: &RatingCall) -> Assessed {
+        self.calls += 1;
+        let outbound = call.direction == Direction::Outbound;
+        if outbound {
+            self.check_caller(call);
+        }
+        let destination = Destination::classify(&call.callee);
+        let month = self.ctx.month;
+        if !month.contains_ms(call.invite_ms) {
+            return self.settle(
+                call,
+                &destination,
+                false,
+                Status::NotBilled,
+                None,
+                "",
+                "outside the billed month".into(),
+                None,
+            );
+        }
+        if call.emergency || destination.is_emergency() {
+            return self.settle(
+                call,
+                &destination,
+                false,
+                Status::NotBilled,
+                None,
+                "",
+                "emergency call: never billed".into(),
+                None,
+            );
+        }
+        if !outbound {
+            return self.settle(
+                call,
+                &destination,
+                false,
+                Status::NotBilled,
+                None,
+                "",
+                "inbound: not billed".into(),
+                None,
+            );
+        }
+        if call.disposition != Disposition::Answered {
+            let reason = format!("{}: not billed", call.disposition.as_str());
+            return self.settle(
+                call,
+                &destination,
+                false,
+                Status::NotBilled,
+                None,
+                "",
+                reason,
+                None,
+            );
+        }
+        let plan = self.ctx.plan();
+        let eligible = eligibility(
+            &destination,
+            plan,
+            self.ctx.trunk.international_destinations(),
+        );
+        let instant = instant_of(call.invite_ms);
+        let date = provisioning::paris_date(instant);
+        match eligible {
+            Eligibility::Emergency => self.settle(
+                call,
+                &destination,
+                false,
+                Status::NotBilled,
+                None,
+                "",
+                "emergency call: never billed".into(),
+                None,
+            ),
+            Eligibility::OutOfPlan(reason) => {
+                let price = self.ctx.tariffs.price(
+                    &destination.number,
+                    date,
+                    call.billable_ms,
+                    &self.ctx.settings.money,
+                );
+                match price {
+                    Some(price) => self.settle(
+                        call,
+                        &destination,
+                        false,
+                        Status::OutOfPlan,
+                        None,
+                        "",
+                        reason,
+                        Some(price),
+                    ),
+                    None => self.settle(
+                        call,
+                        &destination,
+                        false,
+                        Status::Unmatched,
+                        None,
+                        "",
+                        format!("{reason}; no tariff row matches"),
+                        None,
+                    ),
+                }
+            }
+            Eligibility::InPlan => {
+                let excluded: Option<(Rule, String)> = if self.telecom_professional {
+                    if self.telecom_first.as_ref().is_none_or(|f| {
+                        (call.invite_ms, call.call_key.as_str()) < (f.0, f.1.as_str())
+                    }) {
+                        self.telecom_first = Some((call.invite_ms, call.call_key.clone()));
+                    }
+                    Some((Rule::TelecomProfessional, String::new()))
+                } else if let Some(index) = self.suspension_index(instant) {
+                    let first = self
+                        .suspended_first
+                        .entry(index)
+                        .or_insert((call.invite_ms, call.call_key.clone()));
+                    if (call.invite_ms, call.call_key.as_str()) < (first.0, first.1.as_str()) {
+                        *first = (call.invite_ms, call.call_key.clone());
+                    }
+                    Some((
+                        Rule::Suspension,
+                        suspension_subject(&self.ctx.trunk.suspensions()[index]),
+                    ))
+                } else {
+                    None
+                };
+                match excluded {
+                    Some((rule, subject)) => self.reprice(call, &destination, date, rule, &subject),
+                    None => {
+                        let Some(number) = destination
+                            .packed()
+                            .or_else(|| pack_number(&destination.number))
+                        else {
+                            // In plan implies a classified number, which always packs
+                            // (15 digits at most); should that change, the call stays
+                            // included without being counted rather than be lost.
+                            let reason =
+                                "in plan (not counted: number too long to count)".to_owned();
+                            return self.settle(
+                                call,
+                                &destination,
+                                true,
+                                Status::Included,
+                                None,
+                                "",
+                                reason,
+                                None,
+                            );
+                        };
+                        self.counted_calls += 1;
+                        self.numbers.insert(number);
+                        self.eligible_ms += call.billable_ms;
+                        if !call.forwarding_party.is_empty() {
+                            *self
+                                .forwarding_ms
+                                .entry(call.forwarding_party.clone())
+                                .or_default() += call.billable_ms;
+                        }
+                        Assessed::Counted(CountedCall {
+                            call_key: call.call_key.clone(),
+                            invite_ms: call.invite_ms,
+                            billable_ms: call.billable_ms,
+                            number,
+                            forwarding_party: call.forwarding_party.clone(),
+                        })
+                    }
+                }
+            }
+        }
+    }
+
+    /// True when the counted calls need the ordered pass: a measured rule is
+    /// breached on the month's totals, or the provider confirmed a shared service.
+    pub fn needs_fair_use_pass(&self) -> bool {
+        let plan = self.ctx.plan();
+        self.numbers.len() as u64 > self.allowance
+            || self
+                .channel_months
+                .exceeded_by(self.eligible_ms, plan.eligible_ms_per_channel)
+            || self
+                .forwarding_ms
+                .values()
+                .any(|&ms| ms > plan.forwarding_ms_per_user)
+            || (self.ctx.shared_confirmation().is_some() && self.counted_calls > 0)
+    }
+
+    /// Pass 2: walks the trunk's counted calls in order (it sorts them), records
+    /// breaches with their crossing moments and emits every re-priced call. Calls
+    /// not emitted stay included. Call it at most once, with every counted call
+    /// [`assess`](Self::assess) returned; without it (when
+    /// [`needs_fair_use_pass`](Self::needs_fair_use_pass) is false) every counted
+    /// call is included.
+    pub fn fair_use_pass(&mut self, counted: &mut [CountedCall], emit: &mut dyn FnMut(RatedCall)) {
+        counted.sort_by(|a, b| (a.invite_ms, &a.call_key).cmp(&(b.invite_ms, &b.call_key)));
+        let plan = self.ctx.plan();
+        let shared = self.ctx.shared_confirmation();
+        let shared_from = shared.map(|c| {
+            c.from.map_or(self.ctx.month.start_ms(), |f| {
+                u64::try_from(f.timestamp_millis()).unwrap_or(0)
+            })
+        });
+
+        // Walk 1: designations under `excess`, crossings.
+        let mut ranks: HashMap<u64, u64> = HashMap::new();
+        let mut total_ms = 0u64;
+        let mut users: HashMap<&str, (u64, bool)> = HashMap::new();
+        let mut designations: Vec<u8> = Vec::with_capacity(counted.len());
+        let mut crossing: BTreeMap<(Rule, String), (u64, String)> = BTreeMap::new();
+        let mut shared_first: Option<(u64, String)> = None;
+        let mut hours_crossed = false;
+        for call in counted.iter() {
+            let mut mask = 0u8;
+            let next_rank = ranks.len() as u64 + 1;
+            let rank = *ranks.entry(call.number).or_insert(next_rank);
+            if rank > self.allowance {
+                mask |= Rule::DistinctNumbers.bit();
+                if rank == self.allowance + 1 {
+                    crossing
+                        .entry((Rule::DistinctNumbers, String::new()))
+                        .or_insert((call.invite_ms, call.call_key.clone()));
+                }
+            }
+            total_ms += call.billable_ms;
+            if !hours_crossed
+                && self
+                    .channel_months
+                    .exceeded_by(total_ms, plan.eligible_ms_per_channel)
+            {
+                hours_crossed = true;
+                crossing.insert(
+                    (Rule::EligibleHours, String::new()),
+                    (call.invite_ms, call.call_key.clone()),
+                );
+            }
+            if hours_crossed {
+                mask |= Rule::EligibleHours.bit();
+            }
+            if !call.forwarding_party.is_empty() {
+                let user = users
+                    .entry(call.forwarding_party.as_str())
+                    .or_insert((0, false));
+                user.0 += call.billable_ms;
+                if !user.1 && user.0 > plan.forwarding_ms_per_user {
+                    user.1 = true;
+                    crossing.insert(
+                        (Rule::Forwarding, call.forwarding_party.clone()),
+                        (call.invite_ms, call.call_key.clone()),
+                    );
+                }
+                if user.1 {
+                    mask |= Rule::Forwarding.bit();
+                }
+            }
+            if let Some(from) = shared_from {
+                if call.invite_ms >= from {
+                    mask |= Rule::SharedService.bit();
+                    if shared_first.is_none() {
+                        shared_first = Some((call.invite_ms, call.call_key.clone()));
+                    }
+                }
+            }
+            designations.push(mask);
+        }
+
+        // Which rules are breached, and under `whole_month` designate every call.
+        let mut breached = 0u8;
+        for (rule, _) in crossing.keys() {
+            breached |= rule.bit();
+        }
+        if shared_first.is_some() {
+            breached |= Rule::SharedService.bit();
+        }
+        let whole_month = plan.breach_policy == BreachPolicy::WholeMonth;
+        let breaching_users: Vec<String> = crossing
+            .keys()
+            .filter(|(rule, _)| *rule == Rule::Forwarding)
+            .map(|(_, user)| user.clone())
+            .collect();
+
+        // Walk 2: emit the re-priced calls.
+        for (call, mask) in counted.iter().zip(designations) {
+            let mask = if whole_month { breached } else { mask };
+            if mask == 0 {
+                continue;
+            }
+            let rule = self
+                .ctx
+                .settings
+                .precedence
+                .iter()
+                .copied()
+                .find(|r| mask & r.bit() != 0)
+                .unwrap_or(Rule::DistinctNumbers);
+            let destination = Destination::classify(&unpack_number(call.number));
+            let date = provisioning::paris_date(instant_of(call.invite_ms));
+            let as_call = RatingCall {
+                call_key: call.call_key.clone(),
+                trunk_id: self.ctx.trunk.id().to_owned(),
+                direction: Direction::Outbound,
+                caller: String::new(),
+                callee: destination.number.clone(),
+                forwarding_party: call.forwarding_party.clone(),
+                disposition: Disposition::Answered,
+                emergency: false,
+                invite_ms: call.invite_ms,
+                billable_ms: call.billable_ms,
+            };
+            let subject = if rule == Rule::Forwarding {
+                if breaching_users.contains(&call.forwarding_party) {
+                    call.forwarding_party.clone()
+                } else {
+                    // whole_month: a call of another user (or not forwarded) is
+                    // re-priced because of the first breaching user.
+                    breaching_users.first().cloned().unwrap_or_default()
+                }
+            } else {
+                String::new()
+            };
+            if let Assessed::Final(rated) =
+                self.reprice(&as_call, &destination, date, rule, &subject)
+            {
+                emit(*rated);
+            }
+        }
+
+        // Breach records.
+        let cm = self.channel_months;
+        for ((rule, subject), (at, key)) in &crossing {
+            let (threshold, threshold_value, measured, unit) = match rule {
+                Rule::DistinctNumbers => (
+                    format!(
+                        "{} numbers ({} × {} channel-months, rounded down)",
+                        self.allowance,
+                        plan.distinct_numbers_per_channel,
+                        cm.to_decimal()
+                    ),
+                    Decimal::from(self.allowance),
+                    Decimal::from(ranks.len() as u64),
+                    "numbers",
+                ),
+                Rule::EligibleHours => (
+                    format!(
+                        "{} h ({} h × {} channel-months)",
+                        hours(cm.scaled_ms(plan.eligible_ms_per_channel)),
+                        hours(plan.eligible_ms_per_channel),
+                        cm.to_decimal()
+                    ),
+                    hours(cm.scaled_ms(plan.eligible_ms_per_channel)),
+                    hours(total_ms),
+                    "hours",
+                ),
+                _ => (
+                    format!("{} h per user", hours(plan.forwarding_ms_per_user)),
+                    hours(plan.forwarding_ms_per_user),
+                    hours(users.get(subject.as_str()).map_or(0, |u| u.0)),
+                    "hours",
+                ),
+            };
+            let detail = match rule {
+                Rule::DistinctNumbers => format!(
+                    "calls to the numbers ranked {} and beyond in order of first appearance are re-priced{}",
+                    self.allowance + 1,
+                    if whole_month { " (whole_month: every counted call)" } else { "" }
+                ),
+                Rule::EligibleHours => format!(
+                    "the crossing call and every later counted call are re-priced{}",
+                    if whole_month { " (whole_month: every counted call)" } else { "" }
+                ),
+                _ => format!(
+                    "forwarded calls of {subject} from the crossing call on are re-priced{}",
+                    if whole_month { " (whole_month: every counted call)" } else { "" }
+                ),
+            };
+            self.breaches.push(self.breach(
+                *rule,
+                subject,
+                threshold,
+                threshold_value,
+                measured,
+                unit,
+                Some((*at, key.clone())),
+                true,
+                detail,
+            ));
+        }
+        if let (Some(c), Some(first)) = (shared, shared_first) {
+            let detail = format!(
+                "confirmed by the provider ({}): {}",
+                crate::settings::PLANS_FILE,
+                c.reason
+            );
+            let threshold = "confirmed shared service".to_owned();
+            let foreign = Decimal::from(self.foreign_callers.len() as u64);
+            self.breaches.push(self.breach(
+                Rule::SharedService,
+                "",
+                threshold,
+                Decimal::ZERO,
+                foreign,
+                "callers",
+                Some(first),
+                true,
+                detail,
+            ));
+        }
+    }
+
+    /// Finishes the month: the flags and breaches that need no ordered pass, the
+    /// evidence, and the totals.
+    pub fn finish(mut self) -> TrunkOutcome {
+        let settings = self.ctx.settings;
+        if self.telecom_professional {
+            let category = self.ctx.customer.category();
+            let detail = format!(
+                "customer category {category}: telecom professionals are excluded from the unlimited plans (contract §7.2)"
+            );
+            let first = self.telecom_first.clone();
+            self.breaches.push(self.breach(
+                Rule::TelecomProfessional,
+                "",
+                "plan never applies".to_owned(),
+                Decimal::ZERO,
+                Decimal::ZERO,
+                category.as_str(),
+                first,
+                true,
+                detail,
+            ));
+        }
+        let suspended: Vec<(usize, (u64, String))> =
+            self.suspended_first.clone().into_iter().collect();
+        for (index, first) in suspended {
+            let s = &self.ctx.trunk.suspensions()[index];
+            let subject = suspension_subject(s);
+            let detail = format!("suspension {subject}: {}", s.reason());
+            self.breaches.push(self.breach(
+                Rule::Suspension,
+                &subject,
+                "suspension period in provisioning".to_owned(),
+                Decimal::ZERO,
+                Decimal::ZERO,
+                "calls",
+                Some(first),
+                true,
+                detail,
+            ));
+        }
+        let confirmed = self.breaches.iter().any(|b| b.rule == Rule::SharedService);
+        if !confirmed
+            && self.foreign_callers.len() as u64 >= settings.shared_service_min_foreign_callers
+        {
+            let shown: Vec<&str> = self
+                .foreign_callers
+                .iter()
+                .take(EVIDENCE_SAMPLE)
+                .map(String::as_str)
+                .collect();
+            let detail = format!(
+                "caller numbers outside the customer's inventory: {}{}",
+                shown.join(" "),
+                if self.foreign_callers.len() > EVIDENCE_SAMPLE {
+                    " …"
+                } else {
+                    ""
+                }
+            );
+            let mut flag = self.breach(
+                Rule::SharedService,
+                "",
+                format!(
+                    "{} foreign caller number(s) raise a flag",
+                    settings.shared_service_min_foreign_callers
+                ),
+                Decimal::from(settings.shared_service_min_foreign_callers),
+                Decimal::from(self.foreign_callers.len() as u64),
+                "callers",
+                None,
+                false,
+                detail,
+            );
+            flag.evidence = self.foreign_evidence.clone();
+            flag.recommendation = "review: confirm or dismiss the shared use with the customer; a confirmation in plans.toml re-prices the month".to_owned();
+            self.breaches.push(flag);
+        }
+        // Fill the re-priced totals and evidence of each billed breach.
+        for breach in &mut self.breaches {
+            if !breach.billed {
+                continue;
+            }
+            if let Some((calls, amount, keys)) =
+                self.repriced.get(&(breach.rule, breach.subject.clone()))
+            {
+                breach.repriced_calls = *calls;
+                breach.repriced_amount = *amount;
+                breach.evidence = keys.iter().map(|(_, k)| k.clone()).collect();
+            }
+        }
+        self.breaches
+            .sort_by(|a, b| (a.rule, &a.subject).cmp(&(b.rule, &b.subject)));
+        let plan = self.ctx.plan();
+        TrunkOutcome {
+            trunk_id: self.ctx.trunk.id().to_owned(),
+            customer_id: self.ctx.customer.id().to_owned(),
+            counters: Counters {
+                channel_months: self.channel_months,
+                distinct_allowance: self.allowance,
+                distinct_numbers: self.numbers.len() as u64,
+                eligible_ms: self.eligible_ms,
+                eligible_threshold_ms: self.channel_months.scaled_ms(plan.eligible_ms_per_channel),
+                forwarding_ms: self.forwarding_ms.into_iter().collect(),
+                forwarding_threshold_ms: plan.forwarding_ms_per_user,
+                foreign_callers: self.foreign_callers,
+                inventory_known: self.ctx.inventory.knows(self.ctx.customer.id()),
+                calls: self.calls,
+                counted_calls: self.counted_calls,
+            },
+            breaches: self.breaches,
+            usage: self.usage,
+            unmatched_calls: self.unmatched,
+            by_status: {
+                let mut by_status = self.by_status;
+                let repriced_counted: u64 = self
+                    .repriced
+                    .iter()
+                    .filter(|((r, _), _)| Rule::MEASURED.contains(r))
+                    .map(|(_, (n, _, _))| *n)
+                    .sum();
+                let included = self.counted_calls.saturating_sub(repriced_counted);
+                if included > 0 {
+                    by_status.insert(Status::Included, included);
+                }
+                by_status
+            },
+        }
+    }
+
+    fn suspension_index(&self, instant: DateTime<Utc>) -> Option<usize> {
+        self.ctx
+            .trunk
+            .suspensions()
+            .iter()
+            .position(|s| s.contains(instant))
+    }
+
+    fn check_caller(&mut self, call: &RatingCall) {
+        let customer = self.ctx.customer.id();
+        if !self.ctx.inventory.knows(customer) || call.caller.is_empty() {
+            return;
+        }
+        let normalised = match number_portability::parse(&call.caller) {
+            Ok(n) => n.as_str().to_owned(),
+            Err(_) => call.caller.clone(),
+        };
+        if !self.ctx.inventory.holds(customer, &normalised)
+            && self.foreign_callers.insert(normalised)
+        {
+            // Evidence: the first call of each foreign number, in arrival order,
+            // then sorted when finished (the sample is sorted by key below).
+            self.foreign_evidence.push(call.call_key.clone());
+            self.foreign_evidence.sort();
+            self.foreign_evidence.truncate(EVIDENCE_SAMPLE);
+        }
+    }
+
+    /// Prices a call the plan would cover, naming the rule that re-prices it.
+    fn reprice(
+        &mut self,
+        call: &RatingCall,
+        destination: &Destination,
+        date: NaiveDate,
+        rule: Rule,
+        subject: &str,
+    ) -> Assessed {
+        let price = self.ctx.tariffs.price(
+            &destination.number,
+            date,
+            call.billable_ms,
+            &self.ctx.settings.money,
+        );
+        let reason = rule.describe().to_owned();
+        match price {
+            Some(price) => self.settle(
+                call,
+                destination,
+                true,
+                Status::Repriced,
+                Some(rule),
+                subject,
+                reason,
+                Some(price),
+            ),
+            None => self.settle(
+                call,
+                destination,
+                true,
+                Status::Unmatched,
+                Some(rule),
+                subject,
+                format!("{reason}; no tariff row matches"),
+                None,
+            ),
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn settle(
+        &mut self,
+        call: &RatingCall,
+        destination: &Destination,
+        in_plan: bool,
+        status: Status,
+        rule: Option<Rule>,
+        subject: &str,
+        reason: String,
+        price: Option<Price<'_>>,
+    ) -> Assessed {
+        let (billed_secs, amount, tariff) = match price {
+            Some(p) => (
+                p.billed_secs,
+                crate::pricing::round_call(p.amount, &self.ctx.settings.money),
+                Some(TariffRef {
+                    prefix: p.row.prefix().to_owned(),
+                    label: p.row.label().to_owned(),
+                    class: p.row.class().to_owned(),
+                    source: format!("{}:{}", p.row.file(), p.row.line()),
+                }),
+            ),
+            None => (0, Decimal::ZERO, None),
+        };
+        let rated = RatedCall {
+            call_key: call.call_key.clone(),
+            trunk_id: self.ctx.trunk.id().to_owned(),
+            customer_id: self.ctx.customer.id().to_owned(),
+            invite_ms: call.invite_ms,
+            destination: destination.number.clone(),
+            category: destination.category_name().to_owned(),
+            in_plan,
+            status,
+            rule,
+            reason,
+            forwarding_party: call.forwarding_party.clone(),
+            billable_ms: call.billable_ms,
+            billed_secs,
+            amount,
+            tariff,
+        };
+        *self.by_status.entry(status).or_default() += 1;
+        match status {
+            Status::OutOfPlan => self
+                .usage
+                .entry(UsageKey::OutOfPlan(rated.class().to_owned()))
+                .or_default()
+                .add(&rated),
+            Status::Repriced => {
+                if let Some(rule) = rule {
+                    self.usage
+                        .entry(UsageKey::Repriced(rule))
+                        .or_default()
+                        .add(&rated);
+                }
+            }
+            Status::Unmatched => self.unmatched += 1,
+            _ => {}
+        }
+        if let Some(rule) = rule {
+            let entry = self.repriced.entry((rule, subject.to_owned())).or_insert((
+                0,
+                Decimal::ZERO,
+                Vec::new(),
+            ));
+            entry.0 += 1;
+            entry.1 += rated.amount;
+            keep_earliest(&mut entry.2, call.invite_ms, &call.call_key);
+        }
+        Assessed::Final(Box::new(rated))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn breach(
+        &self,
+        rule: Rule,
+        subject: &str,
+        threshold: String,
+        threshold_value: Decimal,
+        measured: Decimal,
+        unit: &str,
+        crossing: Option<(u64, String)>,
+        billed: bool,
+        detail: String,
+    ) -> Breach {
+        let recommendation = match rule {
+            Rule::TelecomProfessional => {
+                "move the customer to a per-minute offer: the unlimited plan never applies"
+            }
+            Rule::Suspension => "",
+            _ => "suspend the unlimited plan on this trunk (contract §7.2) and inform the customer",
+        };
+        Breach {
+            trunk_id: self.ctx.trunk.id().to_owned(),
+            customer_id: self.ctx.customer.id().to_owned(),
+            rule,
+            subject: subject.to_owned(),
+            threshold,
+            threshold_value,
+            measured,
+            unit: unit.to_owned(),
+            crossed_at_ms: crossing.as_ref().map(|c| c.0),
+            crossing_call: crossing.map(|c| c.1),
+            billed,
+            policy: self.ctx.plan().breach_policy,
+            repriced_calls: 0,
+            repriced_amount: Decimal::ZERO,
+            evidence: Vec::new(),
+            detail,
+            recommendation: recommendation.to_owned(),
+        }
+    }
+}
+
+/// Milliseconds as hours with up to 4 decimals (display).
+pub fn hours(ms: u64) -> Decimal {
+    (Decimal::from(ms) / Decimal::from(crate::settings::HOUR_MS))
+        .round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
+        .normalize()
+}
+
+/// How a suspension period is named in outputs: its Paris start and end.
+fn suspension_subject(s: &provisioning::Suspension) -> String {
+    format!(
+        "{}/{}",
+        crate::month::format_paris(s.from()),
+        crate::month::format_paris(s.to())
+    )
+}
+
+/// Keeps the `EVIDENCE_SAMPLE` earliest calls by (start, key), sorted.
+fn keep_earliest(sample: &mut Vec<(u64, String)>, invite_ms: u64, key: &str) {
+    let pos = sample.partition_point(|(t, k)| (*t, k.as_str()) < (invite_ms, key));
+    if pos < EVIDENCE_SAMPLE {
+        sample.insert(pos, (invite_ms, key.to_owned()));
+        sample.truncate(EVIDENCE_SAMPLE);
+    }
+}
+
+fn instant_of(ms: u64) -> DateTime<Utc> {
+    DateTime::<Utc>::from_timestamp_millis(i64::try_from(ms).unwrap_or(i64::MAX))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
+}
+
+/// Rates a trunk's month held in memory: both passes, every call's rating
+/// (included calls too) in input order, and the outcome. For tests, `explain` and
+/// small runs; the monthly job streams instead.
+pub fn rate_in_memory(
+    ctx: TrunkContext<'_>,
+    calls: &[RatingCall],
+) -> (Vec<RatedCall>, TrunkOutcome) {
+    let mut rater = TrunkRater::new(ctx);
+    let mut rated: Vec<Option<RatedCall>> = Vec::with_capacity(calls.len());
+    let mut counted = Vec::new();
+    let mut counted_at: HashMap<String, usize> = HashMap::new();
+    for call in calls {
+        match rater.assess(call) {
+            Assessed::Final(r) => rated.push(Some(*r)),
+            Assessed::Counted(c) => {
+                counted_at.insert(c.call_key.clone(), rated.len());
+                rated.push(None);
+                counted.push(c);
+            }
+        }
+    }
+    if rater.needs_fair_use_pass() {
+        let mut emitted = Vec::new();
+        rater.fair_use_pass(&mut counted, &mut |r| emitted.push(r));
+        for r in emitted {
+            if let Some(&i) = counted_at.get(&r.call_key) {
+                rated[i] = Some(r);
+            }
+        }
+    }
+    let outcome = rater.finish();
+    let rated = rated
+        .into_iter()
+        .zip(calls)
+        .map(|(r, call)| {
+            r.unwrap_or_else(|| {
+                let destination = Destination::classify(&call.callee);
+                RatedCall {
+                    call_key: call.call_key.clone(),
+                    trunk_id: outcome.trunk_id.clone(),
+                    customer_id: outcome.customer_id.clone(),
+                    invite_ms: call.invite_ms,
+                    category: destination.category_name().to_owned(),
+                    destination: destination.number,
+                    in_plan: true,
+                    status: Status::Included,
+                    rule: None,
+                    reason: "in plan".to_owned(),
+                    forwarding_party: call.forwarding_party.clone(),
+                    billable_ms: call.billable_ms,
+                    billed_secs: 0,
+                    amount: Decimal::ZERO,
+                    tariff: None,
+                }
+            })
+        })
+        .collect();
+    (rated, outcome)
+}
+
+#[cfg(test)]
+mod tests;
