@@ -10,10 +10,13 @@ pub mod destination;
 pub mod engine;
 pub mod inputs;
 pub mod inventory;
+pub mod invoice;
 pub mod month;
 pub mod pricing;
 pub mod rules;
 pub mod settings;
+pub mod sla;
+pub mod syntec;
 #[cfg(test)]
 pub(crate) mod testutil;
 

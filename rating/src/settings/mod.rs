@@ -81,7 +81,6 @@ use crate::month::BillingMonth;
 use crate::rules::{BreachPolicy, Rule};
 use toml_reader::{TableReader, TomlDoc, ValueReader};
 
-#[allow(unused_imports)]
 pub(crate) use toml_reader::{parse_date, parse_decimal};
 
 /// The settings file, relative to the provisioning directory.
