@@ -1610,10 +1610,18 @@ impl Core {
     /// Sends a downstream response upstream: our Via removed.
     fn relay(&mut self, server: &ServerKey, mut response: Message) {
         response.pop_front("Via");
-        if response.header("Via").is_none() {
-            return;
-        }
-        if self.servers.contains_key(server) {
+        if let Some(tx) = self.servers.get(server) {
+            // The upstream Via list as we received it: downstream peers that do not
+            // copy every Via (or rewrite them) cannot misroute the answer.
+            response.remove_headers("Via");
+            let vias: Vec<crate::message::Header> = tx
+                .request
+                .headers
+                .iter()
+                .filter(|h| h.name == "Via")
+                .cloned()
+                .collect();
+            response.headers.splice(0..0, vias);
             self.respond(server, response);
         } else if let Some(address) = response.top_via().and_then(|v| v.response_address()) {
             // The server transaction is gone (2xx retransmission late): per Via.

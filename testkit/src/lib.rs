@@ -8,7 +8,10 @@
 //! - [`shared_clickhouse_url`]: the server `scripts/test.sh` started for the whole suite
 //!   (`FAIRTRUNK_TEST_CLICKHOUSE_URL`), or else one private server for this process.
 //! - [`TestDatabase`]: a fresh database per test so tests never see each other's rows.
+//! - [`sipp`]: SIPp as a real SIP peer (UAC or UAS) driven by a test.
 #![deny(missing_docs)]
+
+pub mod sipp;
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;

@@ -1,0 +1,1 @@
+//! Raw-socket peers for what SIPp cannot stage (retransmissions on demand).

@@ -1,0 +1,265 @@
+//! Call scenarios through the edge with SIPp on both sides.
+
+use crate::lab::{expect_success, Lab, LabOptions, DID, TRUNK};
+use cdr::{Direction, Disposition};
+use std::time::Duration;
+
+const CALLEE: &str = "0612345678";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_call_is_proxied_and_recorded() {
+    let lab = Lab::start(1, LabOptions::default()).await;
+    let uas = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_basic", lab.pbx(), CALLEE, 1)
+        .args(["-d", "300"])
+        .spawn("uac basic")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    let r = &records[0];
+    assert_eq!(r.disposition, Disposition::Answered);
+    assert_eq!(r.direction, Direction::Outbound);
+    assert_eq!(r.trunk_id, TRUNK);
+    assert_eq!(r.customer_id, "acme");
+    assert_eq!(r.site_id.as_deref(), Some("hq"));
+    assert_eq!(r.caller, "+33140000000");
+    assert_eq!(r.callee, "+33612345678");
+    assert_eq!(r.final_status, Some(200));
+    assert_eq!(r.channels_in_force, Some(2));
+    assert_eq!(r.calls_in_progress, Some(0));
+    assert!(r.billable_ms >= 250, "billable {} ms", r.billable_ms);
+    assert!(!r.emergency);
+    lab.wait_metric("sip_edge_calls_total{disposition=\"answered\"}", 1.0)
+        .await;
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_call_goes_to_the_trunk_of_the_number() {
+    let lab = Lab::start(2, LabOptions::default()).await;
+    let uas = lab.uas("uas_basic", lab.pbx_inbound(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_basic", lab.carrier(), DID, 1)
+        .args(["-d", "200"])
+        .spawn("uac inbound")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    let r = &records[0];
+    assert_eq!(r.direction, Direction::Inbound);
+    assert_eq!(r.disposition, Disposition::Answered);
+    assert_eq!(r.callee, "+33140000001");
+    assert_eq!(r.site_id.as_deref(), Some("hq"));
+    lab.stop().await;
+}
+
+/// Channel limit N=3 with a burst of 5 INVITEs: exactly 2 refused with the configured
+/// code; once the calls end, a channel is reusable at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn channel_limit_refuses_exactly_the_excess_of_a_burst() {
+    let lab = Lab::start(
+        3,
+        LabOptions {
+            channels: 3,
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let uas = lab.uas("uas_basic", lab.carrier(), 3, &[]).await;
+    let uac = lab
+        .uac("uac_or_refused", lab.pbx(), CALLEE, 5)
+        .args(["-r", "1000", "-l", "5", "-d", "1500"])
+        .spawn("uac burst")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    lab.wait_metric("sip_edge_refusals_total{reason=\"no_channel\"}", 2.0)
+        .await;
+    // The channels are free again: the next call is admitted at once.
+    let uas = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_basic", lab.pbx(), CALLEE, 1)
+        .args(["-d", "100"])
+        .spawn("uac after burst")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(6).await;
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r.disposition == Disposition::RejectedNoChannel)
+        .collect();
+    assert_eq!(refused.len(), 2, "{records:#?}");
+    for r in &refused {
+        assert_eq!(r.final_status, Some(503));
+        assert_eq!(r.channels_in_force, Some(3));
+        assert_eq!(r.calls_in_progress, Some(3));
+    }
+    let answered = records
+        .iter()
+        .filter(|r| r.disposition == Disposition::Answered)
+        .count();
+    assert_eq!(answered, 4);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusal_code_is_configurable() {
+    let lab = Lab::start(
+        4,
+        LabOptions {
+            channels: 1,
+            refusal_code: 486,
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    // A scenario copy that expects 486 where the default expects 503.
+    let text = std::fs::read_to_string(crate::lab::scenario("uac_or_refused"))
+        .unwrap()
+        .replace("response=\"503\"", "response=\"486\"");
+    let path = lab.dir.path().join("uac_or_486.xml");
+    std::fs::write(&path, text).unwrap();
+    let uas = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
+    let uac = testkit::sipp::Sipp::new(&path)
+        .local(lab.pbx())
+        .remote(lab.edge_addr())
+        .service(CALLEE)
+        .key("caller", "0140000000")
+        .calls(2)
+        .timeout(Duration::from_secs(30))
+        .args(["-r", "100", "-l", "2", "-d", "1000"])
+        .spawn("uac 486")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(2).await;
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r.disposition == Disposition::RejectedNoChannel)
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].final_status, Some(486));
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_before_answer() {
+    let lab = Lab::start(5, LabOptions::default()).await;
+    let uas = lab.uas("uas_ring_cancel", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_cancel", lab.pbx(), CALLEE, 1)
+        .spawn("uac cancel")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, Disposition::Cancelled);
+    assert_eq!(records[0].final_status, Some(487));
+    assert_eq!(records[0].answer_ms, None);
+    lab.stop().await;
+}
+
+async fn far_end_refuses(n: u8, code: &str, expected: Disposition) {
+    let lab = Lab::start(n, LabOptions::default()).await;
+    let uas = lab
+        .uas(&format!("uas_reject_{code}"), lab.carrier(), 1, &[])
+        .await;
+    let uac = lab
+        .uac(&format!("uac_expect_{code}"), lab.pbx(), CALLEE, 1)
+        .spawn("uac refused")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, expected);
+    assert_eq!(records[0].final_status, Some(code.parse().unwrap()));
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_end_busy_486() {
+    far_end_refuses(6, "486", Disposition::Busy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn far_end_not_found_404() {
+    far_end_refuses(7, "404", Disposition::Failed).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_source_gets_403_and_no_record() {
+    let lab = Lab::start(8, LabOptions::default()).await;
+    let uac = lab
+        .uac("uac_expect_403", lab.addr(40, 5060), CALLEE, 1)
+        .spawn("uac stranger")
+        .unwrap();
+    expect_success(uac).await;
+    lab.wait_metric("sip_edge_refusals_total{reason=\"unknown_source\"}", 1.0)
+        .await;
+    lab.records(0).await;
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_number_from_a_carrier_gets_404() {
+    let lab = Lab::start(9, LabOptions::default()).await;
+    let uac = lab
+        .uac("uac_expect_404", lab.carrier(), "0140009999", 1)
+        .spawn("uac unknown did")
+        .unwrap();
+    expect_success(uac).await;
+    lab.wait_metric("sip_edge_refusals_total{reason=\"unknown_number\"}", 1.0)
+        .await;
+    lab.records(0).await;
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn emergency_call_is_admitted_on_a_full_trunk() {
+    let lab = Lab::start(
+        10,
+        LabOptions {
+            channels: 1,
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let uas = lab.uas("uas_basic", lab.carrier(), 2, &[]).await;
+    let holding = lab
+        .uac("uac_basic", lab.pbx(), CALLEE, 1)
+        .args(["-d", "3000"])
+        .spawn("uac holding")
+        .unwrap();
+    lab.wait_metric(&format!("sip_edge_active_calls{{trunk=\"{TRUNK}\"}}"), 1.0)
+        .await;
+    let emergency = lab
+        .uac("uac_basic", lab.addr(21, 5062), "112", 1)
+        .args(["-d", "200"])
+        .spawn("uac 112")
+        .unwrap();
+    expect_success(emergency).await;
+    expect_success(holding).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(2).await;
+    let e = records
+        .iter()
+        .find(|r| r.emergency)
+        .expect("an emergency record");
+    assert_eq!(e.callee, "112");
+    assert_eq!(e.disposition, Disposition::Answered);
+    assert_eq!(e.calls_in_progress, Some(1));
+    assert_eq!(e.channels_in_force, Some(1));
+    lab.stop().await;
+}
