@@ -50,6 +50,7 @@ fn record(run: &str, n: u64) -> CallRecord {
         channels_in_force: Some(30),
         calls_in_progress: Some((n % 30) as u32),
         revision: 0,
+        teams: None,
     }
 }
 

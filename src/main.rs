@@ -214,6 +214,7 @@ fn demo_calls(dir: &std::path::Path, month: &str, calls_per_trunk: u32) -> Resul
                 channels_in_force: Some(channels),
                 calls_in_progress: Some(in_progress),
                 revision: 0,
+                teams: None,
             };
             serde_json::to_writer(&mut out, &record)?;
             out.write_all(b"\n")?;
