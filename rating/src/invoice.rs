@@ -362,6 +362,8 @@ mod tests {
                 forwarding_ms: BTreeMap::new(),
                 forwarding_threshold_ms: 0,
                 foreign_callers: Default::default(),
+                teams_sbc_fqdns: Default::default(),
+                teams_tenants: Default::default(),
                 inventory_known: false,
                 calls: 0,
                 counted_calls: 0,

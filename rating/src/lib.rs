@@ -8,14 +8,21 @@
 pub mod channels;
 pub mod destination;
 pub mod engine;
+pub mod explain;
 pub mod inputs;
 pub mod inventory;
 pub mod invoice;
 pub mod month;
+pub mod output;
+pub mod preview;
 pub mod pricing;
+pub mod report;
 pub mod rules;
+pub mod run;
 pub mod settings;
 pub mod sla;
+pub mod spill;
+pub mod store;
 pub mod syntec;
 #[cfg(test)]
 pub(crate) mod testutil;

@@ -122,5 +122,8 @@ pub(crate) fn call(key: &str, invite_ms: u64, callee: &str, billable_ms: u64) ->
         emergency: false,
         invite_ms,
         billable_ms,
+        teams_user: String::new(),
+        teams_call_type: String::new(),
+        teams_sbc_fqdn: String::new(),
     }
 }

@@ -83,6 +83,29 @@ pub struct RatingCall {
     pub invite_ms: u64,
     /// Answered duration in ms.
     pub billable_ms: u64,
+    /// The Teams user (userPrincipalName) when the call is in a Teams log.
+    pub teams_user: String,
+    /// The Teams call type (`ByotOutUserForwarding`...), when in a Teams log.
+    pub teams_call_type: String,
+    /// The Teams SBC the call went through, when in a Teams log.
+    pub teams_sbc_fqdn: String,
+}
+
+/// The Teams call type of a forwarded call.
+pub const TEAMS_FORWARDING: &str = "ByotOutUserForwarding";
+
+impl RatingCall {
+    /// The forwarding user: the recorded forwarding party, else the Teams user of
+    /// a Teams forwarded call; empty when the call was not forwarded.
+    pub fn forwarding_user(&self) -> &str {
+        if !self.forwarding_party.is_empty() {
+            &self.forwarding_party
+        } else if self.teams_call_type == TEAMS_FORWARDING {
+            &self.teams_user
+        } else {
+            ""
+        }
+    }
 }
 
 impl From<&CallRecord> for RatingCall {
@@ -98,6 +121,21 @@ impl From<&CallRecord> for RatingCall {
             emergency: r.emergency,
             invite_ms: r.invite_ms,
             billable_ms: r.billable_ms,
+            teams_user: r
+                .teams
+                .as_ref()
+                .map(|t| t.user_principal_name.clone())
+                .unwrap_or_default(),
+            teams_call_type: r
+                .teams
+                .as_ref()
+                .map(|t| t.call_type.clone())
+                .unwrap_or_default(),
+            teams_sbc_fqdn: r
+                .teams
+                .as_ref()
+                .map(|t| t.sbc_fqdn.clone())
+                .unwrap_or_default(),
         }
     }
 }
@@ -273,6 +311,10 @@ pub struct Counters {
     pub foreign_callers: BTreeSet<String>,
     /// Whether the customer has a number inventory to check callers against.
     pub inventory_known: bool,
+    /// Distinct Teams SBC names seen on the trunk.
+    pub teams_sbc_fqdns: BTreeSet<String>,
+    /// Distinct Teams tenants (the domain of the users' principal names).
+    pub teams_tenants: BTreeSet<String>,
     /// Call attempts of the trunk in the month.
     pub calls: u64,
     /// Counted calls.
@@ -368,8 +410,12 @@ pub struct TrunkRater<'a> {
     numbers: HashSet<u64>,
     eligible_ms: u64,
     forwarding_ms: HashMap<String, u64>,
-    foreign_callers: BTreeSet<String>,
-    foreign_evidence: Vec<String>,
+    /// Shared-service evidence: each foreign caller number, SBC name and tenant
+    /// with its earliest call (so that the evidence does not depend on the order
+    /// calls arrive in).
+    foreign_callers: BTreeMap<String, (u64, String)>,
+    teams_sbc_fqdns: BTreeMap<String, (u64, String)>,
+    teams_tenants: BTreeMap<String, (u64, String)>,
     calls: u64,
     counted_calls: u64,
     usage: BTreeMap<UsageKey, UsageSum>,
@@ -396,8 +442,9 @@ impl<'a> TrunkRater<'a> {
             numbers: HashSet::new(),
             eligible_ms: 0,
             forwarding_ms: HashMap::new(),
-            foreign_callers: BTreeSet::new(),
-            foreign_evidence: Vec::new(),
+            foreign_callers: BTreeMap::new(),
+            teams_sbc_fqdns: BTreeMap::new(),
+            teams_tenants: BTreeMap::new(),
             calls: 0,
             counted_calls: 0,
             usage: BTreeMap::new(),
@@ -423,6 +470,7 @@ impl<'a> TrunkRater<'a> {
         if outbound {
             self.check_caller(call);
         }
+        self.check_teams(call);
         let destination = Destination::classify(&call.callee);
         let month = self.ctx.month;
         if !month.contains_ms(call.invite_ms) {
@@ -572,18 +620,17 @@ impl<'a> TrunkRater<'a> {
                         self.counted_calls += 1;
                         self.numbers.insert(number);
                         self.eligible_ms += call.billable_ms;
-                        if !call.forwarding_party.is_empty() {
-                            *self
-                                .forwarding_ms
-                                .entry(call.forwarding_party.clone())
-                                .or_default() += call.billable_ms;
+                        let user = call.forwarding_user();
+                        if !user.is_empty() {
+                            *self.forwarding_ms.entry(user.to_owned()).or_default() +=
+                                call.billable_ms;
                         }
                         Assessed::Counted(CountedCall {
                             call_key: call.call_key.clone(),
                             invite_ms: call.invite_ms,
                             billable_ms: call.billable_ms,
                             number,
-                            forwarding_party: call.forwarding_party.clone(),
+                            forwarding_party: call.forwarding_user().to_owned(),
                         })
                     }
                 }
@@ -726,6 +773,9 @@ impl<'a> TrunkRater<'a> {
                 emergency: false,
                 invite_ms: call.invite_ms,
                 billable_ms: call.billable_ms,
+                teams_user: String::new(),
+                teams_call_type: String::new(),
+                teams_sbc_fqdn: String::new(),
             };
             let subject = if rule == Rule::Forwarding {
                 if breaching_users.contains(&call.forwarding_party) {
@@ -868,39 +918,57 @@ impl<'a> TrunkRater<'a> {
             ));
         }
         let confirmed = self.breaches.iter().any(|b| b.rule == Rule::SharedService);
-        if !confirmed
-            && self.foreign_callers.len() as u64 >= settings.shared_service_min_foreign_callers
-        {
-            let shown: Vec<&str> = self
+        let foreign = self.foreign_callers.len() as u64;
+        let fqdns = self.teams_sbc_fqdns.len() as u64;
+        let tenants = self.teams_tenants.len() as u64;
+        let mut reasons = Vec::new();
+        if foreign >= settings.shared_service_min_foreign_callers {
+            reasons.push(format!(
+                "{foreign} caller number(s) outside the customer's inventory: {}",
+                listed(self.foreign_callers.keys())
+            ));
+        }
+        if fqdns > settings.shared_service_max_sbc_fqdns {
+            reasons.push(format!(
+                "{fqdns} Teams SBCs on one trunk: {}",
+                listed(self.teams_sbc_fqdns.keys())
+            ));
+        }
+        if tenants > settings.shared_service_max_tenants {
+            reasons.push(format!(
+                "{tenants} Teams tenants on one trunk: {}",
+                listed(self.teams_tenants.keys())
+            ));
+        }
+        if !confirmed && !reasons.is_empty() {
+            let mut evidence: Vec<(u64, String)> = self
                 .foreign_callers
-                .iter()
-                .take(EVIDENCE_SAMPLE)
-                .map(String::as_str)
+                .values()
+                .chain(self.teams_sbc_fqdns.values())
+                .chain(self.teams_tenants.values())
+                .cloned()
                 .collect();
-            let detail = format!(
-                "caller numbers outside the customer's inventory: {}{}",
-                shown.join(" "),
-                if self.foreign_callers.len() > EVIDENCE_SAMPLE {
-                    " …"
-                } else {
-                    ""
-                }
+            evidence.sort();
+            evidence.dedup();
+            evidence.truncate(EVIDENCE_SAMPLE);
+            let threshold = format!(
+                "flag from {} foreign caller number(s), more than {} SBC(s) or {} tenant(s)",
+                settings.shared_service_min_foreign_callers,
+                settings.shared_service_max_sbc_fqdns,
+                settings.shared_service_max_tenants
             );
             let mut flag = self.breach(
                 Rule::SharedService,
                 "",
-                format!(
-                    "{} foreign caller number(s) raise a flag",
-                    settings.shared_service_min_foreign_callers
-                ),
+                threshold,
                 Decimal::from(settings.shared_service_min_foreign_callers),
-                Decimal::from(self.foreign_callers.len() as u64),
+                Decimal::from(foreign),
                 "callers",
                 None,
                 false,
-                detail,
+                reasons.join("; "),
             );
-            flag.evidence = self.foreign_evidence.clone();
+            flag.evidence = evidence.into_iter().map(|(_, k)| k).collect();
             flag.recommendation = "review: confirm or dismiss the shared use with the customer; a confirmation in plans.toml re-prices the month".to_owned();
             self.breaches.push(flag);
         }
@@ -931,7 +999,9 @@ impl<'a> TrunkRater<'a> {
                 eligible_threshold_ms: self.channel_months.scaled_ms(plan.eligible_ms_per_channel),
                 forwarding_ms: self.forwarding_ms.into_iter().collect(),
                 forwarding_threshold_ms: plan.forwarding_ms_per_user,
-                foreign_callers: self.foreign_callers,
+                foreign_callers: self.foreign_callers.into_keys().collect(),
+                teams_sbc_fqdns: self.teams_sbc_fqdns.into_keys().collect(),
+                teams_tenants: self.teams_tenants.into_keys().collect(),
                 inventory_known: self.ctx.inventory.knows(self.ctx.customer.id()),
                 calls: self.calls,
                 counted_calls: self.counted_calls,
@@ -964,6 +1034,21 @@ impl<'a> TrunkRater<'a> {
             .position(|s| s.contains(instant))
     }
 
+    fn check_teams(&mut self, call: &RatingCall) {
+        if !call.teams_sbc_fqdn.is_empty() {
+            let fqdn = call
+                .teams_sbc_fqdn
+                .trim_end_matches('.')
+                .to_ascii_lowercase();
+            earliest_of(&mut self.teams_sbc_fqdns, fqdn, call);
+        }
+        if let Some((_, domain)) = call.teams_user.rsplit_once('@') {
+            if !domain.is_empty() {
+                earliest_of(&mut self.teams_tenants, domain.to_ascii_lowercase(), call);
+            }
+        }
+    }
+
     fn check_caller(&mut self, call: &RatingCall) {
         let customer = self.ctx.customer.id();
         if !self.ctx.inventory.knows(customer) || call.caller.is_empty() {
@@ -973,14 +1058,8 @@ impl<'a> TrunkRater<'a> {
             Ok(n) => n.as_str().to_owned(),
             Err(_) => call.caller.clone(),
         };
-        if !self.ctx.inventory.holds(customer, &normalised)
-            && self.foreign_callers.insert(normalised)
-        {
-            // Evidence: the first call of each foreign number, in arrival order,
-            // then sorted when finished (the sample is sorted by key below).
-            self.foreign_evidence.push(call.call_key.clone());
-            self.foreign_evidence.sort();
-            self.foreign_evidence.truncate(EVIDENCE_SAMPLE);
+        if !self.ctx.inventory.holds(customer, &normalised) {
+            earliest_of(&mut self.foreign_callers, normalised, call);
         }
     }
 
@@ -1060,7 +1139,7 @@ impl<'a> TrunkRater<'a> {
             status,
             rule,
             reason,
-            forwarding_party: call.forwarding_party.clone(),
+            forwarding_party: call.forwarding_user().to_owned(),
             billable_ms: call.billable_ms,
             billed_secs,
             amount,
@@ -1144,6 +1223,25 @@ pub fn hours(ms: u64) -> Decimal {
     (Decimal::from(ms) / Decimal::from(crate::settings::HOUR_MS))
         .round_dp_with_strategy(4, rust_decimal::RoundingStrategy::MidpointAwayFromZero)
         .normalize()
+}
+
+/// Records `key`'s earliest call (by start, then call key).
+fn earliest_of(map: &mut BTreeMap<String, (u64, String)>, key: String, call: &RatingCall) {
+    let candidate = (call.invite_ms, call.call_key.as_str());
+    match map.get_mut(&key) {
+        Some(first) if (first.0, first.1.as_str()) <= candidate => {}
+        Some(first) => *first = (call.invite_ms, call.call_key.clone()),
+        None => {
+            map.insert(key, (call.invite_ms, call.call_key.clone()));
+        }
+    }
+}
+
+/// Up to `EVIDENCE_SAMPLE` items, space-separated, `…` when there are more.
+fn listed<'i>(items: impl ExactSizeIterator<Item = &'i String>) -> String {
+    let more = items.len() > EVIDENCE_SAMPLE;
+    let shown: Vec<&str> = items.take(EVIDENCE_SAMPLE).map(String::as_str).collect();
+    format!("{}{}", shown.join(" "), if more { " …" } else { "" })
 }
 
 /// How a suspension period is named in outputs: its Paris start and end.

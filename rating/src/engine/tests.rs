@@ -560,3 +560,87 @@ fn shared_service_evidence_is_flagged_and_a_confirmation_bills_it() {
     assert_eq!(b.crossing_call.as_deref(), Some("foreign"));
     assert!(b.detail.contains("two tenants"));
 }
+
+#[test]
+fn several_teams_tenants_or_sbcs_raise_a_flag_and_teams_forwarding_counts_per_user() {
+    let f = Fixture::new(&one_channel("fixed"), PLANS);
+    let t = ms("2026-10-06T10:00:00+02:00");
+    let teams = |key: &str, i: u64, user: &str, fqdn: &str, call_type: &str, minutes: u64| {
+        let mut c = call(key, t + i * 1000, "+33140000001", minutes * 60_000);
+        c.teams_user = user.into();
+        c.teams_sbc_fqdn = fqdn.into();
+        c.teams_call_type = call_type.into();
+        c
+    };
+    let calls = vec![
+        teams("a", 2, "alice@contoso.fr", "sbc.contoso.fr", "ByotOut", 1),
+        teams("b", 1, "bob@fabrikam.com", "SBC.contoso.fr.", "ByotOut", 1),
+        teams(
+            "c",
+            3,
+            "alice@contoso.fr",
+            "sbc.contoso.fr",
+            TEAMS_FORWARDING,
+            121,
+        ),
+    ];
+    let (rated, outcome) = f.rate("t1", &calls);
+    assert_eq!(
+        outcome.counters.teams_sbc_fqdns.len(),
+        1,
+        "names compare case-insensitively"
+    );
+    assert_eq!(outcome.counters.teams_tenants.len(), 2);
+    let flag = outcome
+        .breaches
+        .iter()
+        .find(|b| b.rule == Rule::SharedService)
+        .unwrap();
+    assert!(!flag.billed);
+    assert!(
+        flag.detail
+            .contains("2 Teams tenants on one trunk: contoso.fr fabrikam.com"),
+        "{}",
+        flag.detail
+    );
+    assert_eq!(
+        flag.evidence,
+        ["b", "a"],
+        "earliest call of each tenant, in time order"
+    );
+    // A Teams forwarded call without a forwarding party counts for its Teams user.
+    assert_eq!(
+        outcome.counters.forwarding_ms["alice@contoso.fr"],
+        121 * 60_000
+    );
+    let fwd = outcome
+        .breaches
+        .iter()
+        .find(|b| b.rule == Rule::Forwarding)
+        .unwrap();
+    assert_eq!(fwd.subject, "alice@contoso.fr");
+    assert_eq!(rated[2].status, Status::Repriced);
+}
+
+#[test]
+fn results_do_not_depend_on_the_order_calls_arrive_in() {
+    let mut f = Fixture::new(&one_channel("fixed"), PLANS);
+    f.inventory = Inventory::from_ranges(&[("acme", "+33140000000", "+33140000099")]);
+    let mut calls = distinct_calls(305, 500);
+    for (i, c) in calls.iter_mut().enumerate() {
+        if i % 7 == 0 {
+            c.caller = format!("+3329999{:04}", i % 3);
+        }
+        if i % 11 == 0 {
+            c.forwarding_party = "+33140000050".into();
+        }
+    }
+    let (rated, outcome) = f.rate("t1", &calls);
+    let mut reversed = calls.clone();
+    reversed.reverse();
+    let (mut rated_rev, outcome_rev) = f.rate("t1", &reversed);
+    rated_rev.reverse();
+    assert_eq!(rated, rated_rev);
+    assert_eq!(outcome, outcome_rev);
+    assert_eq!(outcome.breaches.len(), 4, "{:#?}", outcome.breaches);
+}

@@ -17,6 +17,8 @@
 //! precedence = ["distinct_numbers", "eligible_hours", "forwarding", "shared_service"]
 //! preview_warning_percent = "80"      # rating preview lists trunks above this share
 //! shared_service_min_foreign_callers = 1   # foreign caller numbers that raise a flag
+//! shared_service_max_sbc_fqdns = 1    # more Teams SBC names on a trunk raise a flag
+//! shared_service_max_tenants = 1      # more Teams tenants on a trunk raise a flag
 //! inventory_file = "rating/numbers.csv"    # customer numbers (shared-service evidence)
 //!
 //! [plans.fixed]                        # and [plans.fixed_mobile_intl]
@@ -267,6 +269,10 @@ pub struct RatingSettings {
     /// Distinct caller numbers outside the customer's inventory that flag a trunk
     /// as possibly shared.
     pub shared_service_min_foreign_callers: u64,
+    /// More Teams SBC names than this on one trunk flag it as possibly shared.
+    pub shared_service_max_sbc_fqdns: u64,
+    /// More Teams tenants than this on one trunk flag it as possibly shared.
+    pub shared_service_max_tenants: u64,
     /// The customer number inventory file, relative to the provisioning directory.
     pub inventory_file: String,
     /// Rounding.
@@ -401,6 +407,8 @@ fn read_settings(
     let mut precedence = Rule::MEASURED.to_vec();
     let mut preview_warning_percent = Decimal::from(80);
     let mut min_foreign = 1u64;
+    let mut max_fqdns = 1u64;
+    let mut max_tenants = 1u64;
     let mut inventory_file = "rating/numbers.csv".to_owned();
     if let Some(mut t) = root.optional("fair_use").and_then(|v| v.table()) {
         if let Some(v) = t.optional("precedence") {
@@ -427,6 +435,17 @@ fn read_settings(
             match v.integer().and_then(|n| positive(&v, n)) {
                 Some(n) => min_foreign = n,
                 None => ok = false,
+            }
+        }
+        for (key, target) in [
+            ("shared_service_max_sbc_fqdns", &mut max_fqdns),
+            ("shared_service_max_tenants", &mut max_tenants),
+        ] {
+            if let Some(v) = t.optional(key) {
+                match v.integer().and_then(|n| positive(&v, n)) {
+                    Some(n) => *target = n,
+                    None => ok = false,
+                }
             }
         }
         if let Some(v) = t.optional("inventory_file") {
@@ -703,6 +722,8 @@ fn read_settings(
         precedence,
         preview_warning_percent,
         shared_service_min_foreign_callers: min_foreign,
+        shared_service_max_sbc_fqdns: max_fqdns,
+        shared_service_max_tenants: max_tenants,
         inventory_file,
         money,
         syntec,

@@ -1,0 +1,811 @@
+//! The monthly job: load the inputs, stream the month from ClickHouse, rate every
+//! trunk, build the invoices, store and write the results.
+//!
+//! # How a month is read
+//!
+//! The month's calls (`[start, end)` of the Paris month on `invite_ms`) are read
+//! once, deduplicated with `FINAL`, in no particular order: an ordered read of a
+//! whole month makes ClickHouse sort it in memory and costs about three times an
+//! unordered one. Each call is settled on the spot ([`TrunkRater::assess`]) except
+//! the *counted* ones, whose compact form goes to a disk [`Spill`]. At the end of
+//! the stream the month's totals tell which trunks breach a rule; only their
+//! counted calls are read back, one bucket at a time, sorted and walked in order
+//! to find the crossing moments ([`TrunkRater::fair_use_pass`]). Memory holds one
+//! rater per trunk (distinct numbers, per-user totals) plus one bucket's breaching
+//! trunks; it does not grow with the number of calls.
+//!
+//! # Reproducibility
+//!
+//! A run is identified by a run id (month and start time) and records the
+//! fingerprints of its inputs: the provisioning directory (every file, plans.toml
+//! and the rating inputs included), the tariff files, the rating settings and
+//! inputs, and a digest of the call records read (count and an order-independent
+//! hash of every key and revision). The files it writes contain no run id or time:
+//! the same inputs give byte-identical files. A closed month is never silently
+//! changed: a later run computes without writing, shows the differences with the
+//! closed run and refuses unless forced.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use cdr::{ClickhouseConfig, Direction, Disposition};
+use provisioning::{Provisioning, ProvisioningError, ProvisioningErrors};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use crate::engine::{
+    Assessed, Breach, RatedCall, RatingCall, Status, TrunkContext, TrunkOutcome, TrunkRater,
+};
+use crate::inventory::Inventory;
+use crate::invoice::{build_invoice, channel_prices, Invoice, TrunkBill};
+use crate::month::BillingMonth;
+use crate::pricing::TariffIndex;
+use crate::rules::Rule;
+use crate::settings::RatingSettings;
+use crate::sla::{Availability, Incidents};
+use crate::spill::Spill;
+use crate::store::{
+    BreachRow, ClosedMonthRow, CounterRow, InvoiceLineRow, RatedCallRow, RatingStore, RunRow,
+    RATING_MIGRATIONS,
+};
+use crate::syntec::{PriceHistory, SyntecIndices};
+
+/// Rows per insert of rated calls.
+const INSERT_BATCH: usize = 50_000;
+
+/// Fingerprints of a run's inputs (hex SHA-256).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fingerprints {
+    /// Every file of the provisioning directory ([`Provisioning::fingerprint`]).
+    pub provisioning: String,
+    /// The tariff files (`tariffs/*.csv`, names and contents).
+    pub tariffs: String,
+    /// `plans.toml` and the files under `rating/`.
+    pub settings: String,
+}
+
+/// Everything a run reads besides the calls.
+pub struct Inputs {
+    /// The provisioning directory.
+    pub dir: PathBuf,
+    /// Customers, trunks, tariffs.
+    pub provisioning: Provisioning,
+    /// `plans.toml`.
+    pub settings: RatingSettings,
+    /// Customer numbers.
+    pub inventory: Inventory,
+    /// Syntec indices.
+    pub indices: SyntecIndices,
+    /// SLA incidents.
+    pub incidents: Incidents,
+    /// Their fingerprints.
+    pub fingerprints: Fingerprints,
+}
+
+impl Inputs {
+    /// Loads and checks every input in the provisioning directory `dir`.
+    ///
+    /// # Errors
+    /// Every problem found in every file, in the provisioning error format.
+    pub fn load(dir: &Path) -> Result<Inputs, ProvisioningErrors> {
+        let provisioning = Provisioning::load(dir)?;
+        let settings = RatingSettings::load(dir, &provisioning)?;
+        let mut errors: Vec<ProvisioningError> = Vec::new();
+        let inventory = Inventory::load(dir, &settings.inventory_file, &provisioning)
+            .map_err(|e| errors.extend(e))
+            .ok();
+        let indices = SyntecIndices::load(dir, &settings.syntec)
+            .map_err(|e| errors.extend(e))
+            .ok();
+        let incidents = Incidents::load(dir, &settings.sla.incidents_file, &provisioning)
+            .map_err(|e| errors.extend(e))
+            .ok();
+        let fingerprints = fingerprints(dir, &provisioning)
+            .map_err(|e| errors.push(e))
+            .ok();
+        match (inventory, indices, incidents, fingerprints) {
+            (Some(inventory), Some(indices), Some(incidents), Some(fingerprints))
+                if errors.is_empty() =>
+            {
+                Ok(Inputs {
+                    dir: dir.to_owned(),
+                    provisioning,
+                    settings,
+                    inventory,
+                    indices,
+                    incidents,
+                    fingerprints,
+                })
+            }
+            _ => Err(ProvisioningErrors::new(errors)),
+        }
+    }
+}
+
+fn fingerprints(
+    dir: &Path,
+    provisioning: &Provisioning,
+) -> Result<Fingerprints, ProvisioningError> {
+    let hash_files = |filter: &dyn Fn(&str) -> bool| -> Result<String, ProvisioningError> {
+        let mut files = Vec::new();
+        collect_files(dir, "", &mut files).map_err(|e| {
+            ProvisioningError::new(
+                provisioning::ErrorKind::Io,
+                ".",
+                None,
+                "",
+                "",
+                format!("cannot list the directory: {e}"),
+            )
+        })?;
+        files.sort();
+        let mut hasher = Sha256::new();
+        for relative in files.into_iter().filter(|f| filter(f)) {
+            let bytes = std::fs::read(dir.join(&relative)).map_err(|e| {
+                ProvisioningError::new(
+                    provisioning::ErrorKind::Io,
+                    relative.as_str(),
+                    None,
+                    "",
+                    "",
+                    format!("cannot read the file: {e}"),
+                )
+            })?;
+            hasher.update(relative.as_bytes());
+            hasher.update([0]);
+            hasher.update((bytes.len() as u64).to_be_bytes());
+            hasher.update(&bytes);
+        }
+        Ok(hex(&hasher.finalize()))
+    };
+    Ok(Fingerprints {
+        provisioning: provisioning.fingerprint().to_owned(),
+        tariffs: hash_files(&|f: &str| f.starts_with("tariffs/") && f.ends_with(".csv"))?,
+        settings: hash_files(&|f: &str| {
+            f == crate::settings::PLANS_FILE || f.starts_with("rating/")
+        })?,
+    })
+}
+
+fn collect_files(dir: &Path, prefix: &str, out: &mut Vec<String>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir.join(prefix))? {
+        let entry = entry?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        let relative = if prefix.is_empty() {
+            name
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if entry.file_type()?.is_dir() {
+            if relative.matches('/').count() < 16 {
+                collect_files(dir, &relative, out)?;
+            }
+        } else {
+            out.push(relative);
+        }
+    }
+    Ok(())
+}
+
+/// Hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A call that should be billed and could not be priced, or a call of a trunk
+/// provisioning does not know.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnmatchedCall {
+    /// The customer (empty for an unknown trunk).
+    pub customer_id: String,
+    /// The trunk.
+    pub trunk_id: String,
+    /// The call key.
+    pub call_key: String,
+    /// INVITE, ms.
+    pub invite_ms: u64,
+    /// The destination.
+    pub destination: String,
+    /// Its category.
+    pub category: String,
+    /// The rule that would have re-priced it, if any.
+    pub rule: Option<Rule>,
+    /// Why it is listed.
+    pub reason: String,
+    /// Answered duration, ms.
+    pub billable_ms: u64,
+}
+
+impl UnmatchedCall {
+    fn of(c: &RatedCall) -> Self {
+        UnmatchedCall {
+            customer_id: c.customer_id.clone(),
+            trunk_id: c.trunk_id.clone(),
+            call_key: c.call_key.clone(),
+            invite_ms: c.invite_ms,
+            destination: c.destination.clone(),
+            category: c.category.clone(),
+            rule: c.rule,
+            reason: c.reason.clone(),
+            billable_ms: c.billable_ms,
+        }
+    }
+}
+
+/// The result of rating a month.
+pub struct MonthRating {
+    /// The month.
+    pub month: BillingMonth,
+    /// Per trunk, by trunk id.
+    pub outcomes: Vec<TrunkOutcome>,
+    /// Availability per trunk.
+    pub availability: BTreeMap<String, Availability>,
+    /// Price histories per trunk.
+    pub prices: BTreeMap<String, PriceHistory>,
+    /// Invoices, by customer id.
+    pub invoices: Vec<Invoice>,
+    /// Breaches and flags, by customer, trunk, rule, subject.
+    pub breaches: Vec<Breach>,
+    /// Unmatched calls, by trunk, start, key.
+    pub unmatched: Vec<UnmatchedCall>,
+    /// Records read.
+    pub calls_read: u64,
+    /// Order-independent digest of the keys and revisions read.
+    pub calls_digest: String,
+    /// Rated calls written to ClickHouse.
+    pub rated_written: u64,
+}
+
+/// Errors of a run.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// Input files are invalid.
+    #[error("{0}")]
+    Inputs(ProvisioningErrors),
+    /// A price cannot be computed (missing Syntec index).
+    #[error("{}", .0.join("\n"))]
+    Prices(Vec<String>),
+    /// ClickHouse failed.
+    #[error("ClickHouse: {0}")]
+    Clickhouse(#[from] clickhouse::error::Error),
+    /// Migrations failed.
+    #[error("{0}")]
+    Migration(#[from] cdr::schema::MigrationError),
+    /// A stored record cannot be read.
+    #[error("a stored call record cannot be read: {0}")]
+    Record(String),
+    /// The spill or an output file failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The month is closed.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// The columns of `calls` the rating reads.
+#[derive(Debug, clickhouse::Row, Deserialize)]
+struct CallColumns {
+    call_key: String,
+    trunk_id: String,
+    direction: i8,
+    caller: String,
+    callee: String,
+    forwarding_party: String,
+    disposition: i8,
+    emergency: u8,
+    invite_ms: u64,
+    billable_ms: u64,
+    revision: u32,
+    teams_user: String,
+    teams_call_type: String,
+    teams_sbc_fqdn: String,
+}
+
+/// The query streaming a month (shared with the benchmark's floor).
+pub const MONTH_QUERY: &str =
+    "SELECT ?fields FROM calls FINAL WHERE invite_ms >= ? AND invite_ms < ?";
+
+fn disposition_of(code: i8) -> Result<Disposition, String> {
+    usize::try_from(code - 1)
+        .ok()
+        .and_then(|i| Disposition::ALL.get(i).copied())
+        .ok_or_else(|| format!("disposition value {code} is not known"))
+}
+
+/// FNV-1a, 64 bits: a stable hash for the calls digest.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Writes rated calls in batches, or drops them (dry runs).
+struct RatedCallWriter<'s> {
+    store: Option<&'s RatingStore>,
+    run_id: String,
+    month: String,
+    buffer: Vec<RatedCallRow>,
+    written: u64,
+}
+
+impl RatedCallWriter<'_> {
+    async fn write(&mut self, call: &RatedCall) -> Result<(), clickhouse::error::Error> {
+        if self.store.is_none() {
+            return Ok(());
+        }
+        self.buffer
+            .push(RatedCallRow::new(&self.run_id, &self.month, call));
+        if self.buffer.len() >= INSERT_BATCH {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush(&mut self) -> Result<(), clickhouse::error::Error> {
+        if let Some(store) = self.store {
+            store.insert_all("rated_calls", &self.buffer).await?;
+            self.written += self.buffer.len() as u64;
+        }
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+/// Rates a month: streams the calls, writes the billed and unmatched rated calls
+/// through `store` (none: a dry run), and returns everything else.
+///
+/// # Errors
+/// See [`RunError`].
+pub async fn rate_month(
+    inputs: &Inputs,
+    month: BillingMonth,
+    config: &ClickhouseConfig,
+    store: Option<&RatingStore>,
+    run_id: &str,
+    spill_dir: Option<&Path>,
+    until_ms: Option<u64>,
+) -> Result<MonthRating, RunError> {
+    let p = &inputs.provisioning;
+    let settings = &inputs.settings;
+
+    // Prices first: a missing index fails the run before any work.
+    let mut prices = BTreeMap::new();
+    let mut price_errors = Vec::new();
+    for trunk in p.trunks() {
+        let Some(customer) = p.customer(trunk.customer_id()) else {
+            continue;
+        };
+        match channel_prices(trunk, customer, month, settings, &inputs.indices) {
+            Ok(h) => {
+                prices.insert(trunk.id().to_owned(), h);
+            }
+            Err(e) => price_errors.push(e),
+        }
+    }
+    if !price_errors.is_empty() {
+        return Err(RunError::Prices(price_errors));
+    }
+
+    let tariffs = TariffIndex::new(p.tariffs());
+    let mut raters: Vec<TrunkRater<'_>> = Vec::new();
+    let mut index_of: HashMap<&str, u32> = HashMap::new();
+    for trunk in p.trunks() {
+        let Some(customer) = p.customer(trunk.customer_id()) else {
+            continue;
+        };
+        index_of.insert(trunk.id(), raters.len() as u32);
+        raters.push(TrunkRater::new(TrunkContext {
+            trunk,
+            customer,
+            settings,
+            month,
+            tariffs: &tariffs,
+            inventory: &inputs.inventory,
+        }));
+    }
+
+    let mut writer = RatedCallWriter {
+        store,
+        run_id: run_id.to_owned(),
+        month: month.to_string(),
+        buffer: Vec::new(),
+        written: 0,
+    };
+    let mut spill = Spill::new(spill_dir)?;
+    let mut unmatched = Vec::new();
+    let (mut digest_sum, mut digest_xor, mut calls_read) = (0u64, 0u64, 0u64);
+
+    // Pass 1: the month, unordered.
+    let client = config.client();
+    let mut cursor = client
+        .query(MONTH_QUERY)
+        .bind(month.start_ms())
+        .bind(until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())))
+        .fetch::<CallColumns>()?;
+    while let Some(row) = cursor.next().await? {
+        calls_read += 1;
+        let h = fnv1a(row.call_key.as_bytes())
+            ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        digest_sum = digest_sum.wrapping_add(h);
+        digest_xor ^= h.rotate_left(17);
+        let direction = match row.direction {
+            1 => Direction::Inbound,
+            2 => Direction::Outbound,
+            other => {
+                return Err(RunError::Record(format!(
+                    "call {}: direction value {other} is not known",
+                    row.call_key
+                )))
+            }
+        };
+        let disposition = disposition_of(row.disposition)
+            .map_err(|e| RunError::Record(format!("call {}: {e}", row.call_key)))?;
+        let call = RatingCall {
+            call_key: row.call_key,
+            trunk_id: row.trunk_id,
+            direction,
+            caller: row.caller,
+            callee: row.callee,
+            forwarding_party: row.forwarding_party,
+            disposition,
+            emergency: row.emergency != 0,
+            invite_ms: row.invite_ms,
+            billable_ms: row.billable_ms,
+            teams_user: row.teams_user,
+            teams_call_type: row.teams_call_type,
+            teams_sbc_fqdn: row.teams_sbc_fqdn,
+        };
+        let Some(&index) = index_of.get(call.trunk_id.as_str()) else {
+            if direction == Direction::Outbound && disposition == Disposition::Answered {
+                unmatched.push(UnmatchedCall {
+                    customer_id: String::new(),
+                    trunk_id: call.trunk_id.clone(),
+                    call_key: call.call_key.clone(),
+                    invite_ms: call.invite_ms,
+                    destination: call.callee.clone(),
+                    category: String::new(),
+                    rule: None,
+                    reason: "unknown trunk: not in trunks.toml, not billed".to_owned(),
+                    billable_ms: call.billable_ms,
+                });
+            }
+            continue;
+        };
+        match raters[index as usize].assess(&call) {
+            Assessed::Final(rated) => match rated.status {
+                Status::OutOfPlan | Status::Repriced => writer.write(&rated).await?,
+                Status::Unmatched => {
+                    writer.write(&rated).await?;
+                    unmatched.push(UnmatchedCall::of(&rated));
+                }
+                Status::NotBilled | Status::Included => {}
+            },
+            Assessed::Counted(counted) => spill.push(index, &counted)?,
+        }
+    }
+    spill.finish_writing()?;
+
+    // Pass 2: the breaching trunks' counted calls, in order.
+    let wanted: HashSet<u32> = raters
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.needs_fair_use_pass())
+        .map(|(i, _)| i as u32)
+        .collect();
+    for bucket in spill.buckets_of(&wanted) {
+        for (index, mut counted) in spill.read_bucket(bucket, &wanted)? {
+            let mut emitted = Vec::new();
+            raters[index as usize].fair_use_pass(&mut counted, &mut |r| emitted.push(r));
+            drop(counted);
+            for rated in emitted {
+                writer.write(&rated).await?;
+                if rated.status == Status::Unmatched {
+                    unmatched.push(UnmatchedCall::of(&rated));
+                }
+            }
+        }
+    }
+    writer.flush().await?;
+
+    let mut outcomes: Vec<TrunkOutcome> = raters.into_iter().map(TrunkRater::finish).collect();
+    outcomes.sort_by(|a, b| a.trunk_id.cmp(&b.trunk_id));
+    let availability: BTreeMap<String, Availability> = p
+        .trunks()
+        .iter()
+        .map(|t| {
+            (
+                t.id().to_owned(),
+                inputs.incidents.availability(t.id(), month),
+            )
+        })
+        .collect();
+
+    let mut invoices = Vec::new();
+    let mut customers: Vec<&provisioning::Customer> = p.customers().iter().collect();
+    customers.sort_by(|a, b| a.id().cmp(b.id()));
+    for customer in customers {
+        let bills: Vec<TrunkBill<'_>> = outcomes
+            .iter()
+            .filter(|o| o.customer_id == customer.id())
+            .filter_map(|o| {
+                Some(TrunkBill {
+                    trunk: p.trunk(&o.trunk_id)?,
+                    prices: prices.get(&o.trunk_id)?.clone(),
+                    outcome: o,
+                    availability: availability.get(&o.trunk_id)?.clone(),
+                    credit_allowed: settings.sla_credit_requested(&o.trunk_id, month),
+                })
+            })
+            .collect();
+        if bills.is_empty() {
+            continue;
+        }
+        invoices.push(build_invoice(customer, month, &bills, settings));
+    }
+
+    let mut breaches: Vec<Breach> = outcomes
+        .iter()
+        .flat_map(|o| o.breaches.iter().cloned())
+        .collect();
+    breaches.sort_by(|a, b| {
+        (&a.customer_id, &a.trunk_id, a.rule, &a.subject).cmp(&(
+            &b.customer_id,
+            &b.trunk_id,
+            b.rule,
+            &b.subject,
+        ))
+    });
+    unmatched.sort_by(|a, b| {
+        (&a.trunk_id, a.invite_ms, &a.call_key).cmp(&(&b.trunk_id, b.invite_ms, &b.call_key))
+    });
+
+    Ok(MonthRating {
+        month,
+        outcomes,
+        availability,
+        prices,
+        invoices,
+        breaches,
+        unmatched,
+        calls_read,
+        calls_digest: format!("{calls_read}-{digest_sum:016x}{digest_xor:016x}"),
+        rated_written: writer.written,
+    })
+}
+
+/// How to run a month.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The month.
+    pub month: BillingMonth,
+    /// The provisioning directory.
+    pub provisioning_dir: PathBuf,
+    /// ClickHouse.
+    pub clickhouse: ClickhouseConfig,
+    /// Where the files go.
+    pub out_dir: PathBuf,
+    /// Run a closed month anyway.
+    pub force: bool,
+    /// Where the spill goes (the system's temporary folder by default).
+    pub spill_dir: Option<PathBuf>,
+}
+
+/// What a run did.
+pub struct RunSummary {
+    /// The run id.
+    pub run_id: String,
+    /// The results.
+    pub rating: MonthRating,
+    /// The run's inputs.
+    pub fingerprints: Fingerprints,
+    /// True when the month is closed and the run was not forced: nothing written.
+    pub refused: bool,
+    /// The closed run this run was compared with, if the month is closed.
+    pub closed_run: Option<String>,
+    /// Differences with the closed run.
+    pub differences: Vec<String>,
+    /// Files written.
+    pub files: Vec<PathBuf>,
+}
+
+/// `rating run`.
+///
+/// # Errors
+/// See [`RunError`]; a refused run (closed month) is not an error but
+/// [`RunSummary::refused`].
+pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
+    let started_at_ms = now_ms();
+    let inputs = Inputs::load(&options.provisioning_dir).map_err(RunError::Inputs)?;
+    cdr::schema::migrate(
+        &options.clickhouse,
+        &[cdr::schema::CDR_MIGRATIONS, RATING_MIGRATIONS],
+    )
+    .await?;
+    let store = RatingStore::new(&options.clickhouse);
+    let month = options.month;
+    let closed = store.closed(&month.to_string()).await?;
+    let refused = closed.is_some() && !options.force;
+    let run_id = format!(
+        "{month}-{}",
+        chrono::DateTime::<chrono::Utc>::from_timestamp_millis(started_at_ms as i64)
+            .map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string())
+            .unwrap_or_default()
+    );
+    let rating = rate_month(
+        &inputs,
+        month,
+        &options.clickhouse,
+        (!refused).then_some(&store),
+        &run_id,
+        options.spill_dir.as_deref(),
+        None,
+    )
+    .await?;
+    let files = crate::output::render(&rating, &inputs);
+    let outputs_digest = {
+        let mut h = Sha256::new();
+        for (name, bytes) in &files {
+            if name.ends_with(".csv") {
+                h.update(name.as_bytes());
+                h.update(bytes);
+            }
+        }
+        hex(&h.finalize())
+    };
+    let mut differences = Vec::new();
+    if let Some(closed) = &closed {
+        let old_lines = store.invoice_lines(&closed.run_id).await?;
+        let old_breaches = store.breaches(&closed.run_id, None).await?;
+        differences = crate::output::differences(&old_lines, &old_breaches, &rating);
+    }
+    let run_row = RunRow {
+        run_id: run_id.clone(),
+        month: month.to_string(),
+        started_at_ms,
+        finished_at_ms: now_ms(),
+        status: if refused { 2 } else { 1 },
+        forced: u8::from(closed.is_some() && options.force),
+        provisioning_fingerprint: inputs.fingerprints.provisioning.clone(),
+        tariffs_fingerprint: inputs.fingerprints.tariffs.clone(),
+        settings_fingerprint: inputs.fingerprints.settings.clone(),
+        calls_read: rating.calls_read,
+        calls_digest: rating.calls_digest.clone(),
+        outputs_digest,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let mut written = Vec::new();
+    if !refused {
+        let m = month.to_string();
+        let breach_rows: Vec<BreachRow> = rating
+            .breaches
+            .iter()
+            .map(|b| BreachRow::new(&run_id, &m, b))
+            .collect();
+        store.insert_all("rating_breaches", &breach_rows).await?;
+        let line_rows: Vec<InvoiceLineRow> = rating
+            .invoices
+            .iter()
+            .flat_map(|i| i.lines.iter())
+            .map(|l| InvoiceLineRow::new(&run_id, &m, l))
+            .collect();
+        store.insert_all("invoice_lines", &line_rows).await?;
+        let counter_rows: Vec<CounterRow> = rating
+            .outcomes
+            .iter()
+            .map(|o| counter_row(&run_id, &m, o, &inputs, &rating))
+            .collect();
+        store.insert_all("rating_counters", &counter_rows).await?;
+        std::fs::create_dir_all(&options.out_dir)?;
+        for (name, bytes) in &files {
+            let path = options.out_dir.join(name);
+            std::fs::write(&path, bytes)?;
+            written.push(path);
+        }
+    }
+    store.insert_all("rating_runs", &[run_row]).await?;
+    Ok(RunSummary {
+        run_id,
+        rating,
+        fingerprints: inputs.fingerprints,
+        refused,
+        closed_run: closed.map(|c| c.run_id),
+        differences,
+        files: written,
+    })
+}
+
+fn counter_row(
+    run_id: &str,
+    month: &str,
+    o: &TrunkOutcome,
+    inputs: &Inputs,
+    rating: &MonthRating,
+) -> CounterRow {
+    let trunk = inputs.provisioning.trunk(&o.trunk_id);
+    let plan = trunk.map(|t| inputs.settings.plan(t.plan()));
+    let availability = rating.availability.get(&o.trunk_id);
+    let c = &o.counters;
+    CounterRow {
+        run_id: run_id.to_owned(),
+        month: month.to_owned(),
+        customer_id: o.customer_id.clone(),
+        trunk_id: o.trunk_id.clone(),
+        plan: trunk
+            .map(|t| t.plan().as_str().to_owned())
+            .unwrap_or_default(),
+        breach_policy: plan
+            .map(|p| p.breach_policy.as_str().to_owned())
+            .unwrap_or_default(),
+        channel_days: c.channel_months.channel_days(),
+        month_days: c.channel_months.days(),
+        distinct_numbers: c.distinct_numbers,
+        distinct_allowance: c.distinct_allowance,
+        eligible_ms: c.eligible_ms,
+        eligible_threshold_ms: c.eligible_threshold_ms,
+        forwarding_users: c.forwarding_ms.keys().cloned().collect(),
+        forwarding_ms: c.forwarding_ms.values().copied().collect(),
+        forwarding_threshold_ms: c.forwarding_threshold_ms,
+        foreign_callers: c.foreign_callers.iter().cloned().collect(),
+        teams_sbc_fqdns: c.teams_sbc_fqdns.iter().cloned().collect(),
+        teams_tenants: c.teams_tenants.iter().cloned().collect(),
+        calls: c.calls,
+        counted_calls: c.counted_calls,
+        availability_percent: availability.map_or(0, |a| crate::store::to_micros(a.percent)),
+        downtime_secs: availability.map_or(0, |a| a.downtime_secs),
+    }
+}
+
+/// `rating close`: freezes a month on its latest complete run (or `run_id`).
+///
+/// # Errors
+/// The month is already closed, has no complete run, or the run is of another
+/// month; ClickHouse errors.
+pub async fn close(
+    config: &ClickhouseConfig,
+    month: BillingMonth,
+    run_id: Option<&str>,
+) -> Result<ClosedMonthRow, RunError> {
+    cdr::schema::migrate(config, &[cdr::schema::CDR_MIGRATIONS, RATING_MIGRATIONS]).await?;
+    let store = RatingStore::new(config);
+    let m = month.to_string();
+    if let Some(closed) = store.closed(&m).await? {
+        return Err(RunError::Refused(format!(
+            "{m} is already closed on run {} (closed at {})",
+            closed.run_id,
+            crate::month::format_paris_ms(closed.closed_at_ms)
+        )));
+    }
+    let run = match run_id {
+        Some(id) => store.run(id).await?.filter(|r| r.status == 1),
+        None => store.latest_run(&m).await?,
+    };
+    let Some(run) = run else {
+        return Err(RunError::Refused(match run_id {
+            Some(id) => format!("run {id:?} is not a complete run"),
+            None => format!("{m} has no complete run: run `rating run --month {m}` first"),
+        }));
+    };
+    if run.month != m {
+        return Err(RunError::Refused(format!(
+            "run {} is of {}, not {m}",
+            run.run_id, run.month
+        )));
+    }
+    let row = ClosedMonthRow {
+        month: m,
+        run_id: run.run_id,
+        closed_at_ms: now_ms(),
+        outputs_digest: run.outputs_digest,
+    };
+    store
+        .insert_all("rating_closed_months", std::slice::from_ref(&row))
+        .await?;
+    Ok(row)
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
+}
