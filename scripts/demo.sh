@@ -18,6 +18,7 @@ DEMO_VAR="$FAIRTRUNK_VAR/demo"
 stage_setup() {
     command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup)"
     clickhouse_start
+    ensure_packages sipp:sip-tester  # SIP peers of the edge stage
     export FAIRTRUNK_CLICKHOUSE_URL="$(clickhouse_url)"
     say "building"
     cargo build --quiet -p cdr -p provisioning -p fairtrunk --bins

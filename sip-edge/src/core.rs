@@ -11,8 +11,8 @@
 //! - Every request but ACK opens a server transaction keyed by its top Via (branch,
 //!   sent-by, method); a retransmission gets the last response again and goes no
 //!   further. INVITEs get `100 Trying` at once.
-//! - Forwarded requests open a client transaction with our own Via (branch `z9hG4bK`
-//!   + node + process + sequence, unique per forwarded request); over UDP they are
+//! - Forwarded requests open a client transaction with our own Via (branch: `z9hG4bK`,
+//!   node, process and sequence, unique per forwarded request); over UDP they are
 //!   retransmitted (timers A/E, doubling, E capped at T2) and time out after 64×T1
 //!   (B/F). A non-2xx final answer to an INVITE is ACKed hop by hop here; a 2xx (and
 //!   each retransmission of it) goes upstream, and its ACK travels end to end.
@@ -1983,7 +1983,7 @@ impl Core {
                 }
                 CallState::Routing => {} // handled as a failed client transaction
                 CallState::Answered | CallState::Confirmed => {
-                    self.send_bye(id, !caller_side);
+                    self.send_bye(id, caller_side);
                     self.end_call(id, Disposition::Answered, Some(200));
                 }
             }

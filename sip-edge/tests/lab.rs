@@ -53,7 +53,15 @@ pub fn scenario(name: &str) -> PathBuf {
 }
 
 impl Lab {
-    pub async fn start(n: u8, options: LabOptions) -> Lab {
+    /// A lab whose edge is not started.
+    pub async fn prepare(n: u8, options: LabOptions) -> Lab {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .with_test_writer()
+            .try_init();
         let dir = tempfile::Builder::new()
             .prefix("fairtrunk-edge-lab-")
             .tempdir()
@@ -128,15 +136,39 @@ database = "{database}"
             did = DID,
             database = db.name,
         );
-        let config = EdgeConfig::from_toml(&config_text).expect("the lab's configuration is valid");
-        let edge = Edge::start(config, None).await.expect("the edge starts");
         Lab {
             n,
             dir,
             db,
-            edge: Some(edge),
+            edge: None,
             config_text,
         }
+    }
+
+    /// A lab with the edge running in this process.
+    pub async fn start(n: u8, options: LabOptions) -> Lab {
+        let mut lab = Lab::prepare(n, options).await;
+        let config =
+            EdgeConfig::from_toml(&lab.config_text).expect("the lab's configuration is valid");
+        lab.edge = Some(Edge::start(config, None).await.expect("the edge starts"));
+        lab
+    }
+
+    /// Writes the lab's configuration file (for the `sip-edge` binary) and returns its
+    /// path.
+    pub fn write_config(&self) -> PathBuf {
+        let path = self.dir.path().join("edge.toml");
+        std::fs::write(&path, &self.config_text).unwrap();
+        path
+    }
+
+    /// Rewrites the trunk's channel count in the provisioning directory.
+    pub fn set_channels(&self, channels: u32) {
+        std::fs::write(
+            self.dir.path().join("provisioning/trunks.toml"),
+            trunks_toml(self.n, channels),
+        )
+        .unwrap();
     }
 
     pub fn ip(&self, last: u8) -> IpAddr {

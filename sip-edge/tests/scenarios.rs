@@ -263,3 +263,195 @@ async fn emergency_call_is_admitted_on_a_full_trunk() {
     assert_eq!(e.channels_in_force, Some(1));
     lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timer_c_cancels_downstream_and_answers_408() {
+    let lab = Lab::start(
+        11,
+        LabOptions {
+            timer_c_secs: 1,
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let uas = lab.uas("uas_ring_cancel", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_expect_408", lab.pbx(), CALLEE, 1)
+        .spawn("uac timer c")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, Disposition::NoAnswer);
+    assert_eq!(records[0].final_status, Some(408));
+    let waited = records[0].end_ms - records[0].invite_ms;
+    assert!((900..5000).contains(&waited), "ended after {waited} ms");
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bye_from_the_callee_ends_the_call() {
+    let lab = Lab::start(12, LabOptions::default()).await;
+    let uas = lab
+        .uas("uas_hangup", lab.carrier(), 1, &["-d", "300"])
+        .await;
+    let uac = lab
+        .uac("uac_wait_bye", lab.pbx(), CALLEE, 1)
+        .spawn("uac callee hangs up")
+        .unwrap();
+    expect_success(uas).await;
+    expect_success(uac).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, Disposition::Answered);
+    assert!(records[0].billable_ms >= 250);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reinvite_passes_and_takes_no_channel() {
+    let lab = Lab::start(
+        13,
+        LabOptions {
+            channels: 1,
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let uas = lab.uas("uas_reinvite", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_reinvite", lab.pbx(), CALLEE, 1)
+        .spawn("uac re-invite")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, Disposition::Answered);
+    assert_eq!(
+        lab.metric("sip_edge_refusals_total{reason=\"no_channel\"}")
+            .await,
+        0.0
+    );
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_200_never_acked_ends_the_call_on_both_sides() {
+    let lab = Lab::start(
+        14,
+        LabOptions {
+            t1_ms: 30,
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let uas = lab.uas("uas_no_ack", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_no_ack", lab.pbx(), CALLEE, 1)
+        .spawn("uac no ack")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, Disposition::Failed);
+    assert_eq!(records[0].final_status, Some(200));
+    assert_eq!(records[0].billable_ms, 0);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tcp_connection_lost_mid_call_ends_the_call() {
+    let lab = Lab::start(15, LabOptions::default()).await;
+    lab.wait_edge_tcp().await;
+    let uas = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_vanish", lab.pbx(), CALLEE, 1)
+        .transport("t1")
+        .args(["-d", "500"])
+        .spawn("uac tcp vanishes")
+        .unwrap();
+    expect_success(uac).await;
+    // The caller's connection is gone: the edge sends BYE to the callee.
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, Disposition::Answered);
+    assert!(records[0].billable_ms >= 400);
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn maximum_duration_ends_the_call_with_bye_to_both_sides() {
+    let lab = Lab::start(
+        16,
+        LabOptions {
+            max_call_duration_secs: 1,
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let uas = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_wait_bye", lab.pbx(), CALLEE, 1)
+        .spawn("uac max duration")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, Disposition::Answered);
+    assert!(
+        (900..3000).contains(&records[0].billable_ms),
+        "billable {} ms",
+        records[0].billable_ms
+    );
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarded_call_records_the_original_number() {
+    let lab = Lab::start(17, LabOptions::default()).await;
+    let uas = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
+    let uac = lab
+        .uac("uac_forwarded", lab.pbx(), CALLEE, 1)
+        .args(["-d", "100"])
+        .spawn("uac forwarded")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].original_called.as_deref(), Some("+33140000002"));
+    assert_eq!(records[0].forwarding_party.as_deref(), Some("+33140000002"));
+    assert_eq!(records[0].callee, "+33612345678");
+    lab.wait_no_active_call().await;
+    lab.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_fails_over_to_the_next_carrier_on_503() {
+    let lab = Lab::start(
+        18,
+        LabOptions {
+            carriers: vec![(3, "udp"), (4, "udp")],
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let first = lab.uas("uas_reject_503", lab.carrier(), 1, &[]).await;
+    let second = lab.uas("uas_basic", lab.addr(4, 5060), 1, &[]).await;
+    let uac = lab
+        .uac("uac_basic", lab.pbx(), CALLEE, 1)
+        .args(["-d", "100"])
+        .spawn("uac failover")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(first).await;
+    expect_success(second).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].disposition, Disposition::Answered);
+    lab.stop().await;
+}

@@ -159,8 +159,8 @@ fn template_dir() -> PathBuf {
 }
 
 /// Asks the kernel to kill the child when the thread that spawned it ends, so a test
-/// that panics or is killed never leaves a server behind.
-fn die_with_parent(command: &mut Command) {
+/// that panics or is killed never leaves a server (or any other child) behind.
+pub fn die_with_parent(command: &mut Command) {
     // SAFETY: prctl is async-signal-safe and touches only the child being set up.
     unsafe {
         command.pre_exec(|| {
