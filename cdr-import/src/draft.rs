@@ -1,0 +1,544 @@
+//! The format-neutral row every reader produces ([`Draft`]) and its validation into a
+//! [`CallRecord`]: the trunk resolves in provisioning, numbers normalise through
+//! `number-portability`, times are in order, the duration agrees with them (or the
+//! duration is recomputed from the times, with a note), the disposition matches the
+//! answer time, and the record passes its own consistency check.
+//!
+//! A row that fails is a [`RowError`]: a [`Reason`] (counted in the summary) and a
+//! lowercase message naming the field and the value.
+
+use cdr::{CallKey, CallRecord, Direction, Disposition, Source, TeamsDetails};
+use provisioning::Provisioning;
+use std::fmt;
+
+/// Why a row was refused; the summary counts rejects per reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reason {
+    /// The text is not a row of the format: CSV or JSON syntax, encoding, column count.
+    Malformed,
+    /// A required field is absent or empty.
+    MissingField,
+    /// A time could not be read.
+    BadTime,
+    /// A local time in the hour repeated in October that nothing settles.
+    AmbiguousTime,
+    /// A local time in the hour skipped in March.
+    NonexistentTime,
+    /// Times out of order (end before answer, answer before invite...).
+    InconsistentTimes,
+    /// A number that does not normalise (letters, wrong length...).
+    BadNumber,
+    /// No provisioned trunk matches.
+    UnknownTrunk,
+    /// A value outside the field's known set (direction, call type, status, duration).
+    BadValue,
+}
+
+impl Reason {
+    /// The name used in summaries and reject files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Malformed => "malformed",
+            Reason::MissingField => "missing_field",
+            Reason::BadTime => "bad_time",
+            Reason::AmbiguousTime => "ambiguous_time",
+            Reason::NonexistentTime => "nonexistent_time",
+            Reason::InconsistentTimes => "inconsistent_times",
+            Reason::BadNumber => "bad_number",
+            Reason::UnknownTrunk => "unknown_trunk",
+            Reason::BadValue => "bad_value",
+        }
+    }
+}
+
+/// A refused row.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RowError {
+    /// The category.
+    pub reason: Reason,
+    /// What is wrong, naming the field and its value.
+    pub message: String,
+}
+
+impl RowError {
+    /// A refusal for `reason`.
+    pub fn new(reason: Reason, message: impl Into<String>) -> Self {
+        RowError {
+            reason,
+            message: message.into(),
+        }
+    }
+
+    /// A required field that is absent or empty.
+    pub fn missing(field: &str) -> Self {
+        RowError::new(Reason::MissingField, format!("{field} is missing or empty"))
+    }
+}
+
+impl fmt::Display for RowError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.reason.as_str(), self.message)
+    }
+}
+
+impl From<crate::time::TimeError> for RowError {
+    fn from(error: crate::time::TimeError) -> Self {
+        use crate::time::TimeError;
+        match error {
+            TimeError::Unreadable(m) => RowError::new(Reason::BadTime, m),
+            TimeError::Nonexistent(m) => RowError::new(Reason::NonexistentTime, m),
+            TimeError::Ambiguous(m) => RowError::new(Reason::AmbiguousTime, m),
+        }
+    }
+}
+
+/// Something worth telling about an imported row that was still imported.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Note {
+    /// Category, counted in the summary (`duration_recomputed`, `duration_disagrees`).
+    pub code: &'static str,
+    /// Details.
+    pub message: String,
+}
+
+/// How a row names its trunk.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TrunkRef {
+    /// The provisioning id.
+    Id(String),
+    /// The SBC's TLS name (Teams `trunkFullyQualifiedDomainName`).
+    TlsFqdn(String),
+    /// The PBX's source address.
+    SourceAddress(String),
+    /// The digest user name.
+    DigestUser(String),
+}
+
+/// A row read from any format, before validation. Numbers are as the source wrote
+/// them; times are resolved instants.
+#[derive(Clone, Debug)]
+pub struct Draft {
+    /// Key namespace: rows of one source share it across files and formats
+    /// (`teams` for both Teams formats, `mapping:NAME` for a mapping).
+    pub key_namespace: String,
+    /// The source's identifier of the row.
+    pub source_id: String,
+    /// The trunk.
+    pub trunk: TrunkRef,
+    /// Site inside the trunk, when the source says.
+    pub site_id: Option<String>,
+    /// Direction.
+    pub direction: Direction,
+    /// Calling number as written.
+    pub caller: String,
+    /// Called number as written.
+    pub callee: String,
+    /// Originally dialled number as written, for forwarded calls.
+    pub original_called: Option<String>,
+    /// Forwarding party's number as written.
+    pub forwarding_party: Option<String>,
+    /// The source's call identifier.
+    pub sip_call_id: String,
+    /// Final SIP status.
+    pub final_status: Option<u16>,
+    /// How the attempt ended.
+    pub disposition: Disposition,
+    /// INVITE, ms since the epoch.
+    pub invite_ms: u64,
+    /// Answer, ms since the epoch.
+    pub answer_ms: Option<u64>,
+    /// End, ms since the epoch.
+    pub end_ms: u64,
+    /// Duration the source states, ms.
+    pub duration_ms: Option<u64>,
+    /// Teams log details.
+    pub teams: Option<TeamsDetails>,
+}
+
+/// What validation needs besides the row.
+pub struct Checks<'a> {
+    /// Trunks and their identifiers.
+    pub provisioning: &'a Provisioning,
+    /// How far a stated duration may be from the times before it is recomputed.
+    pub duration_tolerance_ms: u64,
+}
+
+/// Caller texts that stand for a withheld number (kept as `anonymous`).
+const ANONYMOUS: [&str; 6] = [
+    "anonymous",
+    "restricted",
+    "private",
+    "unavailable",
+    "unknown",
+    "withheld",
+];
+
+impl Draft {
+    /// Validates the row and builds its record, with a note when the stated duration
+    /// was replaced by the times' one.
+    ///
+    /// # Errors
+    /// The first problem found, see [`Reason`].
+    pub fn into_record(
+        self,
+        checks: &Checks<'_>,
+        source: Source,
+    ) -> Result<(CallRecord, Option<Note>), RowError> {
+        if self.source_id.trim().is_empty() {
+            return Err(RowError::missing("the row id"));
+        }
+        let trunk = match &self.trunk {
+            TrunkRef::Id(id) => checks.provisioning.trunk(id.trim()).ok_or_else(|| {
+                RowError::new(
+                    Reason::UnknownTrunk,
+                    format!("trunk {id:?} is not provisioned"),
+                )
+            })?,
+            TrunkRef::TlsFqdn(fqdn) => {
+                // Some exports append the SIP port.
+                let host = fqdn.trim();
+                let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+                    if port.bytes().all(|b| b.is_ascii_digit()) {
+                        h
+                    } else {
+                        host
+                    }
+                });
+                checks.provisioning.trunk_for_tls_fqdn(host).ok_or_else(|| {
+                    RowError::new(
+                        Reason::UnknownTrunk,
+                        format!("SBC {fqdn:?} is no provisioned trunk's TLS name (identify.tls_fqdn)"),
+                    )
+                })?
+            }
+            TrunkRef::SourceAddress(text) => {
+                let ip: std::net::IpAddr = text.trim().parse().map_err(|_| {
+                    RowError::new(
+                        Reason::BadValue,
+                        format!("source address {text:?} is not an IP address"),
+                    )
+                })?;
+                checks
+                    .provisioning
+                    .trunk_for_source(ip)
+                    .map(|m| m.trunk)
+                    .ok_or_else(|| {
+                        RowError::new(
+                            Reason::UnknownTrunk,
+                            format!("no provisioned trunk has source address {ip}"),
+                        )
+                    })?
+            }
+            TrunkRef::DigestUser(user) => checks
+                .provisioning
+                .trunk_for_digest_user(user.trim())
+                .ok_or_else(|| {
+                    RowError::new(
+                        Reason::UnknownTrunk,
+                        format!("no provisioned trunk has digest user {user:?}"),
+                    )
+                })?,
+        };
+        let site_id = match self.site_id.filter(|s| !s.trim().is_empty()) {
+            Some(site) => {
+                if trunk.site(site.trim()).is_none() {
+                    return Err(RowError::new(
+                        Reason::UnknownTrunk,
+                        format!("site {site:?} is not a site of trunk {}", trunk.id()),
+                    ));
+                }
+                Some(site.trim().to_string())
+            }
+            // A single-site trunk's calls are that site's.
+            None if trunk.sites().len() == 1 => Some(trunk.sites()[0].id().to_string()),
+            None => None,
+        };
+
+        let callee = normalise("callee", &self.callee)?;
+        let caller = if self.direction == Direction::Inbound
+            && (self.caller.trim().is_empty()
+                || ANONYMOUS.contains(&self.caller.trim().to_ascii_lowercase().as_str()))
+        {
+            "anonymous".to_string()
+        } else {
+            normalise("caller", &self.caller)?
+        };
+        let original_called = optional_number("original_called", self.original_called)?;
+        let forwarding_party = optional_number("forwarding_party", self.forwarding_party)?;
+        let emergency = number_portability::parse(&callee)
+            .map(|n| number_portability::classify(&n).is_emergency)
+            .unwrap_or(false);
+
+        let ms = |t: u64| {
+            chrono::DateTime::from_timestamp_millis(t as i64).map_or_else(
+                || t.to_string(),
+                |d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+            )
+        };
+        let start = self.answer_ms.unwrap_or(self.invite_ms);
+        if start < self.invite_ms {
+            return Err(RowError::new(
+                Reason::InconsistentTimes,
+                format!(
+                    "answer {} is before invite {}",
+                    ms(start),
+                    ms(self.invite_ms)
+                ),
+            ));
+        }
+        if self.end_ms < start {
+            return Err(RowError::new(
+                Reason::InconsistentTimes,
+                format!(
+                    "end {} is before {} {}",
+                    ms(self.end_ms),
+                    if self.answer_ms.is_some() {
+                        "answer"
+                    } else {
+                        "invite"
+                    },
+                    ms(start)
+                ),
+            ));
+        }
+        match (self.disposition, self.answer_ms) {
+            (Disposition::Answered, None) => {
+                return Err(RowError::new(
+                    Reason::MissingField,
+                    "answered call without an answer time",
+                ))
+            }
+            (other, Some(_)) if other != Disposition::Answered => {
+                return Err(RowError::new(
+                    Reason::InconsistentTimes,
+                    format!(
+                        "call with disposition {} has an answer time",
+                        other.as_str()
+                    ),
+                ))
+            }
+            _ => {}
+        }
+        let billable_ms = self.answer_ms.map_or(0, |a| self.end_ms - a);
+        let note = match (self.duration_ms, self.answer_ms) {
+            (Some(stated), Some(_)) if stated.abs_diff(billable_ms) > checks.duration_tolerance_ms => Some(Note {
+                code: "duration_recomputed",
+                message: format!(
+                    "stated duration {:.3} s differs from answer-to-end {:.3} s by more than {:.3} s: the times' duration is kept",
+                    stated as f64 / 1000.0,
+                    billable_ms as f64 / 1000.0,
+                    checks.duration_tolerance_ms as f64 / 1000.0
+                ),
+            }),
+            _ => None,
+        };
+        let record = CallRecord {
+            key: CallKey::for_import(&self.key_namespace, self.source_id.trim()),
+            source,
+            trunk_id: trunk.id().to_string(),
+            customer_id: trunk.customer_id().to_string(),
+            site_id,
+            direction: self.direction,
+            caller,
+            callee,
+            original_called,
+            forwarding_party,
+            sip_call_id: self.sip_call_id,
+            final_status: self.final_status,
+            disposition: self.disposition,
+            emergency,
+            invite_ms: self.invite_ms,
+            answer_ms: self.answer_ms,
+            end_ms: self.end_ms,
+            billable_ms,
+            channels_in_force: None,
+            calls_in_progress: None,
+            revision: 0,
+            teams: self.teams,
+        };
+        record
+            .check()
+            .map_err(|m| RowError::new(Reason::InconsistentTimes, m))?;
+        Ok((record, note))
+    }
+}
+
+/// A number in E.164 (or a national short code), through `number-portability`.
+///
+/// # Errors
+/// [`Reason::MissingField`] when empty, [`Reason::BadNumber`] when it does not parse.
+pub fn normalise(field: &str, text: &str) -> Result<String, RowError> {
+    if text.trim().is_empty() {
+        return Err(RowError::missing(field));
+    }
+    number_portability::parse(text)
+        .map(|n| n.to_string())
+        .map_err(|e| RowError::new(Reason::BadNumber, format!("{field}: {e}")))
+}
+
+fn optional_number(field: &str, text: Option<String>) -> Result<Option<String>, RowError> {
+    match text {
+        Some(t) if !t.trim().is_empty() => normalise(field, &t).map(Some),
+        _ => Ok(None),
+    }
+}
+
+/// The disposition a final SIP status stands for (see `cdr::Disposition`).
+pub fn disposition_for_status(status: u16) -> Disposition {
+    match status {
+        200..=299 => Disposition::Answered,
+        486 | 600 => Disposition::Busy,
+        408 | 480 => Disposition::NoAnswer,
+        487 => Disposition::Cancelled,
+        _ => Disposition::Failed,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::{provisioning, utc};
+
+    fn draft() -> Draft {
+        Draft {
+            key_namespace: "test".into(),
+            source_id: "row-1".into(),
+            trunk: TrunkRef::Id("acme-multisite".into()),
+            site_id: None,
+            direction: Direction::Outbound,
+            caller: "01 40 00 00 00".into(),
+            callee: "0612345678".into(),
+            original_called: None,
+            forwarding_party: None,
+            sip_call_id: "c1".into(),
+            final_status: Some(200),
+            disposition: Disposition::Answered,
+            invite_ms: utc("2026-10-05T08:00:00Z"),
+            answer_ms: Some(utc("2026-10-05T08:00:05Z")),
+            end_ms: utc("2026-10-05T08:01:05Z"),
+            duration_ms: Some(60_000),
+            teams: None,
+        }
+    }
+
+    fn build(d: Draft) -> Result<(CallRecord, Option<Note>), RowError> {
+        let p = provisioning();
+        let checks = Checks {
+            provisioning: &p,
+            duration_tolerance_ms: 2_000,
+        };
+        d.into_record(
+            &checks,
+            Source::Import {
+                format: "t".into(),
+                file: "f".into(),
+                line: 3,
+            },
+        )
+    }
+
+    #[test]
+    fn a_good_row_becomes_a_normalised_record() {
+        let (record, note) = build(draft()).unwrap();
+        assert_eq!(note, None);
+        assert_eq!(record.caller, "+33140000000");
+        assert_eq!(record.callee, "+33612345678");
+        assert_eq!(record.customer_id, "acme");
+        assert_eq!(record.billable_ms, 60_000);
+        assert_eq!(record.key, CallKey::for_import("test", "row-1"));
+        assert!(!record.emergency);
+    }
+
+    #[test]
+    fn each_problem_has_its_reason() {
+        type Change = Box<dyn Fn(&mut Draft)>;
+        let cases: Vec<(Change, Reason, &str)> = vec![
+            (
+                Box::new(|d| d.callee = "0800 FLEURS".into()),
+                Reason::BadNumber,
+                "letter 'F'",
+            ),
+            (
+                Box::new(|d| d.callee = String::new()),
+                Reason::MissingField,
+                "callee",
+            ),
+            (
+                Box::new(|d| d.trunk = TrunkRef::Id("nope".into())),
+                Reason::UnknownTrunk,
+                "\"nope\"",
+            ),
+            (
+                Box::new(|d| d.trunk = TrunkRef::TlsFqdn("sbc.unknown.fr".into())),
+                Reason::UnknownTrunk,
+                "sbc.unknown.fr",
+            ),
+            (
+                Box::new(|d| d.end_ms = d.invite_ms + 1_000),
+                Reason::InconsistentTimes,
+                "end 2026-10-05T08:00:01.000Z is before answer",
+            ),
+            (
+                Box::new(|d| d.answer_ms = None),
+                Reason::MissingField,
+                "answer time",
+            ),
+            (
+                Box::new(|d| d.disposition = Disposition::Busy),
+                Reason::InconsistentTimes,
+                "busy",
+            ),
+            (
+                Box::new(|d| d.site_id = Some("mars".into())),
+                Reason::UnknownTrunk,
+                "mars",
+            ),
+        ];
+        for (change, reason, phrase) in cases {
+            let mut d = draft();
+            change(&mut d);
+            let err = build(d).unwrap_err();
+            assert_eq!(err.reason, reason, "{err}");
+            assert!(err.message.contains(phrase), "{err} lacks {phrase}");
+        }
+    }
+
+    #[test]
+    fn a_duration_beyond_the_tolerance_is_recomputed_with_a_note() {
+        let mut d = draft();
+        d.duration_ms = Some(61_500);
+        assert_eq!(build(d).unwrap().1, None);
+        let mut d = draft();
+        d.duration_ms = Some(90_000);
+        let (record, note) = build(d).unwrap();
+        assert_eq!(record.billable_ms, 60_000);
+        assert_eq!(note.unwrap().code, "duration_recomputed");
+    }
+
+    #[test]
+    fn withheld_inbound_callers_and_emergency_callees() {
+        let mut d = draft();
+        d.direction = Direction::Inbound;
+        d.caller = "Anonymous".into();
+        assert_eq!(build(d).unwrap().0.caller, "anonymous");
+        let mut d = draft();
+        d.caller = "Anonymous".into();
+        assert_eq!(
+            build(d).unwrap_err().reason,
+            Reason::BadNumber,
+            "outbound callers must be numbers"
+        );
+        let mut d = draft();
+        d.callee = "112".into();
+        assert!(build(d).unwrap().0.emergency);
+        let mut d = draft();
+        d.trunk = TrunkRef::TlsFqdn("SBC.contoso.fr:5061".into());
+        let record = build(d).unwrap().0;
+        assert_eq!(record.trunk_id, "contoso-teams");
+        assert_eq!(
+            record.site_id.as_deref(),
+            Some("la-defense"),
+            "single-site trunk"
+        );
+    }
+}

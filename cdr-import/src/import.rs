@@ -1,0 +1,589 @@
+//! An import run: files are read on a blocking thread (decode, validate, rejects),
+//! batches of valid records go to the async side, which counts duplicates, matches
+//! Teams rows with edge records, and submits records to the no-loss writer; a third
+//! task awaits the writer's acknowledgements. Memory stays bounded: one batch being
+//! read, a bounded channel of batches, the writer's bounded queue, and a window of
+//! recently seen keys.
+//!
+//! Duplicates (the summary's count) are rows whose key is already stored, or was
+//! seen earlier in the run, and they are not written again (ClickHouse would collapse
+//! them anyway). Stored keys are looked up per batch, only when ClickHouse holds rows
+//! of the same source in the batch's time range that were inserted before the run
+//! started: importing a new month costs one cheap `count()` per batch, not a scan of
+//! the table. Keys seen in the run are remembered in a window of the last
+//! 2 × [`RECENT_KEYS`] rows: a repeated row farther apart than that in one run is
+//! still stored once, but counted as imported.
+
+use crate::draft::Checks;
+use crate::input;
+use crate::matching::{self, Candidates};
+use crate::read::{self, Format, ReadContext, Row};
+use crate::summary::{Counts, FileSummary};
+use cdr::reader::CallReader;
+use cdr::writer::Ack;
+use cdr::{Accepted, CallKey, CallRecord, CallRecordWriter, ClickhouseConfig, WriterConfig};
+use provisioning::Provisioning;
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Keys per generation of the in-run duplicate window.
+pub const RECENT_KEYS: usize = 1 << 20;
+
+/// Settings of an import run.
+#[derive(Clone)]
+pub struct ImportSettings {
+    /// Input format.
+    pub format: Format,
+    /// Trunks, customers, identifiers.
+    pub provisioning: Arc<Provisioning>,
+    /// Where records go; `None` when ClickHouse is not used (dry run without a
+    /// reachable server): duplicates and edge matches are then not checked.
+    pub store: Option<ClickhouseConfig>,
+    /// Validate and count only; write nothing to ClickHouse.
+    pub dry_run: bool,
+    /// The writer's spool folder.
+    pub spool_dir: PathBuf,
+    /// Folder of reject files.
+    pub reject_dir: PathBuf,
+    /// How far a stated duration may be from the times' one.
+    pub duration_tolerance_ms: u64,
+    /// How far a Teams row's INVITE may be from its edge record's.
+    pub match_tolerance_ms: u64,
+    /// Records per batch.
+    pub batch_records: usize,
+    /// Refused rows printed per file (all go to the reject file).
+    pub messages_per_file: u64,
+    /// How long to wait at the end for spooled records to reach ClickHouse.
+    pub drain: Duration,
+    /// Progress display.
+    pub progress: crate::progress::Mode,
+}
+
+impl ImportSettings {
+    /// Defaults for `format`: tolerances 2 s (duration) and 5 s (matching), batches of
+    /// 5,000, 100 messages per file, 30 s drain, rejects in the current folder.
+    pub fn new(
+        format: Format,
+        provisioning: Arc<Provisioning>,
+        store: Option<ClickhouseConfig>,
+    ) -> Self {
+        ImportSettings {
+            format,
+            provisioning,
+            store,
+            dry_run: false,
+            spool_dir: PathBuf::from("cdr-import-spool"),
+            reject_dir: PathBuf::from("."),
+            duration_tolerance_ms: 2_000,
+            match_tolerance_ms: 5_000,
+            batch_records: 5_000,
+            messages_per_file: 100,
+            drain: Duration::from_secs(30),
+            progress: crate::progress::Mode::None,
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Default)]
+pub struct ImportReport {
+    /// Per input file, in order.
+    pub files: Vec<FileSummary>,
+    /// Sum over the files.
+    pub total: Counts,
+    /// Records still in the spool at the end (delivered by the next run on it).
+    pub spool_pending: u64,
+    /// False when ClickHouse was not consulted (dry run without a server).
+    pub checked_against_clickhouse: bool,
+}
+
+enum Message {
+    Start {
+        file: usize,
+        path: PathBuf,
+    },
+    Batch {
+        file: usize,
+        records: Vec<CallRecord>,
+    },
+    Done {
+        file: usize,
+        counts: Counts,
+        end: read::FileEnd,
+    },
+}
+
+/// Two generations of recently seen keys (see the module doc).
+struct RecentKeys {
+    current: HashSet<u128>,
+    previous: HashSet<u128>,
+}
+
+impl RecentKeys {
+    fn new() -> Self {
+        RecentKeys {
+            current: HashSet::new(),
+            previous: HashSet::new(),
+        }
+    }
+
+    /// True when the key was not seen yet (and remembers it).
+    fn insert(&mut self, key: &CallKey) -> bool {
+        let value = u128::from_str_radix(key.as_str(), 16).unwrap_or_default();
+        if self.previous.contains(&value) || !self.current.insert(value) {
+            return false;
+        }
+        if self.current.len() >= RECENT_KEYS {
+            self.previous = std::mem::take(&mut self.current);
+        }
+        true
+    }
+}
+
+/// Runs an import of `files` (directories expanded).
+///
+/// # Errors
+/// Problems that stop the whole run: no file, ClickHouse without the schema, the
+/// spool folder unusable. Problems of one file or row are in the report.
+pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<ImportReport, String> {
+    let files = input::expand(&files)?;
+    if files.is_empty() {
+        return Err("no input file (the folders given hold none)".into());
+    }
+    let run_started_secs = match &settings.store {
+        Some(store) => Some(server_time(store).await?),
+        None => None,
+    };
+    let (writer, running) = match (&settings.store, settings.dry_run) {
+        (Some(store), false) => {
+            let (writer, running, recovered) =
+                CallRecordWriter::start(store, WriterConfig::new(&settings.spool_dir)).map_err(
+                    |e| {
+                        format!(
+                            "cannot open the spool {}: {e}",
+                            settings.spool_dir.display()
+                        )
+                    },
+                )?;
+            if recovered.pending_records > 0 {
+                tracing::info!(
+                    records = recovered.pending_records,
+                    "Replaying records an earlier run left in the spool."
+                );
+            }
+            (Some(writer), Some(running))
+        }
+        _ => (None, None),
+    };
+
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|f| f.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    let rows_read = Arc::new(AtomicU64::new(0));
+    let bytes_read = Arc::new(AtomicU64::new(0));
+    let progress = crate::progress::Progress::start(
+        settings.progress,
+        total_bytes,
+        rows_read.clone(),
+        bytes_read.clone(),
+    );
+
+    let (tx, mut rx) = mpsc::channel::<Message>(4);
+    let reader = {
+        let settings = settings.clone();
+        let files = files.clone();
+        let rows_read = rows_read.clone();
+        let bytes_read = bytes_read.clone();
+        let progress = progress.clone();
+        tokio::task::spawn_blocking(move || {
+            read_all(&settings, &files, &tx, &rows_read, &bytes_read, &progress)
+        })
+    };
+
+    let (ack_tx, ack_rx) = mpsc::channel::<(usize, Ack)>(settings.batch_records * 4);
+    let collector = tokio::spawn(collect_acks(ack_rx));
+
+    let mut summaries: Vec<FileSummary> = files
+        .iter()
+        .map(|p| FileSummary {
+            path: p.clone(),
+            ..FileSummary::default()
+        })
+        .collect();
+    let mut recent = RecentKeys::new();
+    let mut claimed: HashSet<CallKey> = HashSet::new();
+    let reader_store = CallReader::new(
+        settings
+            .store
+            .as_ref()
+            .unwrap_or(&ClickhouseConfig::new("http://unused")),
+    );
+    let mut failure = None;
+    while let Some(message) = rx.recv().await {
+        match message {
+            Message::Start { file, path } => progress.file(file, &path),
+            Message::Done { file, counts, end } => {
+                let summary = &mut summaries[file];
+                summary.counts.read = counts.read;
+                summary.counts.rejected = counts.rejected;
+                summary.counts.notes.extend(counts.notes);
+                summary.reject_file = end.reject_file;
+                summary.error = end.error;
+            }
+            Message::Batch { file, records } => {
+                let outcome = process_batch(
+                    &settings,
+                    &reader_store,
+                    run_started_secs,
+                    records,
+                    &mut recent,
+                    &mut claimed,
+                )
+                .await;
+                let outcome = match outcome {
+                    Ok(o) => o,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                let counts = &mut summaries[file].counts;
+                counts.duplicates += outcome.duplicates;
+                counts.imported += outcome.imported;
+                counts.enriched += outcome.enriched;
+                for note in outcome.notes {
+                    *counts.notes.entry(note).or_default() += 1;
+                }
+                if let Some(writer) = &writer {
+                    for record in outcome.to_write {
+                        let ack = writer
+                            .submit(record)
+                            .await
+                            .map_err(|e| format!("the writer stopped: {e}"))?;
+                        if ack_tx.send((file, ack)).await.is_err() {
+                            return Err("the acknowledgement collector stopped".into());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    drop(rx);
+    drop(ack_tx);
+    let _ = reader.await;
+    drop(writer);
+    let acks = collector.await.unwrap_or_default();
+    let spool_pending = match running {
+        Some(running) => running.shutdown(settings.drain).await.spool_pending,
+        None => 0,
+    };
+    progress.finish();
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    for (file, [delivered, spooled, set_aside]) in acks.into_iter().enumerate() {
+        if let Some(s) = summaries.get_mut(file) {
+            s.counts.delivered = delivered;
+            s.counts.spooled = spooled;
+            s.counts.set_aside = set_aside;
+        }
+    }
+    let mut total = Counts::default();
+    for s in &summaries {
+        total.add(&s.counts);
+    }
+    Ok(ImportReport {
+        files: summaries,
+        total,
+        spool_pending,
+        checked_against_clickhouse: settings.store.is_some(),
+    })
+}
+
+/// The server's clock, seconds: rows inserted before it are "before this run".
+async fn server_time(store: &ClickhouseConfig) -> Result<u32, String> {
+    let client = store.client();
+    let teams_columns: u64 = client
+        .query("SELECT count() FROM system.columns WHERE database = ? AND table = 'calls' AND name = 'teams_id'")
+        .bind(&store.database)
+        .fetch_one()
+        .await
+        .map_err(|e| format!("cannot reach ClickHouse at {}: {e}", store.url))?;
+    if teams_columns == 0 {
+        return Err(format!(
+            "database {} on {} has no calls table with the Teams columns: run `cdr migrate` first",
+            store.database, store.url
+        ));
+    }
+    client
+        .query("SELECT toUInt32(now())")
+        .fetch_one::<u32>()
+        .await
+        .map_err(|e| format!("cannot reach ClickHouse at {}: {e}", store.url))
+}
+
+fn read_all(
+    settings: &ImportSettings,
+    files: &[PathBuf],
+    tx: &mpsc::Sender<Message>,
+    rows_read: &AtomicU64,
+    bytes_read: &Arc<AtomicU64>,
+    progress: &crate::progress::Progress,
+) {
+    let checks = Checks {
+        provisioning: &settings.provisioning,
+        duration_tolerance_ms: settings.duration_tolerance_ms,
+    };
+    for (file, path) in files.iter().enumerate() {
+        if tx
+            .blocking_send(Message::Start {
+                file,
+                path: path.clone(),
+            })
+            .is_err()
+        {
+            return;
+        }
+        let display = path.display().to_string();
+        let mut counts = Counts::default();
+        let mut batch = Vec::with_capacity(settings.batch_records);
+        let mut printed = 0u64;
+        let mut stopped = false;
+        let end = match input::open(path, bytes_read.clone()) {
+            Err(e) => read::FileEnd {
+                reject_file: None,
+                error: Some(format!("cannot open: {e}")),
+            },
+            Ok(reader) => {
+                let ctx = ReadContext {
+                    format: &settings.format,
+                    checks: Checks { ..checks },
+                    reject_dir: &settings.reject_dir,
+                    display: display.clone(),
+                };
+                let mut emit = |row: Row| {
+                    counts.read += 1;
+                    rows_read.fetch_add(1, Ordering::Relaxed);
+                    match row {
+                        Row::Record { line, record, note } => {
+                            if let Some(note) = note {
+                                if printed < settings.messages_per_file {
+                                    progress.message(&format!(
+                                        "{display}:{line}: note: {}",
+                                        note.message
+                                    ));
+                                    printed += 1;
+                                }
+                                *counts.notes.entry(note.code).or_default() += 1;
+                            }
+                            batch.push(*record);
+                            if batch.len() >= settings.batch_records && !stopped {
+                                let records = std::mem::replace(
+                                    &mut batch,
+                                    Vec::with_capacity(settings.batch_records),
+                                );
+                                stopped =
+                                    tx.blocking_send(Message::Batch { file, records }).is_err();
+                            }
+                        }
+                        Row::Rejected { line, error } => {
+                            if printed < settings.messages_per_file {
+                                progress.message(&format!("{display}:{line}: {error}"));
+                                printed += 1;
+                            } else if printed == settings.messages_per_file {
+                                progress.message(&format!(
+                                    "{display}: more rejected rows are only in the reject file"
+                                ));
+                                printed += 1;
+                            }
+                            *counts.rejected.entry(error.reason).or_default() += 1;
+                        }
+                    }
+                };
+                read::read_file(reader, path, &ctx, &mut emit)
+            }
+        };
+        if let Some(error) = &end.error {
+            progress.message(&format!("{display}: {error}"));
+        }
+        if !batch.is_empty()
+            && tx
+                .blocking_send(Message::Batch {
+                    file,
+                    records: batch,
+                })
+                .is_err()
+        {
+            return;
+        }
+        if tx
+            .blocking_send(Message::Done { file, counts, end })
+            .is_err()
+            || stopped
+        {
+            return;
+        }
+    }
+}
+
+#[derive(Default)]
+struct BatchOutcome {
+    to_write: Vec<CallRecord>,
+    imported: u64,
+    enriched: u64,
+    duplicates: u64,
+    notes: Vec<&'static str>,
+}
+
+async fn process_batch(
+    settings: &ImportSettings,
+    reader: &CallReader,
+    run_started_secs: Option<u32>,
+    records: Vec<CallRecord>,
+    recent: &mut RecentKeys,
+    claimed: &mut HashSet<CallKey>,
+) -> Result<BatchOutcome, String> {
+    let mut outcome = BatchOutcome::default();
+    let mut fresh: Vec<CallRecord> = Vec::with_capacity(records.len());
+    for record in records {
+        if recent.insert(&record.key) {
+            fresh.push(record);
+        } else {
+            outcome.duplicates += 1;
+        }
+    }
+    if let (Some(store), Some(started)) = (&settings.store, run_started_secs) {
+        if !fresh.is_empty() && stored_before(store, &settings.format, &fresh, started).await? {
+            let keys: Vec<CallKey> = fresh.iter().map(|r| r.key.clone()).collect();
+            let existing = reader
+                .existing_keys(&keys)
+                .await
+                .map_err(|e| format!("checking stored keys: {e}"))?;
+            let before = fresh.len();
+            fresh.retain(|r| !existing.contains(&r.key));
+            outcome.duplicates += (before - fresh.len()) as u64;
+        }
+        if settings.format.is_teams() && !fresh.is_empty() {
+            let mut trunks: Vec<String> = fresh.iter().map(|r| r.trunk_id.clone()).collect();
+            trunks.sort();
+            trunks.dedup();
+            let from = fresh.iter().map(|r| r.invite_ms).min().unwrap_or(0);
+            let to = fresh.iter().map(|r| r.invite_ms).max().unwrap_or(0);
+            let candidates = Candidates::fetch(
+                store,
+                trunks,
+                from.saturating_sub(settings.match_tolerance_ms),
+                to + settings.match_tolerance_ms,
+            )
+            .await?;
+            let mut unmatched = Vec::with_capacity(fresh.len());
+            for record in fresh {
+                match candidates.find(&record, settings.match_tolerance_ms, claimed) {
+                    Some(edge) if edge.teams.is_some() => outcome.duplicates += 1,
+                    Some(edge) => {
+                        let enriched = matching::enrich(edge, &record);
+                        if let (Some(d), true) = (
+                            record.teams.as_ref().and_then(|t| t.duration_ms),
+                            edge.answer_ms.is_some(),
+                        ) {
+                            if d.abs_diff(edge.billable_ms) > settings.duration_tolerance_ms {
+                                outcome.notes.push("duration_disagrees");
+                            }
+                        }
+                        claimed.insert(edge.key.clone());
+                        outcome.enriched += 1;
+                        outcome.to_write.push(enriched);
+                    }
+                    None => unmatched.push(record),
+                }
+            }
+            fresh = unmatched;
+        }
+    }
+    outcome.imported = fresh.len() as u64;
+    outcome.to_write.extend(fresh);
+    Ok(outcome)
+}
+
+/// True when ClickHouse holds rows of this format's sources, inserted before the run,
+/// in the batch's time range: only then can a key of the batch be stored already.
+async fn stored_before(
+    store: &ClickhouseConfig,
+    format: &Format,
+    batch: &[CallRecord],
+    started_secs: u32,
+) -> Result<bool, String> {
+    let from = batch.iter().map(|r| r.invite_ms).min().unwrap_or(0);
+    let to = batch.iter().map(|r| r.invite_ms).max().unwrap_or(0);
+    let client = store.client();
+    let count: u64 = match format.stored_source_names() {
+        Some(names) => client
+            .query(
+                "SELECT count() FROM calls WHERE invite_ms >= ? AND invite_ms <= ? \
+                 AND inserted_at < toDateTime(?) AND has(?, source_name)",
+            )
+            .bind(from)
+            .bind(to)
+            .bind(started_secs)
+            .bind(names),
+        None => client
+            .query("SELECT count() FROM calls WHERE invite_ms >= ? AND invite_ms <= ? AND inserted_at < toDateTime(?)")
+            .bind(from)
+            .bind(to)
+            .bind(started_secs),
+    }
+    .fetch_one()
+    .await
+    .map_err(|e| format!("checking stored rows: {e}"))?;
+    Ok(count > 0)
+}
+
+/// Awaits acknowledgements in order, counting delivered / spooled / set aside per file.
+async fn collect_acks(mut acks: mpsc::Receiver<(usize, Ack)>) -> Vec<[u64; 3]> {
+    let mut counts: Vec<[u64; 3]> = Vec::new();
+    while let Some((file, ack)) = acks.recv().await {
+        if counts.len() <= file {
+            counts.resize(file + 1, [0; 3]);
+        }
+        match ack.await {
+            Ok(Accepted::Delivered) => counts[file][0] += 1,
+            Ok(Accepted::Spooled) => counts[file][1] += 1,
+            Ok(Accepted::SetAside { reason }) => {
+                tracing::error!(error = %reason, "A record was refused by ClickHouse and set aside in the spool's rejected.jsonl.");
+                counts[file][2] += 1;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "A record could not be made durable.");
+                counts[file][2] += 1;
+            }
+        }
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recent_window_remembers_two_generations() {
+        let mut recent = RecentKeys::new();
+        let key = |n: usize| CallKey::for_import("t", &n.to_string());
+        assert!(recent.insert(&key(0)));
+        assert!(!recent.insert(&key(0)));
+        for n in 1..RECENT_KEYS {
+            recent.insert(&key(n));
+        }
+        assert!(
+            recent.current.is_empty(),
+            "the first generation is full and rotated"
+        );
+        assert!(!recent.insert(&key(5)), "still in the previous generation");
+    }
+}

@@ -1,0 +1,949 @@
+//! Mapping files: how to read another switch's CSV export (TOML, `--format
+//! mapping:FILE`). The full reference is in the crate documentation; in short:
+//!
+//! ```toml
+//! name = "generic"                # records' source is `mapping:generic`; key namespace too
+//! delimiter = ";"                 # one character, "\t" for tabs (default ",")
+//! quote = "\""                    # "" when fields are never quoted
+//! header = true                   # columns named by the header; false: 1-based indexes
+//! encoding = "latin-1"            # or "utf-8" (default)
+//!
+//! [time]
+//! format = "%d/%m/%Y %H:%M:%S"    # chrono pattern, or rfc3339, unix, unix_ms
+//! zone = "Europe/Paris"           # zone of wall-clock times (default Europe/Paris)
+//! offset_column = "utc_offset"    # optional: +02:00, CEST... settles the repeated hour
+//! ambiguous = "reject"            # repeated-hour policy: reject (default), earlier, later
+//!
+//! [columns]                       # field = column; only id, invite, caller, callee required
+//! id = "call_id"                  # or a list of columns whose values together identify the row
+//! invite = "start"
+//! answer = "answer"
+//! end = "end"
+//! duration = "billsec"
+//! caller = "from"
+//! callee = "to"
+//! trunk = "trunk"
+//! direction = "dir"
+//! status = "sip_code"             # final SIP status: gives the disposition...
+//! disposition = "result"          # ...or a disposition column with [disposition] values
+//!
+//! [duration]
+//! unit = "seconds"                # seconds (decimals allowed), milliseconds, minutes
+//!
+//! [numbers]
+//! format = "auto"                 # auto: +E.164, 00..., national, URIs; e164_digits: 33... without +
+//!
+//! [trunk]
+//! by = "id"                       # id, source_address, digest_user, tls_fqdn; or constant = "trunk-id"
+//!
+//! [direction]
+//! inbound = ["entrant"]           # values, compared case-insensitively; or constant = "outbound"
+//! outbound = ["sortant"]
+//!
+//! [disposition]
+//! answered = ["répondu"]
+//! busy = ["occupé"]
+//! ```
+//!
+//! Mapping files are checked whole when loaded: every error is reported with the
+//! file and, for TOML syntax and unknown keys, the line.
+
+use crate::draft::{disposition_for_status, Draft, Reason, RowError, TrunkRef};
+use crate::time::{self, Ambiguous, TimeFormat};
+use cdr::{Direction, Disposition};
+use chrono_tz::Tz;
+use serde::Deserialize;
+use std::path::Path;
+
+/// A column: by header name, or by 1-based position when the file has no header.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum ColumnRef {
+    /// Header name.
+    Name(String),
+    /// 1-based position.
+    Index(usize),
+}
+
+/// One column or several (for the row id).
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum Columns {
+    /// One column.
+    One(ColumnRef),
+    /// Several columns, values joined.
+    Many(Vec<ColumnRef>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMapping {
+    name: String,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default = "default_delimiter")]
+    delimiter: String,
+    #[serde(default = "default_quote")]
+    quote: String,
+    #[serde(default = "yes")]
+    header: bool,
+    #[serde(default = "default_encoding")]
+    encoding: String,
+    #[serde(default)]
+    time: RawTime,
+    columns: RawColumns,
+    #[serde(default)]
+    duration: RawDuration,
+    #[serde(default)]
+    numbers: RawNumbers,
+    #[serde(default)]
+    trunk: RawTrunk,
+    #[serde(default)]
+    direction: RawDirection,
+    #[serde(default)]
+    disposition: RawDisposition,
+}
+
+fn default_delimiter() -> String {
+    ",".into()
+}
+fn default_quote() -> String {
+    "\"".into()
+}
+fn yes() -> bool {
+    true
+}
+fn default_encoding() -> String {
+    "utf-8".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTime {
+    #[serde(default = "default_time_format")]
+    format: String,
+    #[serde(default = "default_zone")]
+    zone: String,
+    #[serde(default)]
+    offset_column: Option<ColumnRef>,
+    #[serde(default = "default_ambiguous")]
+    ambiguous: Ambiguous,
+}
+
+impl Default for RawTime {
+    fn default() -> Self {
+        RawTime {
+            format: default_time_format(),
+            zone: default_zone(),
+            offset_column: None,
+            ambiguous: default_ambiguous(),
+        }
+    }
+}
+
+fn default_time_format() -> String {
+    "%Y-%m-%d %H:%M:%S".into()
+}
+fn default_zone() -> String {
+    "Europe/Paris".into()
+}
+fn default_ambiguous() -> Ambiguous {
+    Ambiguous::Reject
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawColumns {
+    id: Option<Columns>,
+    invite: Option<ColumnRef>,
+    answer: Option<ColumnRef>,
+    end: Option<ColumnRef>,
+    duration: Option<ColumnRef>,
+    caller: Option<ColumnRef>,
+    callee: Option<ColumnRef>,
+    original_called: Option<ColumnRef>,
+    forwarding_party: Option<ColumnRef>,
+    trunk: Option<ColumnRef>,
+    site: Option<ColumnRef>,
+    direction: Option<ColumnRef>,
+    status: Option<ColumnRef>,
+    disposition: Option<ColumnRef>,
+    call_id: Option<ColumnRef>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDuration {
+    #[serde(default)]
+    unit: DurationUnit,
+}
+
+/// Unit of a duration column.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DurationUnit {
+    /// Seconds, decimals allowed (the default).
+    #[default]
+    Seconds,
+    /// Milliseconds.
+    Milliseconds,
+    /// Minutes, decimals allowed.
+    Minutes,
+}
+
+/// How numbers are written.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum NumberFormat {
+    /// Whatever `number-portability` reads: `+33...`, `0033...`, `01...`, URIs.
+    #[default]
+    Auto,
+    /// International digits without `+` (`33123456789`); short codes stay national.
+    E164Digits,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNumbers {
+    #[serde(default)]
+    format: NumberFormat,
+}
+
+/// How the trunk column identifies the trunk.
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TrunkBy {
+    /// The provisioning id (the default).
+    #[default]
+    Id,
+    /// The PBX's source IP address.
+    SourceAddress,
+    /// The digest user name.
+    DigestUser,
+    /// The SBC's TLS name.
+    TlsFqdn,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTrunk {
+    #[serde(default)]
+    by: TrunkBy,
+    #[serde(default)]
+    constant: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDirection {
+    #[serde(default)]
+    inbound: Vec<String>,
+    #[serde(default)]
+    outbound: Vec<String>,
+    #[serde(default)]
+    constant: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDisposition {
+    #[serde(default)]
+    answered: Vec<String>,
+    #[serde(default)]
+    busy: Vec<String>,
+    #[serde(default)]
+    no_answer: Vec<String>,
+    #[serde(default)]
+    cancelled: Vec<String>,
+    #[serde(default)]
+    failed: Vec<String>,
+}
+
+/// Text encoding of a mapped file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    /// UTF-8.
+    Utf8,
+    /// ISO-8859-1 (read as Windows-1252, its superset, as browsers do).
+    Latin1,
+}
+
+impl Encoding {
+    /// Decodes a field.
+    ///
+    /// # Errors
+    /// Invalid UTF-8, naming the field's position.
+    pub fn decode(self, bytes: &[u8]) -> Result<String, String> {
+        match self {
+            Encoding::Utf8 => String::from_utf8(bytes.to_vec()).map_err(|_| {
+                format!(
+                    "{:?} is not valid UTF-8 (if the file is Latin-1, set encoding = \"latin-1\" in the mapping)",
+                    String::from_utf8_lossy(bytes)
+                )
+            }),
+            Encoding::Latin1 => Ok(encoding_rs::WINDOWS_1252
+                .decode_without_bom_handling(bytes)
+                .0
+                .into_owned()),
+        }
+    }
+
+    /// Encodes text for a reject file in the input's encoding (characters outside
+    /// Latin-1 become `?`).
+    pub fn encode(self, text: &str) -> Vec<u8> {
+        match self {
+            Encoding::Utf8 => text.as_bytes().to_vec(),
+            Encoding::Latin1 => text
+                .chars()
+                .map(|c| {
+                    let mut buf = [0; 4];
+                    let (bytes, _, unmappable) =
+                        encoding_rs::WINDOWS_1252.encode(c.encode_utf8(&mut buf));
+                    if unmappable || bytes.len() != 1 {
+                        b'?'
+                    } else {
+                        bytes[0]
+                    }
+                })
+                .collect(),
+        }
+    }
+}
+
+/// A checked mapping.
+#[derive(Clone, Debug)]
+pub struct Mapping {
+    /// Its name (`mapping:NAME` is the records' source and key namespace).
+    pub name: String,
+    /// What it is for.
+    pub description: Option<String>,
+    /// Field delimiter.
+    pub delimiter: u8,
+    /// Quote character, if fields may be quoted.
+    pub quote: Option<u8>,
+    /// Whether the first line names the columns.
+    pub header: bool,
+    /// Text encoding.
+    pub encoding: Encoding,
+    time_format: TimeFormat,
+    zone: Tz,
+    offset_column: Option<ColumnRef>,
+    ambiguous: Ambiguous,
+    columns: RawColumns,
+    duration_unit: DurationUnit,
+    number_format: NumberFormat,
+    trunk_by: TrunkBy,
+    trunk_constant: Option<String>,
+    direction_values: Vec<(String, Direction)>,
+    direction_constant: Option<Direction>,
+    disposition_values: Vec<(String, Disposition)>,
+}
+
+/// A mapping's columns resolved against a file's header: positions (0-based).
+#[derive(Clone, Debug)]
+pub struct Layout {
+    id: Vec<usize>,
+    invite: usize,
+    answer: Option<usize>,
+    end: Option<usize>,
+    duration: Option<usize>,
+    caller: usize,
+    callee: usize,
+    original_called: Option<usize>,
+    forwarding_party: Option<usize>,
+    trunk: Option<usize>,
+    site: Option<usize>,
+    direction: Option<usize>,
+    status: Option<usize>,
+    disposition: Option<usize>,
+    call_id: Option<usize>,
+    offset: Option<usize>,
+}
+
+impl Mapping {
+    /// Loads and checks a mapping file.
+    ///
+    /// # Errors
+    /// Every problem found, one per line, each starting with the file name.
+    pub fn load(path: &Path) -> Result<Mapping, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read mapping {}: {e}", path.display()))?;
+        Mapping::parse(&text).map_err(|errors| {
+            errors
+                .iter()
+                .map(|e| format!("{}{e}", path.display()))
+                .collect::<Vec<_>>()
+                .join("\n")
+        })
+    }
+
+    /// Parses and checks a mapping's text. Errors start with `:LINE: ` when a line
+    /// is known, `: ` otherwise, ready to follow a file name.
+    ///
+    /// # Errors
+    /// Every problem found.
+    pub fn parse(text: &str) -> Result<Mapping, Vec<String>> {
+        let raw: RawMapping = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            let message = e.message().trim().to_string();
+            vec![match line {
+                Some(l) => format!(":{l}: {message}"),
+                None => format!(": {message}"),
+            }]
+        })?;
+        let mut errors = Vec::new();
+        let single_byte = |name: &str, value: &str, errors: &mut Vec<String>| -> Option<u8> {
+            let value = if value == "\\t" { "\t" } else { value };
+            match value.as_bytes() {
+                [b] if b.is_ascii() => Some(*b),
+                _ => {
+                    errors.push(format!(": {name} {value:?} must be one ASCII character"));
+                    None
+                }
+            }
+        };
+        let delimiter = single_byte("delimiter", &raw.delimiter, &mut errors).unwrap_or(b',');
+        let quote = if raw.quote.is_empty() {
+            None
+        } else {
+            single_byte("quote", &raw.quote, &mut errors)
+        };
+        let encoding = match raw.encoding.to_ascii_lowercase().as_str() {
+            "utf-8" | "utf8" => Encoding::Utf8,
+            "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "windows-1252" | "cp1252" => {
+                Encoding::Latin1
+            }
+            other => {
+                errors.push(format!(
+                    ": encoding {other:?} is not supported (use \"utf-8\" or \"latin-1\")"
+                ));
+                Encoding::Utf8
+            }
+        };
+        let zone: Tz = raw.time.zone.parse().unwrap_or_else(|_| {
+            errors.push(format!(
+                ": time.zone {:?} is not an IANA time zone (e.g. \"Europe/Paris\", \"UTC\")",
+                raw.time.zone
+            ));
+            chrono_tz::Europe::Paris
+        });
+        let time_format = TimeFormat::from_setting(&raw.time.format);
+        if let TimeFormat::Pattern(p) = &time_format {
+            if !p.contains('%') {
+                errors.push(format!(
+                    ": time.format {p:?} is neither a chrono pattern (%Y-%m-%d %H:%M:%S) nor rfc3339, unix or unix_ms"
+                ));
+            }
+        }
+        if raw.name.trim().is_empty() || raw.name.contains(char::is_whitespace) {
+            errors.push(format!(": name {:?} must be a non-empty word", raw.name));
+        }
+        let c = &raw.columns;
+        for (field, present) in [
+            ("id", c.id.is_some()),
+            ("invite", c.invite.is_some()),
+            ("caller", c.caller.is_some()),
+            ("callee", c.callee.is_some()),
+        ] {
+            if !present {
+                errors.push(format!(": columns.{field} is required"));
+            }
+        }
+        if c.end.is_none() && c.duration.is_none() {
+            errors.push(
+                ": columns.end or columns.duration is required to know when calls end".into(),
+            );
+        }
+        match (&c.trunk, &raw.trunk.constant) {
+            (None, None) => errors.push(": columns.trunk or trunk.constant is required".into()),
+            (Some(_), Some(_)) => {
+                errors.push(": columns.trunk and trunk.constant exclude each other".into())
+            }
+            _ => {}
+        }
+        let parse_direction = |text: &str| match text {
+            "inbound" => Some(Direction::Inbound),
+            "outbound" => Some(Direction::Outbound),
+            _ => None,
+        };
+        let direction_constant = match &raw.direction.constant {
+            Some(text) => {
+                let d = parse_direction(text);
+                if d.is_none() {
+                    errors.push(format!(
+                        ": direction.constant {text:?} must be \"inbound\" or \"outbound\""
+                    ));
+                }
+                d
+            }
+            None => None,
+        };
+        match (&c.direction, &raw.direction.constant) {
+            (None, None) => {
+                errors.push(": columns.direction or direction.constant is required".into())
+            }
+            (Some(_), None)
+                if raw.direction.inbound.is_empty() && raw.direction.outbound.is_empty() =>
+            {
+                errors.push(
+                    ": direction.inbound and direction.outbound list the direction column's values"
+                        .into(),
+                )
+            }
+            (Some(_), Some(_)) => {
+                errors.push(": columns.direction and direction.constant exclude each other".into())
+            }
+            _ => {}
+        }
+        let mut direction_values = Vec::new();
+        for v in &raw.direction.inbound {
+            direction_values.push((v.to_lowercase(), Direction::Inbound));
+        }
+        for v in &raw.direction.outbound {
+            direction_values.push((v.to_lowercase(), Direction::Outbound));
+        }
+        let d = &raw.disposition;
+        let mut disposition_values = Vec::new();
+        for (list, disposition) in [
+            (&d.answered, Disposition::Answered),
+            (&d.busy, Disposition::Busy),
+            (&d.no_answer, Disposition::NoAnswer),
+            (&d.cancelled, Disposition::Cancelled),
+            (&d.failed, Disposition::Failed),
+        ] {
+            for v in list {
+                disposition_values.push((v.to_lowercase(), disposition));
+            }
+        }
+        if c.disposition.is_some() && disposition_values.is_empty() {
+            errors.push(": columns.disposition needs [disposition] lists of its values (answered = [...], busy = [...])".into());
+        }
+        let mut refs: Vec<(&str, &ColumnRef)> = Vec::new();
+        if let Some(id) = &c.id {
+            match id {
+                Columns::One(r) => refs.push(("id", r)),
+                Columns::Many(list) => refs.extend(list.iter().map(|r| ("id", r))),
+            }
+        }
+        for (name, r) in [
+            ("invite", &c.invite),
+            ("answer", &c.answer),
+            ("end", &c.end),
+            ("duration", &c.duration),
+            ("caller", &c.caller),
+            ("callee", &c.callee),
+            ("original_called", &c.original_called),
+            ("forwarding_party", &c.forwarding_party),
+            ("trunk", &c.trunk),
+            ("site", &c.site),
+            ("direction", &c.direction),
+            ("status", &c.status),
+            ("disposition", &c.disposition),
+            ("call_id", &c.call_id),
+            ("time.offset_column", &raw.time.offset_column),
+        ] {
+            if let Some(r) = r {
+                refs.push((name, r));
+            }
+        }
+        for (name, r) in refs {
+            match (r, raw.header) {
+                (ColumnRef::Index(0), _) => errors.push(format!(": columns.{name}: positions start at 1")),
+                (ColumnRef::Name(n), false) => errors.push(format!(
+                    ": columns.{name} = {n:?} names a column but header = false: give its 1-based position"
+                )),
+                _ => {}
+            }
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        Ok(Mapping {
+            name: raw.name,
+            description: raw.description,
+            delimiter,
+            quote,
+            header: raw.header,
+            encoding,
+            time_format,
+            zone,
+            offset_column: raw.time.offset_column,
+            ambiguous: raw.time.ambiguous,
+            columns: raw.columns,
+            duration_unit: raw.duration.unit,
+            number_format: raw.numbers.format,
+            trunk_by: raw.trunk.by,
+            trunk_constant: raw.trunk.constant,
+            direction_values,
+            direction_constant,
+            disposition_values,
+        })
+    }
+
+    /// Records' source format and key namespace: `mapping:NAME`.
+    pub fn source_name(&self) -> String {
+        format!("mapping:{}", self.name)
+    }
+
+    /// Resolves the columns against a file's header (or positions when it has none).
+    ///
+    /// # Errors
+    /// The columns the header lacks.
+    pub fn layout(&self, header: Option<&[String]>) -> Result<Layout, String> {
+        let mut missing = Vec::new();
+        let mut find = |r: &ColumnRef| -> usize {
+            match (r, header) {
+                (ColumnRef::Index(i), _) => i.saturating_sub(1),
+                (ColumnRef::Name(n), Some(h)) => match h.iter().position(|c| c.trim() == n) {
+                    Some(i) => i,
+                    None => {
+                        missing.push(n.clone());
+                        usize::MAX
+                    }
+                },
+                (ColumnRef::Name(n), None) => {
+                    missing.push(n.clone());
+                    usize::MAX
+                }
+            }
+        };
+        let c = &self.columns;
+        let id = match &c.id {
+            Some(Columns::One(r)) => vec![find(r)],
+            Some(Columns::Many(list)) => list.iter().map(&mut find).collect(),
+            None => vec![],
+        };
+        let mut opt = |r: &Option<ColumnRef>| r.as_ref().map(&mut find);
+        let layout = Layout {
+            id,
+            invite: opt(&c.invite).unwrap_or(usize::MAX),
+            answer: opt(&c.answer),
+            end: opt(&c.end),
+            duration: opt(&c.duration),
+            caller: opt(&c.caller).unwrap_or(usize::MAX),
+            callee: opt(&c.callee).unwrap_or(usize::MAX),
+            original_called: opt(&c.original_called),
+            forwarding_party: opt(&c.forwarding_party),
+            trunk: opt(&c.trunk),
+            site: opt(&c.site),
+            direction: opt(&c.direction),
+            status: opt(&c.status),
+            disposition: opt(&c.disposition),
+            call_id: opt(&c.call_id),
+            offset: opt(&self.offset_column),
+        };
+        if missing.is_empty() {
+            Ok(layout)
+        } else {
+            Err(format!(
+                "the header lacks the column{} {} that mapping {} reads",
+                if missing.len() == 1 { "" } else { "s" },
+                missing
+                    .iter()
+                    .map(|m| format!("{m:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                self.name
+            ))
+        }
+    }
+
+    /// Turns a row's decoded fields into a [`Draft`].
+    ///
+    /// # Errors
+    /// A missing field or a value that does not read.
+    pub fn draft(
+        &self,
+        layout: &Layout,
+        fields: &[String],
+        tolerance_ms: u64,
+    ) -> Result<Draft, RowError> {
+        let header_name = |i: usize| format!("column {}", i + 1);
+        let get = |i: usize| fields.get(i).map(|s| s.trim()).filter(|s| !s.is_empty());
+        let required = |i: usize, field: &str| {
+            get(i).ok_or_else(|| RowError::missing(&format!("{field} ({})", header_name(i))))
+        };
+        let id_parts: Vec<&str> = layout.id.iter().map(|&i| get(i).unwrap_or("")).collect();
+        if id_parts.iter().all(|p| p.is_empty()) {
+            return Err(RowError::missing("id"));
+        }
+        // Unit separator: no field holds it, so joined ids never collide.
+        let source_id = id_parts.join("\u{1f}");
+
+        let offset = match layout.offset.and_then(get) {
+            Some(text) => Some(time::parse_offset(text).ok_or_else(|| {
+                RowError::new(
+                    Reason::BadTime,
+                    format!("UTC offset {text:?} is not +HH:MM, CET or CEST"),
+                )
+            })?),
+            None => None,
+        };
+        let times = |i: usize, field: &str| -> Result<Vec<u64>, RowError> {
+            let text = required(i, field)?;
+            time::candidates(text, &self.time_format, self.zone, offset).map_err(|e| {
+                let mut e = RowError::from(e);
+                e.message = format!("{field}: {}", e.message);
+                e
+            })
+        };
+        let invite = times(layout.invite, "invite")?;
+        let answer = match layout.answer {
+            Some(i) if get(i).is_some() => Some(times(i, "answer")?),
+            _ => None,
+        };
+        let end = match layout.end {
+            Some(i) if get(i).is_some() => Some(times(i, "end")?),
+            _ => None,
+        };
+        let duration_ms = match layout.duration.and_then(get) {
+            Some(text) => Some(self.duration(text)?),
+            None => None,
+        };
+        let status = match layout.status.and_then(get) {
+            Some(text) => Some(
+                text.parse::<u16>()
+                    .ok()
+                    .filter(|c| (100..700).contains(c))
+                    .ok_or_else(|| {
+                        RowError::new(
+                            Reason::BadValue,
+                            format!("status {text:?} is not a SIP status"),
+                        )
+                    })?,
+            ),
+            None => None,
+        };
+        let disposition = match layout.disposition {
+            Some(i) => {
+                let text = required(i, "disposition")?;
+                let lower = text.to_lowercase();
+                self.disposition_values
+                    .iter()
+                    .find(|(v, _)| *v == lower)
+                    .map(|(_, d)| *d)
+                    .ok_or_else(|| {
+                        RowError::new(
+                            Reason::BadValue,
+                            format!(
+                                "disposition {text:?} is not listed in the mapping's [disposition]"
+                            ),
+                        )
+                    })?
+            }
+            None => match status {
+                Some(code) => disposition_for_status(code),
+                // Without a status: answered when the source gives an answer time or
+                // a non-zero duration.
+                None if answer.is_some() || duration_ms.is_some_and(|d| d > 0) => {
+                    Disposition::Answered
+                }
+                None => Disposition::Failed,
+            },
+        };
+        let direction = match (self.direction_constant, layout.direction) {
+            (Some(d), _) => d,
+            (None, Some(i)) => {
+                let text = required(i, "direction")?;
+                let lower = text.to_lowercase();
+                self.direction_values
+                    .iter()
+                    .find(|(v, _)| *v == lower)
+                    .map(|(_, d)| *d)
+                    .ok_or_else(|| {
+                        RowError::new(
+                            Reason::BadValue,
+                            format!("direction {text:?} is not listed in the mapping's direction.inbound or direction.outbound"),
+                        )
+                    })?
+            }
+            (None, None) => Direction::Outbound,
+        };
+        let trunk_text = match (&self.trunk_constant, layout.trunk) {
+            (Some(t), _) => t.clone(),
+            (None, Some(i)) => required(i, "trunk")?.to_string(),
+            (None, None) => return Err(RowError::missing("trunk")),
+        };
+        let trunk = match self.trunk_by {
+            TrunkBy::Id => TrunkRef::Id(trunk_text),
+            TrunkBy::SourceAddress => TrunkRef::SourceAddress(trunk_text),
+            TrunkBy::DigestUser => TrunkRef::DigestUser(trunk_text),
+            TrunkBy::TlsFqdn => TrunkRef::TlsFqdn(trunk_text),
+        };
+
+        let answered = disposition == Disposition::Answered;
+        let describe = format!("invite {:?}", get(layout.invite).unwrap_or_default());
+        let resolved = time::resolve_row(
+            &invite,
+            if answered { answer.as_deref() } else { None },
+            end.as_deref(),
+            duration_ms,
+            tolerance_ms,
+            self.ambiguous,
+            &describe,
+        )?;
+        // Without an answer column, an answered call's answer is its end minus its
+        // duration (Kamailio's CDR start is the answer); without an end column, the
+        // end is the answer (or invite) plus the duration.
+        let (answer_ms, end_ms) = match (answered, resolved.answer, resolved.end, duration_ms) {
+            (true, Some(a), Some(e), _) => (Some(a), e),
+            (true, Some(a), None, Some(d)) => (Some(a), a + d),
+            (true, None, Some(e), Some(d)) => (Some(e.saturating_sub(d).max(resolved.invite)), e),
+            (true, None, None, Some(d)) => (Some(resolved.invite), resolved.invite + d),
+            (true, _, _, None) => {
+                return Err(RowError::missing(
+                    "answer time or duration of an answered call",
+                ))
+            }
+            (false, _, Some(e), _) => (None, e),
+            (false, _, None, d) => (None, resolved.invite + d.unwrap_or(0)),
+        };
+        let number =
+            |i: Option<usize>| -> Option<String> { i.and_then(get).map(|t| self.number_text(t)) };
+        Ok(Draft {
+            key_namespace: self.source_name(),
+            source_id,
+            trunk,
+            site_id: layout.site.and_then(get).map(str::to_string),
+            direction,
+            caller: number(Some(layout.caller)).unwrap_or_default(),
+            callee: number(Some(layout.callee)).unwrap_or_default(),
+            original_called: number(layout.original_called),
+            forwarding_party: number(layout.forwarding_party),
+            sip_call_id: layout.call_id.and_then(get).unwrap_or_default().to_string(),
+            final_status: status,
+            disposition,
+            invite_ms: resolved.invite,
+            answer_ms,
+            end_ms,
+            duration_ms: if answered { duration_ms } else { None },
+            teams: None,
+        })
+    }
+
+    fn duration(&self, text: &str) -> Result<u64, RowError> {
+        let bad = || {
+            RowError::new(
+                Reason::BadValue,
+                format!(
+                    "duration {text:?} is not a number of {:?}",
+                    self.duration_unit
+                )
+                .to_lowercase(),
+            )
+        };
+        let value: f64 = text.replace(',', ".").parse().map_err(|_| bad())?;
+        if !value.is_finite() || value < 0.0 {
+            return Err(bad());
+        }
+        let ms = match self.duration_unit {
+            DurationUnit::Seconds => value * 1000.0,
+            DurationUnit::Milliseconds => value,
+            DurationUnit::Minutes => value * 60_000.0,
+        };
+        Ok(ms.round() as u64)
+    }
+
+    fn number_text(&self, text: &str) -> String {
+        match self.number_format {
+            NumberFormat::E164Digits
+                if text.len() > 6 && text.bytes().all(|b| b.is_ascii_digit()) =>
+            {
+                format!("+{text}")
+            }
+            _ => text.to_string(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GENERIC: &str = r#"
+name = "t"
+delimiter = ";"
+[columns]
+id = ["a", "b"]
+invite = "start"
+end = "end"
+caller = "from"
+callee = "to"
+trunk = "trunk"
+direction = "dir"
+[direction]
+inbound = ["IN"]
+outbound = ["out"]
+"#;
+
+    #[test]
+    fn every_mapping_error_is_reported_at_once() {
+        let errors = Mapping::parse("name = \"x y\"\ndelimiter = \"ab\"\nencoding = \"ebcdic\"\n[time]\nzone = \"Mars/Olympus\"\n[columns]\nid = 0\n").unwrap_err();
+        let text = errors.join("\n");
+        for phrase in [
+            "name \"x y\"",
+            "delimiter \"ab\"",
+            "encoding \"ebcdic\"",
+            "Mars/Olympus",
+            "columns.invite is required",
+            "columns.end or columns.duration",
+            "columns.trunk or trunk.constant",
+            "columns.direction or direction.constant",
+            "positions start at 1",
+        ] {
+            assert!(text.contains(phrase), "{phrase} missing from:\n{text}");
+        }
+        let errors =
+            Mapping::parse("name = \"x\"\n[columns]\nid = \"a\"\nbogus = 1\n").unwrap_err();
+        assert!(
+            errors[0].starts_with(":4: unknown field `bogus`"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn rows_map_with_joined_ids_and_listed_values() {
+        let m = Mapping::parse(GENERIC).unwrap();
+        let header: Vec<String> = ["a", "b", "start", "end", "from", "to", "trunk", "dir"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let layout = m.layout(Some(&header)).unwrap();
+        let row: Vec<String> = [
+            "x",
+            "1",
+            "2026-10-05 10:00:00",
+            "2026-10-05 10:00:30",
+            "0140000000",
+            "0612345678",
+            "acme-multisite",
+            "in",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let d = m.draft(&layout, &row, 2_000).unwrap();
+        assert_eq!(d.source_id, "x\u{1f}1");
+        assert_eq!(d.direction, Direction::Inbound);
+        assert_eq!(
+            d.disposition,
+            Disposition::Failed,
+            "no status, no answer, no duration"
+        );
+        assert_eq!(d.end_ms - d.invite_ms, 30_000);
+        assert_eq!(d.key_namespace, "mapping:t");
+        let err = m.layout(Some(&header[1..])).unwrap_err();
+        assert!(err.contains("lacks the column \"a\""), "{err}");
+    }
+
+    #[test]
+    fn latin1_round_trips_through_reject_encoding() {
+        let text = Encoding::Latin1.decode(b"r\xe9pondu").unwrap();
+        assert_eq!(text, "répondu");
+        assert_eq!(Encoding::Latin1.encode("répondu → ok"), b"r\xe9pondu ? ok");
+        let err = Encoding::Utf8.decode(b"r\xe9pondu").unwrap_err();
+        assert!(err.contains("latin-1"), "{err}");
+    }
+}

@@ -1,0 +1,415 @@
+//! Reading times from foreign records: ISO 8601 with offsets (Teams), Unix
+//! timestamps, and local wall-clock times in a named zone (other switches, usually
+//! Europe/Paris) with the daylight-saving changes handled.
+//!
+//! A local time is turned into candidate instants: one normally, none in the hour
+//! skipped in March (an error: that time never existed), two in the hour repeated in
+//! October. A row's times are resolved together ([`resolve_row`]): of every
+//! combination of candidates, only those with invite ≤ answer ≤ end are kept, then,
+//! when the source states a duration, those agreeing with it. One combination left
+//! means the row is exact; several (a call entirely inside the repeated hour) are
+//! settled by the mapping's `ambiguous` policy, `reject` by default.
+
+use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone};
+use chrono_tz::Tz;
+
+/// How a time column is written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeFormat {
+    /// RFC 3339 / ISO 8601 with an offset (`2026-10-05T08:30:12.123Z`).
+    Rfc3339,
+    /// Seconds since the Unix epoch, decimals allowed.
+    UnixSeconds,
+    /// Milliseconds since the Unix epoch.
+    UnixMillis,
+    /// A chrono `strftime` pattern; with `%z`/`%:z` the text carries its offset,
+    /// otherwise it is a wall-clock time in the mapping's zone.
+    Pattern(String),
+}
+
+impl TimeFormat {
+    /// Reads the mapping's `time.format`: `rfc3339`, `unix`, `unix_ms` or a pattern.
+    pub fn from_setting(text: &str) -> TimeFormat {
+        match text {
+            "rfc3339" | "iso8601" => TimeFormat::Rfc3339,
+            "unix" => TimeFormat::UnixSeconds,
+            "unix_ms" => TimeFormat::UnixMillis,
+            pattern => TimeFormat::Pattern(pattern.to_string()),
+        }
+    }
+
+    fn has_offset(pattern: &str) -> bool {
+        pattern.contains("%z") || pattern.contains("%:z") || pattern.contains("%#z")
+    }
+}
+
+/// What to do with a row whose times stay ambiguous (inside October's repeated hour).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Ambiguous {
+    /// Refuse the row (the default): the time cannot be known.
+    Reject,
+    /// The first occurrence (summer time, UTC+2 in Paris).
+    Earlier,
+    /// The second occurrence (winter time, UTC+1 in Paris).
+    Later,
+}
+
+/// A time that could not be read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TimeError {
+    /// Not in the expected format.
+    Unreadable(String),
+    /// A wall-clock time skipped by the spring change.
+    Nonexistent(String),
+    /// Still ambiguous after the row's other times and duration were considered.
+    Ambiguous(String),
+}
+
+/// The instants a time text may stand for, in milliseconds since the epoch (one, or
+/// two in a repeated hour). `offset` is the row's UTC offset when the source gives one
+/// in a separate column; it takes precedence over the zone.
+///
+/// # Errors
+/// Unreadable text, or a local time that does not exist in `zone`.
+pub fn candidates(
+    text: &str,
+    format: &TimeFormat,
+    zone: Tz,
+    offset: Option<chrono::FixedOffset>,
+) -> Result<Vec<u64>, TimeError> {
+    let text = text.trim();
+    let unreadable = |expected: &str| {
+        TimeError::Unreadable(format!("{text:?} is not a time (expected {expected})"))
+    };
+    let instant = |ms: i64| -> Result<Vec<u64>, TimeError> {
+        u64::try_from(ms)
+            .map(|ms| vec![ms])
+            .map_err(|_| TimeError::Unreadable(format!("{text:?} is before 1970")))
+    };
+    match format {
+        TimeFormat::Rfc3339 => match parse_rfc3339(text) {
+            Some(ms) => instant(ms),
+            None => Err(unreadable(
+                "ISO 8601 with an offset, e.g. 2026-10-05T08:30:12Z",
+            )),
+        },
+        TimeFormat::UnixSeconds => match text.parse::<f64>() {
+            Ok(secs) if secs.is_finite() && secs >= 0.0 => instant((secs * 1000.0).round() as i64),
+            _ => Err(unreadable("seconds since 1970")),
+        },
+        TimeFormat::UnixMillis => match text.parse::<i64>() {
+            Ok(ms) => instant(ms),
+            Err(_) => Err(unreadable("milliseconds since 1970")),
+        },
+        TimeFormat::Pattern(pattern) if TimeFormat::has_offset(pattern) => {
+            match DateTime::parse_from_str(text, pattern) {
+                Ok(t) => instant(t.timestamp_millis()),
+                Err(_) => Err(unreadable(pattern)),
+            }
+        }
+        TimeFormat::Pattern(pattern) => {
+            let local =
+                NaiveDateTime::parse_from_str(text, pattern).map_err(|_| unreadable(pattern))?;
+            if let Some(offset) = offset {
+                return match offset.from_local_datetime(&local) {
+                    LocalResult::Single(t) => instant(t.timestamp_millis()),
+                    _ => Err(unreadable(pattern)),
+                };
+            }
+            match zone.from_local_datetime(&local) {
+                LocalResult::Single(t) => instant(t.timestamp_millis()),
+                LocalResult::Ambiguous(a, b) => {
+                    let mut both = instant(a.timestamp_millis())?;
+                    both.extend(instant(b.timestamp_millis())?);
+                    both.sort_unstable();
+                    Ok(both)
+                }
+                LocalResult::None => Err(TimeError::Nonexistent(format!(
+                    "{text:?} does not exist in {zone} (the clocks skip that hour in spring)"
+                ))),
+            }
+        }
+    }
+}
+
+/// Reads ISO 8601 with an offset, also with a space instead of `T`.
+pub fn parse_rfc3339(text: &str) -> Option<i64> {
+    let text = text.trim();
+    DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_rfc3339(&text.replacen(' ', "T", 1)))
+        .ok()
+        .map(|t| t.timestamp_millis())
+}
+
+/// Reads a UTC offset column: `+02:00`, `+0200`, `+02`, `Z`, `UTC`, or the Paris
+/// abbreviations `CEST` (+2) and `CET` (+1).
+pub fn parse_offset(text: &str) -> Option<chrono::FixedOffset> {
+    let text = text.trim();
+    let secs = match text.to_ascii_uppercase().as_str() {
+        "Z" | "UTC" | "GMT" => 0,
+        "CET" => 3600,
+        "CEST" => 7200,
+        _ => {
+            let (sign, rest) = match text.as_bytes().first()? {
+                b'+' => (1, &text[1..]),
+                b'-' => (-1, &text[1..]),
+                _ => return None,
+            };
+            let digits: String = rest.chars().filter(|c| *c != ':').collect();
+            if !digits.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            let (hours, minutes) = match digits.len() {
+                2 => (digits.parse::<i32>().ok()?, 0),
+                4 => (
+                    digits[..2].parse::<i32>().ok()?,
+                    digits[2..].parse::<i32>().ok()?,
+                ),
+                _ => return None,
+            };
+            sign * (hours * 3600 + minutes * 60)
+        }
+    };
+    chrono::FixedOffset::east_opt(secs)
+}
+
+/// The resolved times of a row, milliseconds since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowTimes {
+    /// INVITE.
+    pub invite: u64,
+    /// Answer, when there is one.
+    pub answer: Option<u64>,
+    /// End, when the source gives one.
+    pub end: Option<u64>,
+}
+
+/// Picks one instant for each of a row's times (see the module doc).
+///
+/// # Errors
+/// [`TimeError::Ambiguous`] when several combinations remain and the policy is
+/// `reject`. A row whose times cannot be ordered at all is returned in its earliest
+/// combination: the caller's consistency check refuses it with the actual times.
+pub fn resolve_row(
+    invite: &[u64],
+    answer: Option<&[u64]>,
+    end: Option<&[u64]>,
+    duration_ms: Option<u64>,
+    tolerance_ms: u64,
+    policy: Ambiguous,
+    describe: &str,
+) -> Result<RowTimes, TimeError> {
+    let one = [None];
+    let answers: Vec<Option<u64>> = match answer {
+        Some(list) => list.iter().copied().map(Some).collect(),
+        None => one.to_vec(),
+    };
+    let ends: Vec<Option<u64>> = match end {
+        Some(list) => list.iter().copied().map(Some).collect(),
+        None => one.to_vec(),
+    };
+    let mut all = Vec::new();
+    for &i in invite {
+        for &a in &answers {
+            for &e in &ends {
+                all.push(RowTimes {
+                    invite: i,
+                    answer: a,
+                    end: e,
+                });
+            }
+        }
+    }
+    if all.len() == 1 {
+        return Ok(all[0]);
+    }
+    let ordered: Vec<RowTimes> = all
+        .iter()
+        .copied()
+        .filter(|t| {
+            let start = t.answer.unwrap_or(t.invite);
+            t.invite <= start && t.end.is_none_or(|e| start <= e)
+        })
+        .collect();
+    let mut remaining = ordered.clone();
+    if let Some(duration) = duration_ms {
+        let agreeing: Vec<RowTimes> = ordered
+            .iter()
+            .copied()
+            .filter(|t| match (t.answer, t.end) {
+                (Some(a), Some(e)) => (e - a).abs_diff(duration) <= tolerance_ms,
+                (None, Some(e)) => (e - t.invite).abs_diff(duration) <= tolerance_ms,
+                _ => true,
+            })
+            .collect();
+        if !agreeing.is_empty() {
+            remaining = agreeing;
+        }
+    }
+    remaining.sort_by_key(|t| (t.invite, t.answer, t.end));
+    remaining.dedup();
+    match remaining.len() {
+        0 => Ok(all[0]),
+        1 => Ok(remaining[0]),
+        _ => match policy {
+            Ambiguous::Earlier => Ok(remaining[0]),
+            Ambiguous::Later => Ok(remaining[remaining.len() - 1]),
+            Ambiguous::Reject => Err(TimeError::Ambiguous(format!(
+                "{describe} falls in the hour repeated when summer time ends, and the row's other times do not tell which: add a UTC offset column or set time.ambiguous = \"earlier\" or \"later\" in the mapping"
+            ))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PARIS: Tz = chrono_tz::Europe::Paris;
+
+    fn local(text: &str) -> Result<Vec<u64>, TimeError> {
+        candidates(
+            text,
+            &TimeFormat::Pattern("%Y-%m-%d %H:%M:%S".into()),
+            PARIS,
+            None,
+        )
+    }
+
+    fn utc(text: &str) -> u64 {
+        parse_rfc3339(text).unwrap() as u64
+    }
+
+    #[test]
+    fn the_repeated_october_hour_gives_two_instants() {
+        assert_eq!(
+            local("2026-10-25 02:30:00").unwrap(),
+            vec![utc("2026-10-25T00:30:00Z"), utc("2026-10-25T01:30:00Z")]
+        );
+        assert_eq!(
+            local("2026-10-25 03:30:00").unwrap(),
+            vec![utc("2026-10-25T02:30:00Z")]
+        );
+    }
+
+    #[test]
+    fn the_skipped_march_hour_is_an_error() {
+        let err = local("2026-03-29 02:30:00").unwrap_err();
+        assert!(
+            matches!(&err, TimeError::Nonexistent(m) if m.contains("does not exist in Europe/Paris")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn an_offset_column_settles_the_repeated_hour() {
+        let plus1 = parse_offset("+01:00");
+        let got = candidates(
+            "2026-10-25 02:30:00",
+            &TimeFormat::Pattern("%Y-%m-%d %H:%M:%S".into()),
+            PARIS,
+            plus1,
+        )
+        .unwrap();
+        assert_eq!(got, vec![utc("2026-10-25T01:30:00Z")]);
+        assert_eq!(parse_offset("CEST"), chrono::FixedOffset::east_opt(7200));
+        assert_eq!(parse_offset("+0100"), chrono::FixedOffset::east_opt(3600));
+        assert_eq!(
+            parse_offset("-05"),
+            chrono::FixedOffset::east_opt(-5 * 3600)
+        );
+        assert_eq!(parse_offset("later"), None);
+    }
+
+    #[test]
+    fn a_call_across_the_change_is_exact_from_its_order_and_duration() {
+        // Answered 02:50 (summer time), ended 02:10 (winter time) 20 minutes later.
+        let answer = local("2026-10-25 02:50:00").unwrap();
+        let end = local("2026-10-25 02:10:00").unwrap();
+        let got = resolve_row(
+            &answer,
+            Some(&answer),
+            Some(&end),
+            None,
+            2_000,
+            Ambiguous::Reject,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(got.invite, utc("2026-10-25T00:50:00Z"));
+        assert_eq!(got.end, Some(utc("2026-10-25T01:10:00Z")));
+        // Both in the repeated hour, 10 minutes apart: the duration decides nothing...
+        let start = local("2026-10-25 02:05:00").unwrap();
+        let end = local("2026-10-25 02:15:00").unwrap();
+        let err = resolve_row(
+            &start,
+            Some(&start),
+            Some(&end),
+            Some(600_000),
+            2_000,
+            Ambiguous::Reject,
+            "answer 02:05",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&err, TimeError::Ambiguous(m) if m.contains("answer 02:05") && m.contains("time.ambiguous"))
+        );
+        // ...unless the policy says which.
+        let later = resolve_row(
+            &start,
+            Some(&start),
+            Some(&end),
+            Some(600_000),
+            2_000,
+            Ambiguous::Later,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(later.invite, utc("2026-10-25T01:05:00Z"));
+        let earlier = resolve_row(
+            &start,
+            Some(&start),
+            Some(&end),
+            Some(600_000),
+            2_000,
+            Ambiguous::Earlier,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(earlier.end, Some(utc("2026-10-25T00:15:00Z")));
+        // A 70-minute call from 02:05 to 02:15: only summer-to-winter fits.
+        let exact = resolve_row(
+            &start,
+            Some(&start),
+            Some(&end),
+            Some(4_200_000),
+            2_000,
+            Ambiguous::Reject,
+            "x",
+        )
+        .unwrap();
+        assert_eq!(exact.invite, utc("2026-10-25T00:05:00Z"));
+        assert_eq!(exact.end, Some(utc("2026-10-25T01:15:00Z")));
+    }
+
+    #[test]
+    fn unix_and_iso_times_read() {
+        let f = |t: &str, f: TimeFormat| candidates(t, &f, PARIS, None);
+        assert_eq!(
+            f("1790000000.5", TimeFormat::UnixSeconds).unwrap(),
+            vec![1_790_000_000_500]
+        );
+        assert_eq!(
+            f("1790000000123", TimeFormat::UnixMillis).unwrap(),
+            vec![1_790_000_000_123]
+        );
+        assert_eq!(
+            f("2026-10-05T08:30:12.1234567+02:00", TimeFormat::Rfc3339).unwrap(),
+            vec![utc("2026-10-05T06:30:12.123Z")]
+        );
+        let err = f("2026-10-05 08:30", TimeFormat::Rfc3339).unwrap_err();
+        assert!(matches!(&err, TimeError::Unreadable(m) if m.contains("2026-10-05 08:30")));
+        assert!(f("-5", TimeFormat::UnixSeconds).is_err());
+    }
+}
