@@ -46,6 +46,40 @@ stage_calls() {
         "$(grep -c ' set_aside$' "$DEMO_VAR/acks.txt" || true)"
 }
 
+stage_edge() {
+    local dir="$DEMO_VAR/edge" scenarios="$FAIRTRUNK_ROOT/sip-edge/tests/scenarios" edge_pid i
+    say "SIP edge: starting it (samples/sip-edge/edge.toml) and placing calls through it with SIPp"
+    cargo build --quiet -p sip-edge --bins
+    mkdir -p "$dir"
+    rm -f "$dir"/*.log
+    "$BIN/sip-edge" --config samples/sip-edge/edge.toml 2> "$dir/edge.log" &
+    edge_pid=$!
+    for i in $(seq 1 100); do grep -q "SIP edge started" "$dir/edge.log" 2>/dev/null && break; sleep 0.1; done
+    grep -q "SIP edge started" "$dir/edge.log" || { cat "$dir/edge.log" >&2; kill "$edge_pid" 2>/dev/null; die "the SIP edge did not start"; }
+    sipp_run() { (cd "$dir" && sipp -nostdin -timeout 30s -timeout_error "$@" > /dev/null 2>&1); }
+    # The carrier answers the outbound calls; the Paris PBX answers its inbound call.
+    sipp_run -sf "$scenarios/uas_basic.xml" -i 127.0.0.2 -p 5060 -mi 127.0.0.2 -m 2 & local carrier=$!
+    sipp_run -sf "$scenarios/uas_basic.xml" -i 127.0.0.21 -p 5060 -mi 127.0.0.21 -m 1 & local paris=$!
+    sleep 0.5
+    say "    4 simultaneous calls from boulangerie-martin-nantes (2 channels): 2 answered, 2 refused (503)"
+    sipp_run -sf "$scenarios/uac_or_refused.xml" -i 127.0.0.11 -p 5062 -mi 127.0.0.11 -s 0612345678 \
+        -key caller 0240000000 -m 4 -r 100 -l 4 -d 2000 127.0.0.1:5060 || say "    (some outbound calls failed: see $dir/edge.log)"
+    say "    1 inbound call from the carrier to +33140000001 (acme-multisite, Paris)"
+    sipp_run -sf "$scenarios/uac_basic.xml" -i 127.0.0.2 -p 5064 -mi 127.0.0.2 -s 0140000001 \
+        -key caller 0612345678 -m 1 -d 1000 127.0.0.1:5060 || say "    (the inbound call failed: see $dir/edge.log)"
+    wait "$carrier" "$paris" || true
+    say "    metrics (http://127.0.0.1:9460/metrics):"
+    curl -fsS --max-time 2 http://127.0.0.1:9460/metrics | grep -E '^sip_edge_(active_calls|calls_total|refusals_total)' | grep -v ' 0$' | sed 's/^/      /' || true
+    kill -TERM "$edge_pid"
+    wait "$edge_pid" || die "the SIP edge did not stop cleanly (log: $dir/edge.log)"
+    say "    the edge's latest records in ClickHouse"
+    clickhouse-client --port "$FAIRTRUNK_CLICKHOUSE_TCP_PORT" --database fairtrunk --format PrettyCompactNoEscapes --query "
+        SELECT formatDateTime(toDateTime(intDiv(invite_ms, 1000), 'Europe/Paris'), '%F %T') AS invite_paris,
+               trunk_id, direction, caller, callee, disposition, final_status, billable_ms,
+               channels_in_force, calls_in_progress
+        FROM calls FINAL WHERE source_kind = 'edge' ORDER BY invite_ms DESC LIMIT 5"
+}
+
 stage_summary() {
     say "what ClickHouse holds (deduplicated, per trunk and Paris month)"
     "$BIN/cdr" summary
@@ -56,4 +90,5 @@ stage_setup
 stage_provisioning
 stage_schema
 stage_calls
+stage_edge
 stage_summary
