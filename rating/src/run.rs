@@ -629,7 +629,7 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
     let closed = store.closed(&month.to_string()).await?;
     let refused = closed.is_some() && !options.force;
     let run_id = format!(
-        "{month}-{}",
+        "{month}@{}",
         chrono::DateTime::<chrono::Utc>::from_timestamp_millis(started_at_ms as i64)
             .map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string())
             .unwrap_or_default()

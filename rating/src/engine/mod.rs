@@ -890,10 +890,10 @@ impl<'a> TrunkRater<'a> {
             self.breaches.push(self.breach(
                 Rule::TelecomProfessional,
                 "",
-                "plan never applies".to_owned(),
+                format!("plan never applies to category {category}"),
                 Decimal::ZERO,
                 Decimal::ZERO,
-                category.as_str(),
+                "calls",
                 first,
                 true,
                 detail,
@@ -981,6 +981,10 @@ impl<'a> TrunkRater<'a> {
                 self.repriced.get(&(breach.rule, breach.subject.clone()))
             {
                 breach.repriced_calls = *calls;
+                if matches!(breach.rule, Rule::TelecomProfessional | Rule::Suspension) {
+                    // Nothing is measured: the calls the plan would have covered are.
+                    breach.measured = Decimal::from(*calls);
+                }
                 breach.repriced_amount = *amount;
                 breach.evidence = keys.iter().map(|(_, k)| k.clone()).collect();
             }

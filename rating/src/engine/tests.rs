@@ -367,8 +367,10 @@ fn telecom_professionals_pay_every_call_and_count_nothing() {
     let b = &outcome.breaches[0];
     assert_eq!(
         (b.rule, b.unit.as_str()),
-        (Rule::TelecomProfessional, "call_centre")
+        (Rule::TelecomProfessional, "calls")
     );
+    assert_eq!(b.threshold, "plan never applies to category call_centre");
+    assert_eq!(b.measured, Decimal::from(2));
     assert_eq!(b.repriced_calls, 2);
     assert_eq!(b.crossing_call.as_deref(), Some("fixed"));
 }
