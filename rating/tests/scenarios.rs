@@ -236,17 +236,19 @@ fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
     }
 }
 
-struct Scenario {
-    _dir: tempfile::TempDir,
-    provisioning: PathBuf,
-    out: PathBuf,
-    config: ClickhouseConfig,
+/// A scenario's provisioning in a temporary folder and its calls in a fresh
+/// database (shared with the other test modules).
+pub(crate) struct Scenario {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) provisioning: PathBuf,
+    pub(crate) out: PathBuf,
+    pub(crate) config: ClickhouseConfig,
     keys: BTreeMap<String, String>,
     _db: TestDatabase,
 }
 
 impl Scenario {
-    async fn load(name: &str) -> Scenario {
+    pub(crate) async fn load(name: &str) -> Scenario {
         let source = scenarios_dir().join(name);
         let dir = tempfile::tempdir().unwrap();
         let provisioning = dir.path().join("provisioning");
@@ -275,7 +277,7 @@ impl Scenario {
         }
         Scenario {
             out: dir.path().join("out"),
-            _dir: dir,
+            dir,
             provisioning,
             config,
             keys,
@@ -283,7 +285,7 @@ impl Scenario {
         }
     }
 
-    fn options(&self, out: &Path) -> RunOptions {
+    pub(crate) fn options(&self, out: &Path) -> RunOptions {
         RunOptions {
             month: "2026-10".parse().unwrap(),
             provisioning_dir: self.provisioning.clone(),
@@ -294,7 +296,7 @@ impl Scenario {
         }
     }
 
-    fn name_of(&self, key: &str) -> String {
+    pub(crate) fn name_of(&self, key: &str) -> String {
         self.keys
             .get(key)
             .cloned()
@@ -330,7 +332,7 @@ async fn check(name: &str) {
         ));
     }
     // Reproducible: a second run writes the same bytes.
-    let again = scenario._dir.path().join("again");
+    let again = scenario.dir.path().join("again");
     run(&scenario.options(&again)).await.unwrap();
     for file in [
         "invoice_lines.csv",

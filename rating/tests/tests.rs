@@ -3,3 +3,5 @@
 //! binary, one module per area.
 
 mod scenarios;
+
+mod runs;
