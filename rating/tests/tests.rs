@@ -5,3 +5,5 @@
 mod scenarios;
 
 mod runs;
+
+mod report;
