@@ -86,9 +86,18 @@ stage_summary() {
     say "ClickHouse keeps running at $(clickhouse_url): scripts/clickhouse.sh client to query it, scripts/clickhouse.sh stop to stop it"
 }
 
+stage_rating() {
+    say "rating $MONTH: fair-use counters and breaches, re-pricing, SLA credits, invoice lines"
+    cargo build --quiet -p rating --bins
+    # --force: the demo re-rates its month even if someone closed it (recorded as forced).
+    "$BIN/rating" run --month "$MONTH" --provisioning "$PROVISIONING" --out "$DEMO_VAR/rating" --force
+    say "    report: $DEMO_VAR/rating/report.html; explain a trunk: $BIN/rating explain --trunk acme-multisite --month $MONTH"
+}
+
 stage_setup
 stage_provisioning
 stage_schema
 stage_calls
 stage_edge
 stage_summary
+stage_rating
