@@ -9,7 +9,8 @@
 //! seen earlier in the run, and they are not written again (ClickHouse would collapse
 //! them anyway). Stored keys are looked up per batch, only when ClickHouse holds rows
 //! of the same source in the batch's time range that were inserted before the run
-//! started: importing a new month costs one cheap `count()` per batch, not a scan of
+//! started (at or before the server's clock second when it started; the run waits for
+//! the next second before writing): importing a new month costs one cheap `count()` per batch, not a scan of
 //! the table. Keys seen in the run are remembered in a window of the last
 //! 2 × [`RECENT_KEYS`] rows: a repeated row farther apart than that in one run is
 //! still stored once, but counted as imported.
@@ -155,7 +156,7 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
         return Err("no input file (the folders given hold none)".into());
     }
     let run_started_secs = match &settings.store {
-        Some(store) => Some(server_time(store).await?),
+        Some(store) => Some(run_start(store, !settings.dry_run).await?),
         None => None,
     };
     let (writer, running) = match (&settings.store, settings.dry_run) {
@@ -306,7 +307,25 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
     })
 }
 
-/// The server's clock, seconds: rows inserted before it are "before this run".
+/// The second, on the server's clock, up to which stored rows are "before this run"
+/// (`inserted_at <= it`). When the run writes, it first waits for the server's clock
+/// to pass that second, so that none of its own rows carries it (`inserted_at` has
+/// one-second resolution, and a run started right after another must still see the
+/// other's rows as stored).
+async fn run_start(store: &ClickhouseConfig, writes: bool) -> Result<u32, String> {
+    let started = server_time(store).await?;
+    if writes {
+        for _ in 0..30 {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            if server_time(store).await? > started {
+                break;
+            }
+        }
+    }
+    Ok(started)
+}
+
+/// The server's clock, seconds; also checks the schema.
 async fn server_time(store: &ClickhouseConfig) -> Result<u32, String> {
     let client = store.client();
     let teams_columns: u64 = client
@@ -526,14 +545,14 @@ async fn stored_before(
         Some(names) => client
             .query(
                 "SELECT count() FROM calls WHERE invite_ms >= ? AND invite_ms <= ? \
-                 AND inserted_at < toDateTime(?) AND has(?, source_name)",
+                 AND inserted_at <= toDateTime(?) AND has(?, source_name)",
             )
             .bind(from)
             .bind(to)
             .bind(started_secs)
             .bind(names),
         None => client
-            .query("SELECT count() FROM calls WHERE invite_ms >= ? AND invite_ms <= ? AND inserted_at < toDateTime(?)")
+            .query("SELECT count() FROM calls WHERE invite_ms >= ? AND invite_ms <= ? AND inserted_at <= toDateTime(?)")
             .bind(from)
             .bind(to)
             .bind(started_secs),

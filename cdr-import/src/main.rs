@@ -27,7 +27,6 @@ use std::time::Duration;
 #[command(
     version,
     about = "Load call records from Teams Direct Routing logs, edge CSV exports and other switches' CSV into ClickHouse",
-    args_conflicts_with_subcommands = true,
     subcommand_negates_reqs = true
 )]
 struct Cli {

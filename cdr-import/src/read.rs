@@ -239,8 +239,11 @@ fn read_csv(
         }
     }
     let mut builder = csv::ReaderBuilder::new();
+    // Records end at `\n` only, and a `\r` before it is removed below: with the
+    // default CRLF terminator the csv crate reports the lines of a CRLF file one short.
     builder
         .delimiter(delimiter)
+        .terminator(csv::Terminator::Any(b'\n'))
         .has_headers(false)
         .flexible(true);
     match quote {
@@ -272,7 +275,10 @@ fn read_csv(
             }
         }
         let line = record.position().map_or(0, |p| p.line()) + skipped_lines;
-        let fields: Vec<&[u8]> = record.iter().collect();
+        let mut fields: Vec<&[u8]> = record.iter().collect();
+        if let Some(last) = fields.last_mut() {
+            *last = last.strip_suffix(b"\r").unwrap_or(last);
+        }
         // Decode every field; a field in the wrong encoding refuses the row.
         decoded.clear();
         let mut decode_error = None;

@@ -1,0 +1,717 @@
+//! Integration tests of cdr-import against a real ClickHouse (18.16 in CI): every
+//! sample format, rejects with their lines and reasons, duplicates and re-imports,
+//! Teams rows enriching edge records, reconciliation, the export/import round trip
+//! and the command line (gzip, folders, exit codes, dry run).
+
+use cdr::reader::CallReader;
+use cdr::schema::{migrate, CDR_MIGRATIONS};
+use cdr::{
+    CallKey, CallRecord, CallRecordWriter, ClickhouseConfig, Direction, Source, WriterConfig,
+};
+use cdr_import::draft::Reason;
+use cdr_import::import::{self, ImportReport, ImportSettings};
+use cdr_import::read::Format;
+use cdr_import::reconcile::{self, ReconcileSettings};
+use provisioning::Provisioning;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+use testkit::{shared_clickhouse_url, TestDatabase};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn sample(name: &str) -> PathBuf {
+    root().join("samples/import").join(name)
+}
+
+fn mapping(name: &str) -> String {
+    format!(
+        "mapping:{}",
+        root().join("cdr-import/mappings").join(name).display()
+    )
+}
+
+fn provisioning() -> Arc<Provisioning> {
+    Arc::new(
+        Provisioning::load(&root().join("samples/provisioning")).unwrap_or_else(|e| panic!("{e}")),
+    )
+}
+
+async fn database(label: &str) -> (TestDatabase, ClickhouseConfig) {
+    let url = shared_clickhouse_url();
+    let db = TestDatabase::create(&url, label).await;
+    let store = ClickhouseConfig::new(&url).with_database(&db.name);
+    migrate(&store, &[CDR_MIGRATIONS]).await.expect("migrate");
+    (db, store)
+}
+
+struct Run {
+    dir: tempfile::TempDir,
+}
+
+impl Run {
+    fn new() -> Run {
+        Run {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    async fn import(
+        &self,
+        store: &ClickhouseConfig,
+        format: &str,
+        files: &[PathBuf],
+    ) -> ImportReport {
+        let mut settings = ImportSettings::new(
+            Format::parse(format).unwrap(),
+            provisioning(),
+            Some(store.clone()),
+        );
+        settings.spool_dir = self.dir.path().join("spool");
+        settings.reject_dir = self.dir.path().join("rejects");
+        settings.drain = Duration::from_secs(5);
+        import::run(settings, files.to_vec()).await.unwrap()
+    }
+
+    fn rejects(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.dir.path().join("rejects").join(name)).unwrap()
+    }
+}
+
+async fn all_records(store: &ClickhouseConfig) -> Vec<CallRecord> {
+    let mut stream = CallReader::new(store).calls(0, u64::MAX, None).unwrap();
+    let mut out = Vec::new();
+    while let Some(r) = stream.next().await.unwrap() {
+        out.push(r);
+    }
+    out.sort_by_key(|r| r.key.clone());
+    out
+}
+
+async fn raw_count(store: &ClickhouseConfig) -> u64 {
+    store
+        .client()
+        .query("SELECT count() FROM calls")
+        .fetch_one()
+        .await
+        .unwrap()
+}
+
+fn rejected(report: &ImportReport, reason: Reason) -> u64 {
+    report.total.rejected.get(&reason).copied().unwrap_or(0)
+}
+
+fn teams_record<'a>(records: &'a [CallRecord], id_suffix: &str) -> &'a CallRecord {
+    records
+        .iter()
+        .find(|r| r.teams.as_ref().is_some_and(|t| t.id.ends_with(id_suffix)))
+        .unwrap_or_else(|| panic!("no record of Teams row {id_suffix}"))
+}
+
+#[tokio::test]
+async fn teams_json_page_imports_rejects_and_reimports_nothing() {
+    let (_db, store) = database("teams_json").await;
+    let run = Run::new();
+    let file = sample("teams-2026-10.json");
+    let report = run
+        .import(&store, "teams-json", std::slice::from_ref(&file))
+        .await;
+    let t = &report.total;
+    assert_eq!(
+        (t.read, t.imported, t.duplicates, t.enriched),
+        (17, 13, 1, 0),
+        "{t}"
+    );
+    assert_eq!(rejected(&report, Reason::UnknownTrunk), 1);
+    assert_eq!(rejected(&report, Reason::BadTime), 1);
+    assert_eq!(rejected(&report, Reason::BadNumber), 1);
+    assert_eq!(t.delivered, 13);
+    assert_eq!(t.notes.get("duration_recomputed"), Some(&1));
+
+    let records = all_records(&store).await;
+    assert_eq!(records.len(), 13);
+    let forwarded = teams_record(&records, "000000000002");
+    assert_eq!(
+        forwarded.forwarding_party.as_deref(),
+        Some("chloe.dubois@contoso.fr")
+    );
+    assert_eq!(
+        forwarded.teams.as_ref().unwrap().call_type,
+        "ByotOutUserForwarding"
+    );
+    assert_eq!(forwarded.trunk_id, "contoso-teams");
+    let transferred = teams_record(&records, "000000000005");
+    assert_eq!(
+        transferred.forwarding_party, None,
+        "a transfer is not a forwarding"
+    );
+    let failed = teams_record(&records, "000000000021");
+    assert_eq!(failed.disposition, cdr::Disposition::Busy);
+    assert_eq!((failed.answer_ms, failed.billable_ms), (None, 0));
+    assert_eq!(
+        failed.end_ms - failed.invite_ms,
+        9_000,
+        "ends at failureDateTime"
+    );
+    let inbound = teams_record(&records, "000000000022");
+    assert_eq!(inbound.direction, Direction::Inbound);
+    match &forwarded.source {
+        Source::Import {
+            format,
+            file: f,
+            line,
+        } => {
+            assert_eq!(format, "teams-json");
+            assert_eq!(f, &file.display().to_string());
+            assert_eq!(*line, 50, "the row's first line in the page");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    let rejects = String::from_utf8(run.rejects("teams-2026-10.rejects.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = rejects
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary: Vec<(u64, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["line"].as_u64().unwrap(),
+                l["reason"]
+                    .as_str()
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (303, "unknown_trunk".into()),
+            (326, "bad_time".into()),
+            (349, "bad_number".into())
+        ]
+    );
+    assert_eq!(
+        lines[0]["trunkFullyQualifiedDomainName"], "sbc.fabrikam.fr",
+        "the row itself is kept"
+    );
+
+    // The same file again: everything is a duplicate, nothing is written.
+    let again = Run::new().import(&store, "teams-json", &[file]).await;
+    assert_eq!(
+        (again.total.imported, again.total.duplicates),
+        (0, 14),
+        "{}",
+        again.total
+    );
+    assert_eq!(
+        raw_count(&store).await,
+        13,
+        "not even a second copy was sent"
+    );
+}
+
+#[tokio::test]
+async fn teams_csv_overlapping_a_json_export_imports_only_new_rows() {
+    let (_db, store) = database("teams_csv").await;
+    let run = Run::new();
+    run.import(&store, "teams-json", &[sample("teams-2026-10.json")])
+        .await;
+    let report = run
+        .import(&store, "teams-csv", &[sample("teams-2026-10.csv")])
+        .await;
+    let t = &report.total;
+    assert_eq!((t.read, t.imported, t.duplicates), (10, 5, 2), "{t}");
+    assert_eq!(t.rejected_total(), 3);
+    let records = all_records(&store).await;
+    assert_eq!(records.len(), 18);
+    let forwarded = teams_record(&records, "000000000030");
+    assert_eq!(forwarded.billable_ms, 3_600_000);
+    assert_eq!(
+        forwarded.forwarding_party.as_deref(),
+        Some("alice.martin@contoso.fr")
+    );
+    match &forwarded.source {
+        Source::Import { format, line, .. } => {
+            assert_eq!((format.as_str(), *line), ("teams-csv", 4))
+        }
+        other => panic!("{other:?}"),
+    }
+    let rejects = String::from_utf8(run.rejects("teams-2026-10.rejects.csv")).unwrap();
+    let mut lines = rejects.lines();
+    assert!(lines
+        .next()
+        .unwrap()
+        .ends_with("mediaBypassEnabled,line,reason"));
+    let reasons: Vec<String> = lines
+        .map(|l| {
+            let fields: Vec<&str> = l.split(',').collect();
+            format!(
+                "{} {}",
+                fields[21],
+                fields[22].trim_matches('"').split(':').next().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        reasons,
+        vec!["8 unknown_trunk", "9 bad_time", "10 bad_number"]
+    );
+}
+
+#[tokio::test]
+async fn teams_rows_enrich_their_edge_records_instead_of_counting_twice() {
+    let (_db, store) = database("enrich").await;
+    let run = Run::new();
+    let edge = run
+        .import(&store, "edge-csv", &[sample("edge-contoso-2026-10.csv")])
+        .await;
+    assert_eq!(edge.total.imported, 12);
+    let before = all_records(&store).await;
+
+    let report = run
+        .import(&store, "teams-json", &[sample("teams-2026-10.json")])
+        .await;
+    let t = &report.total;
+    assert_eq!((t.enriched, t.imported, t.duplicates), (10, 3, 1), "{t}");
+    assert_eq!(t.notes.get("duration_disagrees"), Some(&1));
+    let after = all_records(&store).await;
+    assert_eq!(after.len(), 12 + 3, "10 Teams rows became no second call");
+    let forwarded = teams_record(&after, "000000000002");
+    let original = before.iter().find(|r| r.key == forwarded.key).unwrap();
+    assert!(matches!(forwarded.source, Source::Edge { .. }));
+    assert_eq!(forwarded.revision, 1);
+    assert_eq!(
+        (
+            forwarded.invite_ms,
+            forwarded.answer_ms,
+            forwarded.end_ms,
+            forwarded.billable_ms
+        ),
+        (
+            original.invite_ms,
+            original.answer_ms,
+            original.end_ms,
+            original.billable_ms
+        ),
+        "the edge stays authoritative for times"
+    );
+    assert_eq!(
+        forwarded.forwarding_party.as_deref(),
+        Some("chloe.dubois@contoso.fr")
+    );
+    assert_eq!(
+        forwarded.teams.as_ref().unwrap().user_principal_name,
+        "chloe.dubois@contoso.fr"
+    );
+
+    let again = run
+        .import(&store, "teams-json", &[sample("teams-2026-10.json")])
+        .await;
+    assert_eq!(
+        (
+            again.total.enriched,
+            again.total.imported,
+            again.total.duplicates
+        ),
+        (0, 0, 14),
+        "{}",
+        again.total
+    );
+
+    let settings = ReconcileSettings {
+        month: chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        match_tolerance_ms: 5_000,
+        duration_tolerance_ms: 2_000,
+        samples: 3,
+    };
+    let report = reconcile::reconcile(&store, &provisioning(), &settings)
+        .await
+        .unwrap();
+    assert_eq!(report.matched, 10);
+    assert_eq!(
+        report.teams_without_edge.total(),
+        3,
+        "Teams-only calls on a trunk crossing the edge"
+    );
+    assert_eq!(
+        report.edge_without_teams.total(),
+        2,
+        "the last two edge calls are not in the log"
+    );
+    assert_eq!(report.duration_disagreements.total(), 1);
+    assert_eq!(report.double_counted.total(), 0);
+    let text = report.render(&settings);
+    assert!(
+        text.contains("Teams calls with no edge record: 3 (contoso-teams 3)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("teams-2026-10.json:"),
+        "samples name their file and line:\n{text}"
+    );
+}
+
+async fn write(store: &ClickhouseConfig, records: &[CallRecord]) {
+    let dir = tempfile::tempdir().unwrap();
+    let (writer, running, _) =
+        CallRecordWriter::start(store, WriterConfig::new(dir.path())).unwrap();
+    for r in records {
+        assert_eq!(
+            writer.write(r.clone()).await.unwrap(),
+            cdr::Accepted::Delivered
+        );
+    }
+    drop(writer);
+    running.shutdown(Duration::from_secs(5)).await;
+}
+
+fn edge_of(teams: &CallRecord, node_call: &str, offset_ms: i64) -> CallRecord {
+    let mut edge = teams.clone();
+    edge.key = CallKey::for_edge("edge-1", node_call, "tag", 1);
+    edge.source = Source::Edge {
+        node: "edge-1".into(),
+    };
+    edge.teams = None;
+    edge.forwarding_party = None;
+    let shift = |t: u64| (t as i64 + offset_ms) as u64;
+    edge.invite_ms = shift(edge.invite_ms);
+    edge.answer_ms = edge.answer_ms.map(shift);
+    edge.end_ms = shift(edge.end_ms);
+    edge.channels_in_force = Some(10);
+    edge.calls_in_progress = Some(0);
+    edge
+}
+
+#[tokio::test]
+async fn reconcile_finds_late_edge_records_near_misses_and_one_sided_calls() {
+    let (_db, store) = database("reconcile").await;
+    let run = Run::new();
+    let lines = sample("teams-2026-10.json");
+    run.import(&store, "teams-json", &[lines]).await;
+    let teams = all_records(&store).await;
+    let late = teams_record(&teams, "000000000020").clone();
+    let near_miss = teams_record(&teams, "000000000022").clone();
+    // The edge records arrive after the Teams import (a spool replay): one within the
+    // tolerance, one 8 s away (outside 5 s).
+    write(
+        &store,
+        &[
+            edge_of(&late, "late@sbc", 1_200),
+            edge_of(&near_miss, "near@sbc", 8_000),
+        ],
+    )
+    .await;
+
+    let settings = ReconcileSettings {
+        month: chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        match_tolerance_ms: 5_000,
+        duration_tolerance_ms: 2_000,
+        samples: 20,
+    };
+    let report = reconcile::reconcile(&store, &provisioning(), &settings)
+        .await
+        .unwrap();
+    assert_eq!(report.double_counted.total(), 1);
+    assert_eq!(report.double_counted.samples[0].key, late.key);
+    assert!(report
+        .teams_without_edge
+        .samples
+        .iter()
+        .any(|r| r.key == near_miss.key));
+    assert_eq!(
+        report.teams_without_edge.total(),
+        12,
+        "every Teams-only row but the late one"
+    );
+    assert_eq!(report.edge_without_teams.total(), 1);
+    assert_eq!(
+        report.edge_without_teams.samples[0].sip_call_id,
+        near_miss.sip_call_id
+    );
+
+    reconcile::apply(
+        &store,
+        &run.dir.path().join("apply-spool"),
+        &report.double_counted_pairs,
+    )
+    .await
+    .unwrap();
+    // ALTER DELETE is a background mutation: wait for it.
+    let mut remaining = 1;
+    for _ in 0..100 {
+        remaining = store
+            .client()
+            .query("SELECT count() FROM calls WHERE call_key = ?")
+            .bind(late.key.as_str())
+            .fetch_one::<u64>()
+            .await
+            .unwrap();
+        if remaining == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(remaining, 0, "the Teams copy is deleted");
+    let fixed = reconcile::reconcile(&store, &provisioning(), &settings)
+        .await
+        .unwrap();
+    assert_eq!(fixed.double_counted.total(), 0);
+    assert_eq!(fixed.matched, 1);
+}
+
+#[tokio::test]
+async fn export_then_import_gives_identical_records() {
+    let (_db, source) = database("export").await;
+    let run = Run::new();
+    run.import(&source, "edge-csv", &[sample("edge-contoso-2026-10.csv")])
+        .await;
+    run.import(&source, "teams-json", &[sample("teams-2026-10.json")])
+        .await;
+    let original = all_records(&source).await;
+    assert!(original
+        .iter()
+        .any(|r| r.revision == 1 && r.teams.is_some()));
+    assert!(original
+        .iter()
+        .any(|r| matches!(r.source, Source::Import { .. })));
+
+    let exported = run.dir.path().join("october.csv.gz");
+    let status = Command::new(env!("CARGO_BIN_EXE_cdr-import"))
+        .args([
+            "--clickhouse",
+            &source.url,
+            "--database",
+            &source.database,
+            "export",
+            "--month",
+            "2026-10",
+            "--output",
+        ])
+        .arg(&exported)
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let (_db2, target) = database("export_target").await;
+    let report = run.import(&target, "edge-csv", &[exported]).await;
+    assert_eq!(
+        report.total.imported,
+        original.len() as u64,
+        "{}",
+        report.total
+    );
+    assert_eq!(all_records(&target).await, original);
+}
+
+#[tokio::test]
+async fn generic_latin1_paris_times_across_the_october_change() {
+    let (_db, store) = database("generic").await;
+    let run = Run::new();
+    let report = run
+        .import(
+            &store,
+            &mapping("generic.toml"),
+            &[sample("generic-2026-10.csv")],
+        )
+        .await;
+    let t = &report.total;
+    assert_eq!((t.read, t.imported, t.duplicates), (14, 8, 1), "{t}");
+    for reason in [
+        Reason::AmbiguousTime,
+        Reason::NonexistentTime,
+        Reason::BadNumber,
+        Reason::UnknownTrunk,
+        Reason::BadTime,
+    ] {
+        assert_eq!(rejected(&report, reason), 1, "{reason:?}");
+    }
+    let records = all_records(&store).await;
+    let by_id = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.key == CallKey::for_import("mapping:generic", id))
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    let utc = |t: &str| {
+        chrono::DateTime::parse_from_rfc3339(t)
+            .unwrap()
+            .timestamp_millis() as u64
+    };
+    // 02:30 local on 25 October, once in summer time (+02:00) and once in winter time (+01:00).
+    assert_eq!(by_id("G-0005").invite_ms, utc("2026-10-25T00:30:00Z"));
+    assert_eq!(by_id("G-0004").invite_ms, utc("2026-10-25T01:30:00Z"));
+    // Answered 02:55 summer time, ended 02:05 winter time: ten minutes.
+    let across = by_id("G-0006");
+    assert_eq!(across.answer_ms, Some(utc("2026-10-25T00:55:00Z")));
+    assert_eq!(across.billable_ms, 600_000);
+    let inbound = by_id("G-0002");
+    assert_eq!(
+        (inbound.direction, inbound.site_id.as_deref()),
+        (Direction::Inbound, Some("lyon"))
+    );
+    assert_eq!(inbound.caller, "+33472000002");
+    assert_eq!(by_id("G-0012").disposition, cdr::Disposition::Cancelled);
+
+    let rejects = run.rejects("generic-2026-10.rejects.csv");
+    let text = encoding_rs::WINDOWS_1252.decode(&rejects).0.into_owned();
+    let mut lines = text.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "id_appel;date_debut;date_reponse;date_fin;decalage_utc;durée;appelant;appelé;sens;resultat;code_sip;trunk;site;line;reason"
+    );
+    let got: Vec<String> = lines
+        .map(|l| {
+            let f: Vec<&str> = l.split(';').collect();
+            format!(
+                "{} {} {}",
+                f[0],
+                f[13],
+                f[14].trim_matches('"').split(':').next().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            "G-0007 8 ambiguous_time",
+            "G-0008 9 nonexistent_time",
+            "G-0009 10 bad_number",
+            "G-0010 11 unknown_trunk",
+            "G-0011 12 bad_time"
+        ]
+    );
+    assert!(
+        rejects.windows(7).any(|w| w == b"r\xe9pondu"),
+        "rejects stay Latin-1"
+    );
+}
+
+#[tokio::test]
+async fn kamailio_acc_cdrs_import_through_their_mapping() {
+    let (_db, store) = database("kamailio").await;
+    let run = Run::new();
+    let report = run
+        .import(
+            &store,
+            &mapping("kamailio-acc.toml"),
+            &[sample("kamailio-acc-2026-10.tsv")],
+        )
+        .await;
+    let t = &report.total;
+    assert_eq!((t.read, t.imported), (7, 5), "{t}");
+    assert_eq!(rejected(&report, Reason::AmbiguousTime), 1);
+    assert_eq!(rejected(&report, Reason::UnknownTrunk), 1);
+    let records = all_records(&store).await;
+    let by_id = |id: &str| {
+        records
+            .iter()
+            .find(|r| r.key == CallKey::for_import("mapping:kamailio-acc", id))
+            .unwrap()
+    };
+    let inbound = by_id("1002");
+    assert_eq!(inbound.trunk_id, "boulangerie-martin-nantes");
+    assert_eq!(inbound.direction, Direction::Inbound);
+    assert_eq!(inbound.billable_ms, 30_500);
+    assert_eq!(inbound.sip_call_id, "b91c2d@carrier");
+    let across = by_id("1004");
+    assert_eq!(
+        across.billable_ms, 900_000,
+        "02:50 summer time to 02:05 winter time"
+    );
+    assert_eq!(
+        by_id("1007").site_id.as_deref(),
+        None,
+        "127.0.0.22 is acme's Lyon site but the mapping has no site column"
+    );
+}
+
+#[tokio::test]
+async fn the_command_line_reads_folders_and_gzip_and_sets_the_exit_code() {
+    let (_db, store) = database("cli").await;
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir_all(inputs.join("older")).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(inputs.join("older/generic.csv.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    std::io::copy(
+        &mut std::fs::File::open(sample("generic-2026-10.csv")).unwrap(),
+        &mut gz,
+    )
+    .unwrap();
+    gz.finish().unwrap();
+    let cli = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_cdr-import"))
+            .current_dir(dir.path())
+            .args(["--clickhouse", &store.url, "--database", &store.database])
+            .arg("--provisioning")
+            .arg(root().join("samples/provisioning"))
+            .args(["--format", &mapping("generic.toml"), "--progress", "lines"])
+            .args(extra)
+            .arg(&inputs)
+            .output()
+            .unwrap()
+    };
+    let dry = cli(&["--dry-run", "--max-reject", "50%"]);
+    let stdout = String::from_utf8_lossy(&dry.stdout);
+    assert_eq!(
+        dry.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        stdout.contains("dry run, nothing written: 14 read, 8 imported"),
+        "{stdout}"
+    );
+    assert_eq!(raw_count(&store).await, 0, "a dry run writes nothing");
+
+    let out = cli(&[]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "5 of 14 rows rejected is over the default 1%:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("rejected rows (5) exceed --max-reject 1% of the rows read"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("written: 8 delivered to ClickHouse"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("generic.csv.gz:10: bad_number: callee:"),
+        "{stderr}"
+    );
+    assert!(
+        dir.path().join("generic.rejects.csv").exists(),
+        "rejects go to the current folder"
+    );
+    assert_eq!(raw_count(&store).await, 8);
+
+    let bad = Command::new(env!("CARGO_BIN_EXE_cdr-import"))
+        .args([
+            "--provisioning",
+            "/nonexistent",
+            "--format",
+            "teams-xml",
+            "x",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("format \"teams-xml\" is not known"));
+}
