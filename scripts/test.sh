@@ -10,9 +10,9 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 cd "$FAIRTRUNK_ROOT"
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup)"
-clickhouse_start
 ensure_packages sipp:sip-tester  # SIP peers of the sip-edge tests
 ensure_packages chromium:chromium  # renders rating's report.html in a test
+clickhouse_start
 cleanup() { [ "$FAIRTRUNK_CLICKHOUSE_STARTED" = 1 ] && clickhouse_stop; true; }
 trap cleanup EXIT
 export FAIRTRUNK_TEST_CLICKHOUSE_URL="$(clickhouse_url)"
