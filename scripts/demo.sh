@@ -80,6 +80,17 @@ stage_edge() {
         FROM calls FINAL WHERE source_kind = 'edge' ORDER BY invite_ms DESC LIMIT 5"
 }
 
+stage_import() {
+    say "importing the sample Teams Direct Routing log of October 2026 (rows matching edge calls enrich them; bad rows go to $DEMO_VAR/import)"
+    cargo build --quiet -p cdr-import --bins
+    # The sample has bad rows on purpose (unknown SBC, bad timestamp, letters in a number).
+    "$BIN/cdr-import" --provisioning "$PROVISIONING" --spool "$DEMO_VAR/import-spool" \
+        --reject-dir "$DEMO_VAR/import" --progress none --max-reject 25% \
+        --format teams-json samples/import/teams-2026-10.json
+    say "reconciling October 2026's Teams log with the edge's records"
+    "$BIN/cdr-import" --provisioning "$PROVISIONING" reconcile --month 2026-10 --samples 2 || true
+}
+
 stage_summary() {
     say "what ClickHouse holds (deduplicated, per trunk and Paris month)"
     "$BIN/cdr" summary
@@ -99,5 +110,6 @@ stage_provisioning
 stage_schema
 stage_calls
 stage_edge
+stage_import
 stage_summary
 stage_rating
