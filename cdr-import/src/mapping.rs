@@ -661,7 +661,13 @@ impl Mapping {
         tolerance_ms: u64,
     ) -> Result<Draft, RowError> {
         let header_name = |i: usize| format!("column {}", i + 1);
-        let get = |i: usize| fields.get(i).map(|s| s.trim()).filter(|s| !s.is_empty());
+        // `\N` is how MySQL (`mysql -B`, `SELECT ... INTO OUTFILE`) and ClickHouse write NULL.
+        let get = |i: usize| {
+            fields
+                .get(i)
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty() && *s != "\\N")
+        };
         let required = |i: usize, field: &str| {
             get(i).ok_or_else(|| RowError::missing(&format!("{field} ({})", header_name(i))))
         };
@@ -926,6 +932,13 @@ outbound = ["out"]
         .collect();
         let d = m.draft(&layout, &row, 2_000).unwrap();
         assert_eq!(d.source_id, "x\u{1f}1");
+        let mut null_end = row.clone();
+        null_end[3] = "\\N".into();
+        let absent = m.draft(&layout, &null_end, 2_000).unwrap();
+        assert_eq!(
+            absent.end_ms, absent.invite_ms,
+            "\\N is an absent end, not a bad time"
+        );
         assert_eq!(d.direction, Direction::Inbound);
         assert_eq!(
             d.disposition,
