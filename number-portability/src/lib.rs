@@ -1,9 +1,9 @@
 //! Phone numbers: what a number is and who holds it.
 //!
 //! This crate owns E.164 parsing and normalisation, the French numbering plan and
-//! international prefixes (classification) and ARCEP numbering data. Number
-//! inventory and porting will live here too. It knows nothing about SIP or billing;
-//! every other component asks it about numbers.
+//! international prefixes (classification), ARCEP numbering data, the number
+//! inventory and porting. It knows nothing about SIP or billing; every other
+//! component asks it about numbers.
 //!
 //! - [`parse`] turns what SIP messages and call-record exports contain (`0123456789`,
 //!   `+33 1 23 45 67 89`, `tel:`/`sip:` URIs, `112`...) into a [`Number`]: an [`E164`]
@@ -13,6 +13,20 @@
 //!   territory, emergency flag.
 //! - [`arcep::ArcepData`] imports ARCEP's open data files and answers "which operator
 //!   holds this number's block", "which territory", "which ZNE".
+//! - [`inventory::Inventory`] is the number inventory, loaded from the provisioning
+//!   directory (`numbers/`): **the SIP edge and rating use two lookups**,
+//!   O(1) whatever the inventory size:
+//!   - [`Inventory::route(&E164) -> Option<Route>`](inventory::Inventory::route):
+//!     DID → customer, trunk, site for inbound routing (numbers of an SDA block of
+//!     10/100/1000 included);
+//!   - [`Inventory::belongs_to(&E164, customer) -> bool`](inventory::Inventory::belongs_to):
+//!     "does this caller number belong to this customer" (caller-ID checks,
+//!     shared-trunk detection).
+//!
+//!   Load it with [`Inventory::load(provisioning_dir)`](inventory::Inventory::load)
+//!   at start and on reload.
+//! - [`porting`]: port-in and port-out requests and their workflow; [`rio`]: RIO
+//!   format and key; [`calendar`]: French working days for port dates.
 //!
 //! The tables behind both are data files (`data/*.csv`), embedded as defaults and
 //! replaceable through [`NumberingPlan::builder`].
@@ -36,13 +50,31 @@
 //! let err = parse("0800 FLEURS").unwrap_err();
 //! assert!(err.to_string().contains("letter 'F'"));
 //! ```
+//!
+//! The inventory, as the edge uses it:
+//!
+//! ```
+//! use number_portability::inventory::Inventory;
+//! use number_portability::E164;
+//!
+//! let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/provisioning");
+//! let inventory = Inventory::load(&dir).unwrap_or_else(|errors| panic!("{errors}"));
+//! let did = E164::parse("+33145233142").unwrap(); // in acme's SDA block of 100
+//! let route = inventory.route(&did).unwrap();
+//! assert_eq!((route.customer, route.trunk, route.site), ("acme", "acme-multisite", "paris-hq"));
+//! assert!(inventory.belongs_to(&did, "acme"));
+//! ```
 #![deny(missing_docs)]
 
 pub mod arcep;
+pub mod calendar;
 mod error;
+pub mod inventory;
 mod number;
 mod parse;
 mod plan;
+pub mod porting;
+pub mod rio;
 mod trie;
 
 use std::sync::OnceLock;

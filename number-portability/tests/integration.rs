@@ -3,4 +3,5 @@
 mod arcep;
 mod classify;
 mod cli;
+mod inventory;
 mod properties;

@@ -1,0 +1,1 @@
+//! Port request transitions, as methods of [`crate::inventory::Inventory`].
