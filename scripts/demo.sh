@@ -64,8 +64,8 @@ stage_edge() {
     say "    4 simultaneous calls from boulangerie-martin-nantes (2 channels): 2 answered, 2 refused (503)"
     sipp_run -sf "$scenarios/uac_or_refused.xml" -i 127.0.0.11 -p 5062 -mi 127.0.0.11 -s 0612345678 \
         -key caller 0240000000 -m 4 -r 100 -l 4 -d 2000 127.0.0.1:5060 || say "    (some outbound calls failed: see $dir/edge.log)"
-    say "    1 inbound call from the carrier to +33140000001 (acme-multisite, Paris)"
-    sipp_run -sf "$scenarios/uac_basic.xml" -i 127.0.0.2 -p 5064 -mi 127.0.0.2 -s 0140000001 \
+    say "    1 inbound call from the carrier to +33145233142 (number inventory: acme-multisite, Paris)"
+    sipp_run -sf "$scenarios/uac_basic.xml" -i 127.0.0.2 -p 5064 -mi 127.0.0.2 -s 0145233142 \
         -key caller 0612345678 -m 1 -d 1000 127.0.0.1:5060 || say "    (the inbound call failed: see $dir/edge.log)"
     wait "$carrier" "$paris" || true
     say "    metrics (http://127.0.0.1:9460/metrics):"

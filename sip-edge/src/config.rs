@@ -676,8 +676,8 @@ bogus = 1
 
     #[test]
     fn the_demo_sample_is_valid() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../samples/sip-edge/edge.toml");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/sip-edge/edge.toml");
         let c = EdgeConfig::load(&path).unwrap();
         assert_eq!(c.node_id, "edge-demo-1");
         assert!(c.provisioning_dir.ends_with("../provisioning"));

@@ -58,8 +58,9 @@ use tracing::{debug, info, info_span, warn, Span};
 
 /// Commands from the control handle.
 pub enum Command {
-    /// New provisioning: new counts apply to new calls.
-    Reload(Arc<Provisioning>),
+    /// New provisioning (and number directory, unless fixed at start): new counts
+    /// apply to new calls.
+    Reload(Arc<Provisioning>, Option<Arc<dyn DidDirectory>>),
     /// Stop taking calls; end what remains at `deadline`; answer when done.
     Drain {
         /// When calls still in progress are ended.
@@ -430,7 +431,10 @@ impl Core {
                 self.conn_by_peer.insert(peer, conn);
             }
             Event::Closed { conn, reason } => self.on_conn_closed(conn, &reason),
-            Event::Command(Command::Reload(provisioning)) => {
+            Event::Command(Command::Reload(provisioning, dids)) => {
+                if let Some(dids) = dids {
+                    self.dids = dids;
+                }
                 info!(
                     fingerprint = provisioning.fingerprint(),
                     "Provisioning reloaded; new channel counts apply to new calls."
@@ -862,8 +866,7 @@ impl Core {
             return;
         }
         let to_tag = self.new_tag();
-        let mut request = message.clone();
-        request.body.clear();
+        let request = trimmed(&message, SERVER_KEEPS, false);
         self.servers.insert(
             key.clone(),
             ServerTx {
@@ -938,6 +941,7 @@ impl Core {
         let peer = flow.peer();
         let invite_ms = now_ms();
         let parties = CallParties::from_invite(&invite);
+        let provisioning = self.provisioning.clone();
         let (trunk, site_id, direction, targets) = if self.carrier_ips.contains(&peer.ip()) {
             let route = self.dids.lookup(&parties.callee);
             let Some(route) = route else {
@@ -946,7 +950,7 @@ impl Core {
                 self.reply(&key, 404, "Not Found", &[]);
                 return;
             };
-            let Some(trunk) = self.provisioning.trunk(&route.trunk_id) else {
+            let Some(trunk) = provisioning.trunk(&route.trunk_id) else {
                 self.metrics.count_refusal("unknown_number");
                 warn!(trunk = %route.trunk_id, callee = %parties.callee, "The number directory names a trunk provisioning does not know: 404.");
                 self.reply(&key, 404, "Not Found", &[]);
@@ -967,12 +971,12 @@ impl Core {
                 _ => None,
             };
             (
-                trunk.clone(),
+                trunk,
                 route.site_id.clone(),
                 Direction::Inbound,
                 target.into_iter().collect::<VecDeque<_>>(),
             )
-        } else if let Some(found) = self.provisioning.trunk_for_source(peer.ip()) {
+        } else if let Some(found) = provisioning.trunk_for_source(peer.ip()) {
             let targets = self
                 .config
                 .carriers
@@ -984,7 +988,7 @@ impl Core {
                 })
                 .collect();
             (
-                found.trunk.clone(),
+                found.trunk,
                 found.site.map(|s| s.id().to_string()),
                 Direction::Outbound,
                 targets,
@@ -1213,7 +1217,7 @@ impl Core {
             self.clients.insert(
                 key.clone(),
                 ClientTx {
-                    request,
+                    request: trimmed(&request, CLIENT_KEEPS, true),
                     bytes: bytes.clone(),
                     flow: flow.clone(),
                     state: ClientState::Calling,
@@ -1320,7 +1324,7 @@ impl Core {
         self.clients.insert(
             key.clone(),
             ClientTx {
-                request,
+                request: trimmed(&request, CLIENT_KEEPS, true),
                 bytes,
                 flow,
                 state: ClientState::Calling,
@@ -1444,7 +1448,7 @@ impl Core {
         self.clients.insert(
             client_key.clone(),
             ClientTx {
-                request: forwarded,
+                request: trimmed(&forwarded, CLIENT_KEEPS, true),
                 bytes: bytes.clone(),
                 flow: destination.clone(),
                 state: ClientState::Calling,
@@ -1524,6 +1528,7 @@ impl Core {
                 let first = matches!(tx.state, ClientState::Calling | ClientState::Proceeding);
                 if first {
                     tx.state = ClientState::Accepted;
+                    tx.bytes = Vec::new();
                     tx.gen += 1;
                     let gen = tx.gen;
                     self.schedule(t.t1 * 64, TimerKind::ClientExpire(key.clone(), gen));
@@ -1574,6 +1579,7 @@ impl Core {
                 return;
             }
             tx.state = ClientState::Completed;
+            tx.bytes = Vec::new();
             tx.gen += 1;
             let gen = tx.gen;
             let after = if unreliable {
@@ -1598,6 +1604,8 @@ impl Core {
             return;
         }
         tx.state = ClientState::Completed;
+        tx.bytes = Vec::new();
+        tx.request.headers.clear();
         tx.gen += 1;
         let gen = tx.gen;
         let after = if unreliable { t.t4 } else { Duration::ZERO };
@@ -1736,6 +1744,12 @@ impl Core {
         };
         let _e = call.span.clone().entered();
         call.state = CallState::Answered;
+        // No failover after an answer: the INVITE copy is not needed any more.
+        call.invite = Message {
+            start: call.invite.start.clone(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        };
         call.answer_ms = Some(now_ms());
         call.callee_tag = response.to_tag().map(str::to_string);
         call.callee_to = response.header("To").map(str::to_string);
@@ -2029,6 +2043,39 @@ impl Core {
         if self.records.send(record).is_err() {
             warn!("The record task is gone; a call record could not be queued.");
         }
+    }
+}
+
+/// Headers a server transaction needs to answer on its own and relay answers.
+const SERVER_KEEPS: &[&str] = &["Via", "From", "To", "Call-ID", "CSeq"];
+/// Headers a client transaction needs for CANCEL, ACK and synthesized answers.
+const CLIENT_KEEPS: &[&str] = &["Via", "From", "To", "Call-ID", "CSeq", "Route"];
+
+/// A copy of `message` with only the `keep` headers (only the top Via when
+/// `top_via_only`) and no body: what a transaction must remember, not more.
+fn trimmed(message: &Message, keep: &[&str], top_via_only: bool) -> Message {
+    let mut seen_via = false;
+    let headers = message
+        .headers
+        .iter()
+        .filter(|h| {
+            if !keep.contains(&h.name.as_str()) {
+                return false;
+            }
+            if h.name == "Via" && top_via_only {
+                if seen_via {
+                    return false;
+                }
+                seen_via = true;
+            }
+            true
+        })
+        .cloned()
+        .collect();
+    Message {
+        start: message.start.clone(),
+        headers,
+        body: Vec::new(),
     }
 }
 

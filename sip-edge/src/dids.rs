@@ -1,9 +1,12 @@
 //! Inbound number lookup: which trunk (and site) receives a call to a DID.
 //!
-//! The number inventory belongs to the `number-portability` crate (issue 3, part 4);
-//! until its lookup lands, the edge reads DIDs through the [`DidDirectory`] trait and
-//! ships one implementation, [`StaticDids`], over the `[inbound_numbers]` table of its
-//! configuration. Wiring the inventory is one more implementation of the trait.
+//! The edge reads DIDs through the [`DidDirectory`] trait. In production it is
+//! [`InventoryDids`]: the number inventory of the `number-portability` crate
+//! (`<provisioning>/numbers/`, loaded with the provisioning at start and on SIGHUP),
+//! in front of which the configuration's `[inbound_numbers]` table ([`StaticDids`])
+//! is consulted first, for numbers an operator routes by hand (tests, migrations).
+//! Only numbers in service have a route (`assigned`, and `porting_out` until the
+//! port completes); any other number gets 404.
 
 use crate::config::InboundNumber;
 use std::collections::BTreeMap;
@@ -46,6 +49,35 @@ impl DidDirectory for StaticDids {
     }
 }
 
+/// The number inventory, with the configuration's table consulted first.
+pub struct InventoryDids {
+    overrides: StaticDids,
+    inventory: number_portability::inventory::Inventory,
+}
+
+impl InventoryDids {
+    /// A directory over `inventory` with `overrides` taking precedence.
+    pub fn new(overrides: StaticDids, inventory: number_portability::inventory::Inventory) -> Self {
+        InventoryDids {
+            overrides,
+            inventory,
+        }
+    }
+}
+
+impl DidDirectory for InventoryDids {
+    fn lookup(&self, number: &str) -> Option<DidRoute> {
+        if let Some(route) = self.overrides.lookup(number) {
+            return Some(route);
+        }
+        let e164 = number_portability::E164::parse(number).ok()?;
+        self.inventory.route(&e164).map(|r| DidRoute {
+            trunk_id: r.trunk.to_string(),
+            site_id: Some(r.site.to_string()),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -69,5 +101,38 @@ mod tests {
             })
         );
         assert_eq!(dids.lookup("+33140000002"), None);
+    }
+
+    #[test]
+    fn inventory_of_the_sample_provisioning() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/provisioning");
+        let provisioning = provisioning::Provisioning::load(&dir).unwrap();
+        let inventory =
+            number_portability::inventory::Inventory::load_with(&dir, &provisioning).unwrap();
+        let mut overrides = BTreeMap::new();
+        overrides.insert(
+            "+33145233000".to_string(),
+            InboundNumber {
+                trunk: "contoso-teams".into(),
+                site: None,
+            },
+        );
+        let dids = InventoryDids::new(StaticDids::new(overrides), inventory);
+        // A number of an assigned SDA block.
+        assert_eq!(
+            dids.lookup("+33145233142"),
+            Some(DidRoute {
+                trunk_id: "acme-multisite".into(),
+                site_id: Some("paris-hq".into())
+            })
+        );
+        // The configuration's table wins.
+        assert_eq!(
+            dids.lookup("+33145233000").unwrap().trunk_id,
+            "contoso-teams"
+        );
+        // Released numbers and short codes have no route.
+        assert_eq!(dids.lookup("+33145233050"), None);
+        assert_eq!(dids.lookup("112"), None);
     }
 }

@@ -66,7 +66,7 @@ pub mod transport;
 use crate::channels::Channels;
 use crate::config::{EdgeConfig, Transport};
 use crate::core::{Command, Core, CoreParts};
-use crate::dids::{DidDirectory, StaticDids};
+use crate::dids::{DidDirectory, InventoryDids, StaticDids};
 use crate::metrics::Metrics;
 use crate::transport::{Event, TransportCounters};
 use anyhow::Context as _;
@@ -85,6 +85,7 @@ const EVENT_QUEUE: usize = 16 * 1024;
 
 /// A running edge.
 pub struct Edge {
+    fixed_dids: bool,
     config: Arc<EdgeConfig>,
     events: mpsc::Sender<Event>,
     core: JoinHandle<()>,
@@ -109,7 +110,7 @@ impl Edge {
         dids: Option<Arc<dyn DidDirectory>>,
     ) -> anyhow::Result<Edge> {
         let config = Arc::new(config);
-        let provisioning = load_provisioning(&config).await?;
+        let (provisioning, inventory) = load_provisioning(&config).await?;
         for carrier in &config.carriers {
             if let Some(found) = provisioning.trunk_for_source(carrier.address.ip()) {
                 anyhow::bail!(
@@ -120,8 +121,8 @@ impl Edge {
                 );
             }
         }
-        let dids =
-            dids.unwrap_or_else(|| Arc::new(StaticDids::new(config.inbound_numbers.clone())));
+        let fixed_dids = dids.is_some();
+        let dids = dids.unwrap_or(inventory);
 
         let (writer, running, _recovery) =
             CallRecordWriter::start(&config.clickhouse, WriterConfig::new(&config.spool_dir))
@@ -207,6 +208,7 @@ impl Edge {
         let core = tokio::spawn(core.run(receiver));
         tracing::info!(node = %config.node_id, listeners = ?sip_addresses, metrics = ?metrics_address, "SIP edge started.");
         Ok(Edge {
+            fixed_dids,
             config,
             events,
             core,
@@ -219,17 +221,18 @@ impl Edge {
         })
     }
 
-    /// Reloads the provisioning directory; on errors the edge keeps the provisioning
-    /// it has.
+    /// Reloads the provisioning directory and its number inventory; on errors the
+    /// edge keeps what it has.
     ///
     /// # Errors
     /// Every provisioning error, one per line.
     pub async fn reload(&self) -> Result<(), String> {
-        let provisioning = load_provisioning(&self.config)
+        let (provisioning, inventory) = load_provisioning(&self.config)
             .await
             .map_err(|e| format!("{e:#}"))?;
+        let dids = (!self.fixed_dids).then_some(inventory);
         self.events
-            .send(Event::Command(Command::Reload(provisioning)))
+            .send(Event::Command(Command::Reload(provisioning, dids)))
             .await
             .map_err(|_| "the edge has stopped".to_string())
     }
@@ -303,15 +306,29 @@ fn set_receive_buffer(socket: &std::net::UdpSocket, bytes: i32) {
     }
 }
 
-async fn load_provisioning(config: &EdgeConfig) -> anyhow::Result<Arc<Provisioning>> {
+/// Loads the provisioning directory and its number inventory (`numbers/`, empty when
+/// absent), with the configuration's `[inbound_numbers]` in front of it.
+async fn load_provisioning(
+    config: &EdgeConfig,
+) -> anyhow::Result<(Arc<Provisioning>, Arc<dyn DidDirectory>)> {
     let dir = config.provisioning_dir.clone();
-    let loaded = tokio::task::spawn_blocking(move || Provisioning::load(&dir)).await?;
-    loaded.map(Arc::new).map_err(|errors| {
+    let loaded = tokio::task::spawn_blocking(move || {
+        let provisioning = Provisioning::load(&dir)?;
+        let inventory = number_portability::inventory::Inventory::load_with(&dir, &provisioning)?;
+        Ok::<_, provisioning::ProvisioningErrors>((provisioning, inventory))
+    })
+    .await?;
+    let (provisioning, inventory) = loaded.map_err(|errors| {
         anyhow::anyhow!(
             "provisioning {} is invalid:\n{errors}",
             config.provisioning_dir.display()
         )
-    })
+    })?;
+    let dids: Arc<dyn DidDirectory> = Arc::new(InventoryDids::new(
+        StaticDids::new(config.inbound_numbers.clone()),
+        inventory,
+    ));
+    Ok((Arc::new(provisioning), dids))
 }
 
 async fn write_records(

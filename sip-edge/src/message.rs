@@ -137,10 +137,9 @@ const CANONICAL: &[(&str, &str)] = &[
 ];
 
 fn canonical_name(name: &str) -> String {
-    let lower = name.to_ascii_lowercase();
     CANONICAL
         .iter()
-        .find(|(alias, _)| *alias == lower)
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
         .map_or_else(|| name.to_string(), |(_, canonical)| canonical.to_string())
 }
 
