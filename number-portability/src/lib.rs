@@ -26,7 +26,8 @@
 //!   Load it with [`Inventory::load(provisioning_dir)`](inventory::Inventory::load)
 //!   at start and on reload.
 //! - [`porting`]: port-in and port-out requests and their workflow; [`rio`]: RIO
-//!   format and key; [`calendar`]: French working days for port dates.
+//!   format and key; [`calendar`]: French working days for port dates;
+//!   [`routing`]: which operator serves a (ported) number now.
 //!
 //! The tables behind both are data files (`data/*.csv`), embedded as defaults and
 //! replaceable through [`NumberingPlan::builder`].
@@ -75,6 +76,7 @@ mod parse;
 mod plan;
 pub mod porting;
 pub mod rio;
+pub mod routing;
 mod trie;
 
 use std::sync::OnceLock;

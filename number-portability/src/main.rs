@@ -1,8 +1,11 @@
-//! The `number-portability` command: classify numbers and import ARCEP data.
+//! The `number-portability` command: classify numbers, import ARCEP data, manage
+//! the number inventory and port requests, check RIOs.
 //!
 //! Exit codes: 0 when everything was valid, 1 when some input was reported as bad
 //! (an invalid number, a bad ARCEP row) while the rest was processed, 2 when the
 //! command could not run (unreadable file, bad numbering plan data).
+
+mod cli;
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -14,7 +17,14 @@ use number_portability::arcep::ArcepData;
 use number_portability::{Number, NumberingPlan};
 
 /// Phone numbers for the fairtrunk SIP trunk service: normalise to E.164, classify
-/// against the French numbering plan, import ARCEP numbering data.
+/// against the French numbering plan, import ARCEP numbering data, manage the
+/// number inventory (which customer, trunk and site holds each number) and
+/// number portability (port-in, port-out, RIO).
+///
+/// The inventory lives in the provisioning directory (--provisioning DIR or
+/// FAIRTRUNK_PROVISIONING), folder numbers/. Commands that change it print one
+/// line per change and append it to numbers/journal.csv. Exit status: 0 done, 1
+/// refused or invalid input (reasons printed, nothing changed), 2 could not run.
 #[derive(Debug, Parser)]
 #[command(name = "number-portability", version, propagate_version = true)]
 struct Cli {
@@ -68,6 +78,53 @@ enum Command {
     Arcep {
         #[command(subcommand)]
         command: ArcepCommand,
+    },
+    /// The number inventory: add numbers to the stock, reserve, assign to a
+    /// customer's trunk and site, release (quarantine), list, history.
+    Inventory {
+        #[command(flatten)]
+        store: cli::StoreArgs,
+        #[command(subcommand)]
+        command: cli::inventory::InventoryCommand,
+    },
+    /// Port-in requests: numbers coming from another operator (create, submit,
+    /// accept, reject, schedule, complete, cancel, list, show).
+    PortIn {
+        #[command(flatten)]
+        store: cli::StoreArgs,
+        #[command(subcommand)]
+        command: cli::porting::PortInCommand,
+    },
+    /// Port-out requests: another operator asks for the provider's numbers
+    /// (create, accept, reject, schedule, complete, cancel, list, show).
+    PortOut {
+        #[command(flatten)]
+        store: cli::StoreArgs,
+        #[command(subcommand)]
+        command: cli::porting::PortOutCommand,
+    },
+    /// RIO (relevé d'identité opérateur): check a RIO against a number, or print
+    /// the RIO of one of the provider's numbers.
+    Rio {
+        #[command(flatten)]
+        store: cli::StoreArgs,
+        #[command(subcommand)]
+        command: cli::RioCommand,
+    },
+    /// Which operator serves numbers now: the provider (inventory), the
+    /// ported-number list (--ported, routing prefixes of MAJPORTA) or the block
+    /// holder (MAJNUM). CSV: input, e164, operator, served_by, routing_prefix,
+    /// error.
+    Serving {
+        /// Numbers.
+        #[arg(required = true)]
+        numbers: Vec<String>,
+        /// Ported-number list: CSV with a number column (Numero) and a routing
+        /// prefix column (Code_Portabilite), ';' separated.
+        #[arg(long, value_name = "FILE")]
+        ported: Option<PathBuf>,
+        #[command(flatten)]
+        store: cli::StoreArgs,
     },
 }
 
@@ -147,6 +204,15 @@ fn run(cli: Cli) -> anyhow::Result<bool> {
             )?;
             Ok(bad == 0)
         }
+        Command::Inventory { store, command } => cli::inventory::run(command, &store),
+        Command::PortIn { store, command } => cli::porting::run_in(command, &store),
+        Command::PortOut { store, command } => cli::porting::run_out(command, &store),
+        Command::Rio { store, command } => cli::run_rio(command, &store),
+        Command::Serving {
+            numbers,
+            ported,
+            store,
+        } => cli::run_serving(numbers, ported, &store),
     }
 }
 

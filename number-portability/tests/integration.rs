@@ -4,4 +4,6 @@ mod arcep;
 mod classify;
 mod cli;
 mod inventory;
+mod inventory_cli;
+mod porting;
 mod properties;

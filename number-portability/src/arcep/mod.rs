@@ -19,7 +19,7 @@
 //! Lookups: ranges are indexed by (length, start) in a B-tree, O(log blocks); codes
 //! and prefixes in hash maps.
 
-mod reader;
+pub(crate) mod reader;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;

@@ -219,6 +219,21 @@ impl Entry {
         }
     }
 
+    /// The row as written in `inventory.csv` (`INVENTORY_COLUMNS`).
+    pub fn to_row(&self) -> Vec<String> {
+        vec![
+            self.block.to_string(),
+            self.state.to_string(),
+            self.origin.to_string(),
+            self.customer.clone().unwrap_or_default(),
+            self.trunk.clone().unwrap_or_default(),
+            self.site.clone().unwrap_or_default(),
+            self.since.to_string(),
+            self.until.map(|d| d.to_string()).unwrap_or_default(),
+            self.request.clone().unwrap_or_default(),
+        ]
+    }
+
     /// The customer, or an empty string.
     pub fn customer_str(&self) -> &str {
         self.customer.as_deref().unwrap_or("")

@@ -113,8 +113,8 @@ impl JournalRecord {
         self.block
     }
 
-    /// The row as written.
-    pub(crate) fn to_row(&self) -> Vec<String> {
+    /// The row as written in `journal.csv` ([`JOURNAL_COLUMNS`]).
+    pub fn to_row(&self) -> Vec<String> {
         vec![
             self.time.to_rfc3339_opts(SecondsFormat::Secs, true),
             self.actor.clone(),

@@ -241,13 +241,13 @@ impl Inventory {
 
         let inventory_path = provisioning_dir.join(INVENTORY_FILE);
         if !self.entries.is_empty() || inventory_path.exists() {
-            let rows: Vec<Vec<String>> = self.entries.iter().map(entry_row).collect();
+            let rows: Vec<Vec<String>> = self.entries.iter().map(Entry::to_row).collect();
             let bytes = csv_bytes(&INVENTORY_COLUMNS, &rows)?;
             write_atomic(&inventory_path, &bytes).map_err(with_path(INVENTORY_FILE))?;
         }
         let requests_path = provisioning_dir.join(REQUESTS_FILE);
         if !self.requests.is_empty() || requests_path.exists() {
-            let rows: Vec<Vec<String>> = self.requests.iter().map(request_row).collect();
+            let rows: Vec<Vec<String>> = self.requests.iter().map(PortRequest::to_row).collect();
             let bytes = csv_bytes(&REQUEST_COLUMNS, &rows)?;
             write_atomic(&requests_path, &bytes).map_err(with_path(REQUESTS_FILE))?;
         }
@@ -258,39 +258,6 @@ impl Inventory {
 
 fn date_text(d: Option<NaiveDate>) -> String {
     d.map(|d| d.to_string()).unwrap_or_default()
-}
-
-fn entry_row(e: &Entry) -> Vec<String> {
-    vec![
-        e.block.to_string(),
-        e.state.to_string(),
-        e.origin.to_string(),
-        e.customer.clone().unwrap_or_default(),
-        e.trunk.clone().unwrap_or_default(),
-        e.site.clone().unwrap_or_default(),
-        e.since.to_string(),
-        date_text(e.until),
-        e.request.clone().unwrap_or_default(),
-    ]
-}
-
-fn request_row(r: &PortRequest) -> Vec<String> {
-    vec![
-        r.id.clone(),
-        r.direction.to_string(),
-        r.state.to_string(),
-        r.customer.clone().unwrap_or_default(),
-        r.trunk.clone().unwrap_or_default(),
-        r.site.clone().unwrap_or_default(),
-        r.numbers_text(),
-        r.rio.clone().unwrap_or_default(),
-        r.operator.clone().unwrap_or_default(),
-        date_text(r.requested_date),
-        date_text(r.submitted_on),
-        date_text(r.port_date),
-        r.rejection.map(|r| r.to_string()).unwrap_or_default(),
-        r.note.clone(),
-    ]
 }
 
 /// One `inventory.csv` row, checked on its own.

@@ -109,7 +109,7 @@ pub use block::NumberBlock;
 pub use entry::{Entry, NumberState, Origin, PORTABLE_AFTER_RELEASE_DAYS};
 pub use error::{InventoryError, InventoryErrorKind, InventoryErrors};
 pub use files::NumbersLock;
-pub use journal::{Journal, JournalRecord, JOURNAL_FILE};
+pub use journal::{Journal, JournalRecord, JOURNAL_COLUMNS, JOURNAL_FILE};
 pub use load::{INVENTORY_COLUMNS, REQUEST_COLUMNS};
 pub use settings::NumberSettings;
 pub use transition::{Assignee, Change};
@@ -159,12 +159,12 @@ pub struct Holder<'a> {
 pub struct Inventory {
     settings: NumberSettings,
     /// Sorted by block.
-    entries: Vec<Entry>,
+    pub(crate) entries: Vec<Entry>,
     /// Entries of 10^k numbers by first number, k = 0..=3.
     index: [HashMap<E164, u32>; 4],
-    requests: Vec<PortRequest>,
+    pub(crate) requests: Vec<PortRequest>,
     /// Journal rows of changes not saved yet.
-    pending: Vec<JournalRecord>,
+    pub(crate) pending: Vec<JournalRecord>,
 }
 
 impl Inventory {

@@ -504,6 +504,63 @@ impl Inventory {
     }
 }
 
+impl Inventory {
+    /// Checks every row against ARCEP data, as the commands do for a change: the
+    /// provider's own numbers lie in its blocks (MAJNUM), numbers in service are
+    /// used in their ZNE (overseas always, metropolitan under the policy), and the
+    /// provider's RIO code is its own (MAJRIO). Load already checked the rest.
+    pub fn check_with_arcep(
+        &self,
+        provisioning: &Provisioning,
+        arcep: &ArcepData,
+    ) -> Vec<InventoryError> {
+        let rules = Rules {
+            provisioning,
+            arcep: Some(arcep),
+            settings: &self.settings,
+        };
+        let mut errors = Vec::new();
+        for e in &self.entries {
+            if e.origin == Origin::Own && e.state != NumberState::Released {
+                if let Err(k) = check_own_block(Some(arcep), &self.settings, &e.block) {
+                    errors.push(InventoryError::new(e.block, k));
+                }
+            }
+            let in_service = matches!(
+                e.state,
+                NumberState::Reserved | NumberState::Assigned | NumberState::PortingIn
+            ) || (e.state == NumberState::PortingOut && e.until.is_none());
+            if let Some(site) = rules.site_of(e.trunk.as_deref(), e.site.as_deref()) {
+                if in_service {
+                    if let Err(k) = rules.check_site(&e.block, site, true) {
+                        errors.push(InventoryError::new(e.block, k));
+                    }
+                }
+            }
+        }
+        if let Some(code) = &self.settings.rio_operator_code {
+            if arcep.counts().3 > 0 {
+                match arcep.rio_operator(code) {
+                    Some(r) if self.settings.is_ours(&r.operator) => {}
+                    Some(r) => errors.push(InventoryError::new(
+                        "rio_operator_code",
+                        K::RioOperator(format!(
+                            "MAJRIO gives code {code} to {}, not to the provider ({})",
+                            r.operator,
+                            self.settings.operator_mnemonics.join(", ")
+                        )),
+                    )),
+                    None => errors.push(InventoryError::new(
+                        "rio_operator_code",
+                        K::RioOperator(format!("code {code} is not in MAJRIO")),
+                    )),
+                }
+            }
+        }
+        errors
+    }
+}
+
 /// Whether `old` may become `state` for `place` on `date`.
 fn check_can_hold(
     old: &Entry,

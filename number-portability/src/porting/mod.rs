@@ -314,6 +314,27 @@ impl PortRequest {
             .join(" ")
     }
 
+    /// The row as written in `port_requests.csv` (`REQUEST_COLUMNS`).
+    pub fn to_row(&self) -> Vec<String> {
+        let date = |d: Option<NaiveDate>| d.map(|d| d.to_string()).unwrap_or_default();
+        vec![
+            self.id.clone(),
+            self.direction.to_string(),
+            self.state.to_string(),
+            self.customer.clone().unwrap_or_default(),
+            self.trunk.clone().unwrap_or_default(),
+            self.site.clone().unwrap_or_default(),
+            self.numbers_text(),
+            self.rio.clone().unwrap_or_default(),
+            self.operator.clone().unwrap_or_default(),
+            date(self.requested_date),
+            date(self.submitted_on),
+            date(self.port_date),
+            self.rejection.map(|r| r.to_string()).unwrap_or_default(),
+            self.note.clone(),
+        ]
+    }
+
     /// How many numbers the request moves.
     pub fn number_count(&self) -> u32 {
         self.numbers.iter().map(NumberBlock::size).sum()
