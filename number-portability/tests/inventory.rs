@@ -683,3 +683,76 @@ fn changes_and_their_journal_survive_a_reload() {
     // The provisioning check still passes: it ignores numbers/.
     Provisioning::load(dir.path()).unwrap();
 }
+
+mod no_panics {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("+33145233300".to_owned()),
+            Just("+33145233100..+33145233199".to_owned()),
+            Just("+262262620010".to_owned()),
+            Just("assigned".to_owned()),
+            Just("porting_out".to_owned()),
+            Just("quarantined".to_owned()),
+            Just("acme".to_owned()),
+            Just("acme-multisite".to_owned()),
+            Just("lyon".to_owned()),
+            Just("2026-11-22".to_owned()),
+            Just("PI-2026-0001".to_owned()),
+            "[ -~]{0,16}",
+            "\\PC{0,8}",
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(128))]
+
+        // Whatever the inventory and request files hold, loading reports errors
+        // or succeeds; it never panics.
+        #[test]
+        fn any_files_load_or_report(
+            rows in prop::collection::vec(prop::collection::vec(field(), 0..11), 0..6),
+            requests in prop::collection::vec(prop::collection::vec(field(), 0..15), 0..3),
+            header in any::<bool>(),
+        ) {
+            let dir = tempfile::tempdir().unwrap();
+            std::fs::create_dir(dir.path().join("numbers")).unwrap();
+            let p = Provisioning::load(&sample_dir()).unwrap();
+            let mut inv = String::new();
+            if header {
+                inv.push_str("number,state,origin,customer,trunk,site,since,until,request\n");
+            }
+            for r in &rows {
+                inv.push_str(&r.join(","));
+                inv.push('\n');
+            }
+            let mut req = String::from("id,direction,state,customer,trunk,site,numbers,rio,operator,requested_date,submitted_on,port_date,rejection,note\n");
+            for r in &requests {
+                req.push_str(&r.join(","));
+                req.push('\n');
+            }
+            std::fs::write(dir.path().join("numbers/inventory.csv"), inv).unwrap();
+            std::fs::write(dir.path().join("numbers/port_requests.csv"), req).unwrap();
+            if let Err(errors) = Inventory::load_with(dir.path(), &p) {
+                prop_assert!(!errors.is_empty());
+                for e in errors.iter() {
+                    prop_assert!(e.to_string().starts_with("numbers/"), "{}", e);
+                }
+            }
+        }
+
+        #[test]
+        fn any_text_as_rio_or_range(text in "\\PC{0,30}", number in "[0-9+ .]{0,16}") {
+            if let Ok(rio) = number_portability::rio::Rio::parse(&text) {
+                if let Ok(n) = E164::parse(&number) {
+                    let _ = rio.check_number(&n);
+                }
+            }
+            let _ = NumberBlock::parse_range(&text);
+            let _ = NumberBlock::parse_range(&format!("{number}..{number}9"));
+        }
+    }
+}
