@@ -54,7 +54,13 @@ pub struct StoreArgs {
     pub date: Option<NaiveDate>,
 
     /// Why, written in the journal (ticket, order number...).
-    #[arg(long, global = true, value_name = "TEXT", default_value = "")]
+    #[arg(
+        long,
+        global = true,
+        value_name = "TEXT",
+        default_value = "",
+        hide_default_value = true
+    )]
     pub reason: String,
 }
 

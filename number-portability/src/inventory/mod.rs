@@ -38,7 +38,7 @@
 //! An [`Inventory`] is immutable once loaded and `Send + Sync`: share it in an
 //! `Arc` and swap it on reload. [`Inventory::load`] reads the provisioning too (to
 //! check references); [`Inventory::load_with`] takes an already loaded
-//! [`Provisioning`] so a reload parses it once.
+//! [`provisioning::Provisioning`] so a reload parses it once.
 //!
 //! # Storage: plain files in `<provisioning>/numbers/`
 //!
