@@ -7,8 +7,8 @@
 //!
 //! Duplicates (the summary's count) are rows whose key is already stored, or was
 //! seen earlier in the run, and they are not written again (ClickHouse would collapse
-//! them anyway). Stored keys are looked up per batch, only when ClickHouse holds rows
-//! of the same source in the batch's time range that were inserted before the run
+//! them anyway). Stored keys are looked up per batch, only for the rows of UTC days
+//! in which ClickHouse holds rows of the same source that were inserted before the run
 //! started (at or before the server's clock second when it started; the run waits for
 //! the next second before writing): importing a new month costs one cheap `count()` per batch, not a scan of
 //! the table. Keys seen in the run are remembered in a window of the last
@@ -118,17 +118,39 @@ enum Message {
     },
 }
 
+/// Keys are already uniform hashes: their low 64 bits are a perfect hash.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl std::hash::Hasher for KeyHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u128(&mut self, value: u128) {
+        self.0 = value as u64;
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+type KeySet = HashSet<u128, std::hash::BuildHasherDefault<KeyHasher>>;
+
 /// Two generations of recently seen keys (see the module doc).
 struct RecentKeys {
-    current: HashSet<u128>,
-    previous: HashSet<u128>,
+    current: KeySet,
+    previous: KeySet,
 }
 
 impl RecentKeys {
     fn new() -> Self {
         RecentKeys {
-            current: HashSet::new(),
-            previous: HashSet::new(),
+            current: KeySet::default(),
+            previous: KeySet::default(),
         }
     }
 
@@ -162,14 +184,12 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
     let (writer, running) = match (&settings.store, settings.dry_run) {
         (Some(store), false) => {
             let (writer, running, recovered) =
-                CallRecordWriter::start(store, WriterConfig::new(&settings.spool_dir)).map_err(
-                    |e| {
-                        format!(
-                            "cannot open the spool {}: {e}",
-                            settings.spool_dir.display()
-                        )
-                    },
-                )?;
+                CallRecordWriter::start(store, writer_config(&settings)).map_err(|e| {
+                    format!(
+                        "cannot open the spool {}: {e}",
+                        settings.spool_dir.display()
+                    )
+                })?;
             if recovered.pending_records > 0 {
                 tracing::info!(
                     records = recovered.pending_records,
@@ -219,6 +239,7 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
         .collect();
     let mut recent = RecentKeys::new();
     let mut claimed: HashSet<CallKey> = HashSet::new();
+    let mut prior = PriorRows::default();
     let reader_store = CallReader::new(
         settings
             .store
@@ -245,6 +266,7 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
                     records,
                     &mut recent,
                     &mut claimed,
+                    &mut prior,
                 )
                 .await;
                 let outcome = match outcome {
@@ -305,6 +327,16 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
         spool_pending,
         checked_against_clickhouse: settings.store.is_some(),
     })
+}
+
+/// The writer's settings for an import: larger batches than the edge's (an import is
+/// a stream, not live calls), so fewer inserts and fewer parts for ClickHouse to merge.
+fn writer_config(settings: &ImportSettings) -> WriterConfig {
+    let mut config = WriterConfig::new(&settings.spool_dir);
+    config.batch_max_records = 20_000;
+    config.batch_max_delay = Duration::from_millis(500);
+    config.insert_timeout = Duration::from_secs(30);
+    config
 }
 
 /// The second, on the server's clock, up to which stored rows are "before this run"
@@ -467,6 +499,7 @@ async fn process_batch(
     records: Vec<CallRecord>,
     recent: &mut RecentKeys,
     claimed: &mut HashSet<CallKey>,
+    prior: &mut PriorRows,
 ) -> Result<BatchOutcome, String> {
     let mut outcome = BatchOutcome::default();
     let mut fresh: Vec<CallRecord> = Vec::with_capacity(records.len());
@@ -478,10 +511,21 @@ async fn process_batch(
         }
     }
     if let (Some(store), Some(started)) = (&settings.store, run_started_secs) {
-        if !fresh.is_empty() && stored_before(store, &settings.format, &fresh, started).await? {
-            let keys: Vec<CallKey> = fresh.iter().map(|r| r.key.clone()).collect();
+        let check: Vec<CallKey> = match prior
+            .days_with_rows(store, &settings.format, &fresh, started)
+            .await?
+        {
+            PriorDays::None => Vec::new(),
+            PriorDays::All => fresh.iter().map(|r| r.key.clone()).collect(),
+            PriorDays::Some(days) => fresh
+                .iter()
+                .filter(|r| days.contains(&(r.invite_ms / DAY_MS)))
+                .map(|r| r.key.clone())
+                .collect(),
+        };
+        if !check.is_empty() {
             let existing = reader
-                .existing_keys(&keys)
+                .existing_keys(&check)
                 .await
                 .map_err(|e| format!("checking stored keys: {e}"))?;
             let before = fresh.len();
@@ -530,37 +574,85 @@ async fn process_batch(
     Ok(outcome)
 }
 
-/// True when ClickHouse holds rows of this format's sources, inserted before the run,
-/// in the batch's time range: only then can a key of the batch be stored already.
-async fn stored_before(
-    store: &ClickhouseConfig,
-    format: &Format,
-    batch: &[CallRecord],
-    started_secs: u32,
-) -> Result<bool, String> {
-    let from = batch.iter().map(|r| r.invite_ms).min().unwrap_or(0);
-    let to = batch.iter().map(|r| r.invite_ms).max().unwrap_or(0);
-    let client = store.client();
-    let count: u64 = match format.stored_source_names() {
-        Some(names) => client
-            .query(
-                "SELECT count() FROM calls WHERE invite_ms >= ? AND invite_ms <= ? \
-                 AND inserted_at <= toDateTime(?) AND has(?, source_name)",
-            )
-            .bind(from)
-            .bind(to)
-            .bind(started_secs)
-            .bind(names),
-        None => client
-            .query("SELECT count() FROM calls WHERE invite_ms >= ? AND invite_ms <= ? AND inserted_at <= toDateTime(?)")
-            .bind(from)
-            .bind(to)
-            .bind(started_secs),
+const DAY_MS: u64 = 86_400_000;
+
+/// A batch spanning more UTC days than this is checked key by key without asking
+/// which days hold earlier rows (garbage dates would make the day set large).
+const MAX_DAYS_ASKED: u64 = 1_000;
+
+/// Which UTC days of the input hold rows of this format's sources inserted before
+/// the run: asked once per day, so that a month imported in time order costs about
+/// one scan per day rather than one per batch.
+#[derive(Default)]
+struct PriorRows {
+    asked: HashSet<u64>,
+    with_rows: HashSet<u64>,
+}
+
+enum PriorDays {
+    /// No record of the batch can be stored already.
+    None,
+    /// Check every record.
+    All,
+    /// Check the records of these days.
+    Some(HashSet<u64>),
+}
+
+impl PriorRows {
+    async fn days_with_rows(
+        &mut self,
+        store: &ClickhouseConfig,
+        format: &Format,
+        batch: &[CallRecord],
+        started_secs: u32,
+    ) -> Result<PriorDays, String> {
+        let (Some(first), Some(last)) = (
+            batch.iter().map(|r| r.invite_ms / DAY_MS).min(),
+            batch.iter().map(|r| r.invite_ms / DAY_MS).max(),
+        ) else {
+            return Ok(PriorDays::None);
+        };
+        if last - first > MAX_DAYS_ASKED {
+            return Ok(PriorDays::All);
+        }
+        let missing: Vec<u64> = (first..=last).filter(|d| !self.asked.contains(d)).collect();
+        if let (Some(&from), Some(&to)) = (missing.first(), missing.last()) {
+            let client = store.client();
+            let days: Vec<u64> = match format.stored_source_names() {
+                Some(names) => client
+                    .query(
+                        "SELECT DISTINCT intDiv(invite_ms, 86400000) FROM calls \
+                         WHERE invite_ms >= ? AND invite_ms < ? \
+                         AND inserted_at <= toDateTime(?) AND has(?, source_name)",
+                    )
+                    .bind(from * DAY_MS)
+                    .bind((to + 1) * DAY_MS)
+                    .bind(started_secs)
+                    .bind(names),
+                None => client
+                    .query(
+                        "SELECT DISTINCT intDiv(invite_ms, 86400000) FROM calls \
+                         WHERE invite_ms >= ? AND invite_ms < ? AND inserted_at <= toDateTime(?)",
+                    )
+                    .bind(from * DAY_MS)
+                    .bind((to + 1) * DAY_MS)
+                    .bind(started_secs),
+            }
+            .fetch_all()
+            .await
+            .map_err(|e| format!("checking stored rows: {e}"))?;
+            self.asked.extend(from..=to);
+            self.with_rows.extend(days);
+        }
+        let days: HashSet<u64> = (first..=last)
+            .filter(|d| self.with_rows.contains(d))
+            .collect();
+        Ok(if days.is_empty() {
+            PriorDays::None
+        } else {
+            PriorDays::Some(days)
+        })
     }
-    .fetch_one()
-    .await
-    .map_err(|e| format!("checking stored rows: {e}"))?;
-    Ok(count > 0)
 }
 
 /// Awaits acknowledgements in order, counting delivered / spooled / set aside per file.

@@ -273,9 +273,9 @@ impl Encoding {
     ///
     /// # Errors
     /// Invalid UTF-8, naming the field's position.
-    pub fn decode(self, bytes: &[u8]) -> Result<String, String> {
+    pub fn decode(self, bytes: &[u8]) -> Result<std::borrow::Cow<'_, str>, String> {
         match self {
-            Encoding::Utf8 => String::from_utf8(bytes.to_vec()).map_err(|_| {
+            Encoding::Utf8 => std::str::from_utf8(bytes).map(std::borrow::Cow::Borrowed).map_err(|_| {
                 format!(
                     "{:?} is not valid UTF-8 (if the file is Latin-1, set encoding = \"latin-1\" in the mapping)",
                     String::from_utf8_lossy(bytes)
@@ -283,8 +283,7 @@ impl Encoding {
             }),
             Encoding::Latin1 => Ok(encoding_rs::WINDOWS_1252
                 .decode_without_bom_handling(bytes)
-                .0
-                .into_owned()),
+                .0),
         }
     }
 
@@ -429,14 +428,20 @@ impl Mapping {
             ));
             chrono_tz::Europe::Paris
         });
-        let time_format = TimeFormat::from_setting(&raw.time.format);
-        if let TimeFormat::Pattern(p) = &time_format {
-            if !p.contains('%') {
+        let time_format = match TimeFormat::from_setting(&raw.time.format) {
+            Ok(TimeFormat::Pattern(p)) if !p.as_str().contains('%') => {
                 errors.push(format!(
-                    ": time.format {p:?} is neither a chrono pattern (%Y-%m-%d %H:%M:%S) nor rfc3339, unix or unix_ms"
+                    ": time.format {:?} is neither a chrono pattern (%Y-%m-%d %H:%M:%S) nor rfc3339, unix or unix_ms",
+                    p.as_str()
                 ));
+                TimeFormat::Rfc3339
             }
-        }
+            Ok(format) => format,
+            Err(e) => {
+                errors.push(format!(": time.format {e}"));
+                TimeFormat::Rfc3339
+            }
+        };
         if raw.name.trim().is_empty() || raw.name.contains(char::is_whitespace) {
             errors.push(format!(": name {:?} must be a non-empty word", raw.name));
         }
@@ -654,10 +659,10 @@ impl Mapping {
     ///
     /// # Errors
     /// A missing field or a value that does not read.
-    pub fn draft(
+    pub fn draft<S: AsRef<str>>(
         &self,
         layout: &Layout,
-        fields: &[String],
+        fields: &[S],
         tolerance_ms: u64,
     ) -> Result<Draft, RowError> {
         let header_name = |i: usize| format!("column {}", i + 1);
@@ -665,7 +670,7 @@ impl Mapping {
         let get = |i: usize| {
             fields
                 .get(i)
-                .map(|s| s.trim())
+                .map(|s| s.as_ref().trim())
                 .filter(|s| !s.is_empty() && *s != "\\N")
         };
         let required = |i: usize, field: &str| {

@@ -253,7 +253,6 @@ fn read_csv(
     let mut reader = builder.from_reader(input);
     let mut record = csv::ByteRecord::new();
     let mut layout: Option<CsvLayout> = None;
-    let mut decoded: Vec<String> = Vec::new();
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
@@ -280,14 +279,14 @@ fn read_csv(
             *last = last.strip_suffix(b"\r").unwrap_or(last);
         }
         // Decode every field; a field in the wrong encoding refuses the row.
-        decoded.clear();
+        let mut decoded: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(fields.len());
         let mut decode_error = None;
         for f in &fields {
             match encoding.decode(f) {
                 Ok(text) => decoded.push(text),
                 Err(message) => {
                     decode_error = Some(RowError::new(Reason::Malformed, message));
-                    decoded.push(String::new());
+                    decoded.push(std::borrow::Cow::Borrowed(""));
                 }
             }
         }
@@ -300,7 +299,7 @@ fn read_csv(
                         if i == 0 {
                             h.trim_start_matches('\u{feff}').to_string()
                         } else {
-                            h.clone()
+                            h.to_string()
                         }
                     })
                     .collect();
@@ -334,7 +333,7 @@ fn read_csv(
         let result = match decode_error {
             Some(error) => Err(error),
             None => {
-                let refs: Vec<&str> = decoded.iter().map(String::as_str).collect();
+                let refs: Vec<&str> = decoded.iter().map(|d| d.as_ref()).collect();
                 match layout.as_ref() {
                     Some(CsvLayout::Teams(columns)) => TeamsRow::from_fields(columns, &refs)
                         .to_draft()

@@ -24,22 +24,58 @@ pub enum TimeFormat {
     UnixMillis,
     /// A chrono `strftime` pattern; with `%z`/`%:z` the text carries its offset,
     /// otherwise it is a wall-clock time in the mapping's zone.
-    Pattern(String),
+    Pattern(Pattern),
+}
+
+/// A `strftime` pattern compiled once (parsing the pattern for every value costs more
+/// than parsing the value).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Pattern {
+    text: String,
+    items: Vec<chrono::format::Item<'static>>,
+    with_offset: bool,
+}
+
+impl Pattern {
+    /// Compiles a pattern.
+    ///
+    /// # Errors
+    /// A pattern chrono does not understand.
+    pub fn new(text: &str) -> Result<Pattern, String> {
+        let items = chrono::format::StrftimeItems::new(text)
+            .parse_to_owned()
+            .map_err(|_| format!("{text:?} is not a valid chrono pattern"))?;
+        Ok(Pattern {
+            text: text.to_string(),
+            with_offset: text.contains("%z") || text.contains("%:z") || text.contains("%#z"),
+            items,
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    fn parse(&self, value: &str) -> Option<chrono::format::Parsed> {
+        let mut parsed = chrono::format::Parsed::new();
+        chrono::format::parse(&mut parsed, value, self.items.iter()).ok()?;
+        Some(parsed)
+    }
 }
 
 impl TimeFormat {
     /// Reads the mapping's `time.format`: `rfc3339`, `unix`, `unix_ms` or a pattern.
-    pub fn from_setting(text: &str) -> TimeFormat {
-        match text {
+    ///
+    /// # Errors
+    /// A pattern that is not a valid chrono pattern.
+    pub fn from_setting(text: &str) -> Result<TimeFormat, String> {
+        Ok(match text {
             "rfc3339" | "iso8601" => TimeFormat::Rfc3339,
             "unix" => TimeFormat::UnixSeconds,
             "unix_ms" => TimeFormat::UnixMillis,
-            pattern => TimeFormat::Pattern(pattern.to_string()),
-        }
-    }
-
-    fn has_offset(pattern: &str) -> bool {
-        pattern.contains("%z") || pattern.contains("%:z") || pattern.contains("%#z")
+            pattern => TimeFormat::Pattern(Pattern::new(pattern)?),
+        })
     }
 }
 
@@ -102,19 +138,21 @@ pub fn candidates(
             Ok(ms) => instant(ms),
             Err(_) => Err(unreadable("milliseconds since 1970")),
         },
-        TimeFormat::Pattern(pattern) if TimeFormat::has_offset(pattern) => {
-            match DateTime::parse_from_str(text, pattern) {
-                Ok(t) => instant(t.timestamp_millis()),
-                Err(_) => Err(unreadable(pattern)),
+        TimeFormat::Pattern(pattern) if pattern.with_offset => {
+            match pattern.parse(text).and_then(|p| p.to_datetime().ok()) {
+                Some(t) => instant(t.timestamp_millis()),
+                None => Err(unreadable(pattern.as_str())),
             }
         }
         TimeFormat::Pattern(pattern) => {
-            let local =
-                NaiveDateTime::parse_from_str(text, pattern).map_err(|_| unreadable(pattern))?;
+            let local: NaiveDateTime = pattern
+                .parse(text)
+                .and_then(|p| Some(p.to_naive_date().ok()?.and_time(p.to_naive_time().ok()?)))
+                .ok_or_else(|| unreadable(pattern.as_str()))?;
             if let Some(offset) = offset {
                 return match offset.from_local_datetime(&local) {
                     LocalResult::Single(t) => instant(t.timestamp_millis()),
-                    _ => Err(unreadable(pattern)),
+                    _ => Err(unreadable(pattern.as_str())),
                 };
             }
             match zone.from_local_datetime(&local) {
@@ -271,7 +309,7 @@ mod tests {
     fn local(text: &str) -> Result<Vec<u64>, TimeError> {
         candidates(
             text,
-            &TimeFormat::Pattern("%Y-%m-%d %H:%M:%S".into()),
+            &TimeFormat::from_setting("%Y-%m-%d %H:%M:%S").unwrap(),
             PARIS,
             None,
         )
@@ -307,7 +345,7 @@ mod tests {
         let plus1 = parse_offset("+01:00");
         let got = candidates(
             "2026-10-25 02:30:00",
-            &TimeFormat::Pattern("%Y-%m-%d %H:%M:%S".into()),
+            &TimeFormat::from_setting("%Y-%m-%d %H:%M:%S").unwrap(),
             PARIS,
             plus1,
         )
