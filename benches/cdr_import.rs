@@ -1,0 +1,325 @@
+//! cdr-import throughput and memory, side by side with ClickHouse's own CSV insert.
+//!
+//! In one run, on a private ClickHouse server:
+//! 1. generates a realistic switch CSV of N rows (national numbers, Paris local
+//!    times, about 30 % unanswered calls with `\N` answer times, five trunks);
+//! 2. the floor: `clickhouse-client --query "INSERT INTO floor FORMAT CSVWithNames" < file`
+//!    into a table of the same columns (ClickHouse's own parser, no validation);
+//! 3. `cdr-import --format mapping:...` of the same file (validation, number
+//!    normalisation, keys, duplicate checks, the no-loss writer), and the ratio;
+//! 4. cdr-import again on the first fifth of the file into another database: its
+//!    peak memory (VmHWM) must not grow with the file.
+//!
+//! `cargo bench --bench cdr_import` (N = 5,000,000; `FAIRTRUNK_BENCH_ROWS` overrides;
+//! `FAIRTRUNK_ROOT` names the workspace when the file is built from elsewhere).
+//! Builds the release `cdr` and `cdr-import` binaries first. Needs `clickhouse-server`
+//! and `clickhouse-client` (scripts/test.sh installs them). Goal: ratio ≤ 1.5.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+use testkit::ClickhouseServer;
+
+const TRUNKS: [&str; 5] = [
+    "acme-multisite",
+    "boulangerie-martin-nantes",
+    "telemarket-pro-lille",
+    "contoso-teams",
+    "hotel-lagon-reunion",
+];
+
+const MAPPING: &str = r#"
+name = "bench"
+delimiter = ","
+header = true
+encoding = "utf-8"
+[time]
+format = "%Y-%m-%d %H:%M:%S"
+zone = "Europe/Paris"
+[columns]
+id = "id"
+invite = "start"
+answer = "answer"
+end = "end"
+duration = "duration"
+caller = "caller"
+callee = "callee"
+trunk = "trunk"
+direction = "direction"
+status = "status"
+[direction]
+inbound = ["in"]
+outbound = ["out"]
+"#;
+
+/// SplitMix64: deterministic rows without a dependency.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+/// Paris wall-clock text of `secs` after 2026-10-01 00:00 Paris (summer time, UTC+2;
+/// the rows stay before the 25 October change).
+fn paris(secs: u64) -> String {
+    let day = 1 + secs / 86_400;
+    let rest = secs % 86_400;
+    format!(
+        "2026-10-{day:02} {:02}:{:02}:{:02}",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+fn generate(path: &Path, rows: u64) {
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(path).unwrap());
+    writeln!(
+        out,
+        "id,start,answer,end,duration,caller,callee,trunk,direction,status"
+    )
+    .unwrap();
+    let mut rng = Rng(42);
+    let span = 23 * 86_400; // 1..24 October
+    for n in 0..rows {
+        let start = n * span / rows;
+        let trunk = TRUNKS[rng.below(5) as usize];
+        let ours = format!("01{:08}", 40_000_000 + rng.below(2_000));
+        let far = match rng.below(10) {
+            0..=3 => format!("06{:08}", rng.below(100_000_000)),
+            4 => format!("07{:08}", rng.below(100_000_000)),
+            _ => format!("0{}{:08}", 1 + rng.below(5), rng.below(100_000_000)),
+        };
+        let inbound = rng.below(10) < 3;
+        let (caller, callee, direction) = if inbound {
+            (far, ours, "in")
+        } else {
+            (ours, far, "out")
+        };
+        let answered = rng.below(10) < 7;
+        let ring = 1 + rng.below(20);
+        if answered {
+            let talk = 5 + rng.below(600);
+            writeln!(
+                out,
+                "bench-{n},{},{},{},{talk},{caller},{callee},{trunk},{direction},200",
+                paris(start),
+                paris(start + ring),
+                paris(start + ring + talk)
+            )
+            .unwrap();
+        } else {
+            let status = [486, 480, 487, 404][rng.below(4) as usize];
+            writeln!(
+                out,
+                "bench-{n},{},\\N,{},0,{caller},{callee},{trunk},{direction},{status}",
+                paris(start),
+                paris(start + ring)
+            )
+            .unwrap();
+        }
+    }
+    out.flush().unwrap();
+}
+
+fn workspace_root() -> PathBuf {
+    std::env::var("FAIRTRUNK_ROOT")
+        .map_or_else(|_| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
+fn build_binaries(root: &Path) -> PathBuf {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(root)
+        .args([
+            "build",
+            "--release",
+            "--quiet",
+            "-p",
+            "cdr",
+            "-p",
+            "cdr-import",
+            "--bins",
+        ])
+        .status()
+        .expect("cargo build");
+    assert!(status.success(), "building cdr and cdr-import failed");
+    let target =
+        std::env::var("CARGO_TARGET_DIR").map_or_else(|_| root.join("target"), PathBuf::from);
+    target.join("release")
+}
+
+fn client(server: &ClickhouseServer, query: &str) -> String {
+    let out = Command::new("clickhouse-client")
+        .args(["--port", &server.tcp_port().to_string(), "--query", query])
+        .output()
+        .expect("clickhouse-client");
+    assert!(
+        out.status.success(),
+        "{query}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Runs cdr-import, sampling its peak resident memory (VmHWM, kB) while it runs.
+fn import(
+    bin: &Path,
+    server: &ClickhouseServer,
+    database: &str,
+    file: &Path,
+    work: &Path,
+) -> (Duration, u64, String) {
+    let root = workspace_root();
+    let status = Command::new(bin.join("cdr"))
+        .args([
+            "--clickhouse",
+            &server.url(),
+            "--database",
+            database,
+            "migrate",
+        ])
+        .stdout(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let mut child = Command::new(bin.join("cdr-import"))
+        .args([
+            "--clickhouse",
+            &server.url(),
+            "--database",
+            database,
+            "--progress",
+            "none",
+        ])
+        .arg("--provisioning")
+        .arg(root.join("samples/provisioning"))
+        .arg("--spool")
+        .arg(work.join(format!("spool-{database}")))
+        .arg("--reject-dir")
+        .arg(work)
+        .arg("--format")
+        .arg(format!("mapping:{}", work.join("bench.toml").display()))
+        .arg(file)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:")) {
+                let kb: u64 = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let elapsed = started.elapsed();
+    let out = child.wait_with_output().unwrap();
+    (
+        elapsed,
+        peak_kb,
+        String::from_utf8_lossy(&out.stdout).trim().to_string(),
+    )
+}
+
+fn main() {
+    let rows: u64 = std::env::var("FAIRTRUNK_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(5_000_000);
+    let root = workspace_root();
+    let bin = build_binaries(&root);
+    let work = tempfile::tempdir().unwrap();
+    std::fs::write(work.path().join("bench.toml"), MAPPING).unwrap();
+    let file = work.path().join("calls.csv");
+    let small = work.path().join("calls-fifth.csv");
+    let t = Instant::now();
+    generate(&file, rows);
+    generate(&small, rows / 5);
+    let bytes = file.metadata().unwrap().len();
+    println!(
+        "generated {rows} rows ({:.0} MB) in {:.1} s",
+        bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+
+    let server = ClickhouseServer::start().expect("clickhouse-server");
+    client(&server, "CREATE DATABASE bench_floor");
+    client(
+        &server,
+        "CREATE TABLE bench_floor.floor (id String, start DateTime('Europe/Paris'), \
+         answer Nullable(DateTime('Europe/Paris')), end DateTime('Europe/Paris'), duration UInt32, \
+         caller String, callee String, trunk String, direction String, status UInt16) \
+         ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start) ORDER BY id",
+    );
+    let started = Instant::now();
+    let status = Command::new("clickhouse-client")
+        .args([
+            "--port",
+            &server.tcp_port().to_string(),
+            "--query",
+            "INSERT INTO bench_floor.floor FORMAT CSVWithNames",
+        ])
+        .stdin(std::fs::File::open(&file).unwrap())
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let floor = started.elapsed();
+    assert_eq!(
+        client(&server, "SELECT count() FROM bench_floor.floor"),
+        rows.to_string()
+    );
+    println!(
+        "floor: clickhouse-client INSERT ... FORMAT CSVWithNames: {:.1} s ({:.0} rows/s)",
+        floor.as_secs_f64(),
+        rows as f64 / floor.as_secs_f64()
+    );
+
+    let (elapsed, peak_kb, summary) = import(&bin, &server, "bench_import", &file, work.path());
+    println!("{summary}");
+    let stored = client(&server, "SELECT count() FROM bench_import.calls");
+    println!(
+        "cdr-import: {:.1} s ({:.0} rows/s), {stored} records stored, peak memory {:.0} MB",
+        elapsed.as_secs_f64(),
+        rows as f64 / elapsed.as_secs_f64(),
+        peak_kb as f64 / 1024.0
+    );
+    let (small_elapsed, small_peak_kb, _) =
+        import(&bin, &server, "bench_fifth", &small, work.path());
+    println!(
+        "cdr-import of {} rows: {:.1} s, peak memory {:.0} MB",
+        rows / 5,
+        small_elapsed.as_secs_f64(),
+        small_peak_kb as f64 / 1024.0
+    );
+    let ratio = elapsed.as_secs_f64() / floor.as_secs_f64();
+    println!(
+        "ratio cdr-import / floor: {ratio:.2} (goal <= 1.5: {}); peak memory {} rows / {} rows: {:.2}",
+        if ratio <= 1.5 { "met" } else { "NOT met" },
+        rows,
+        rows / 5,
+        peak_kb as f64 / small_peak_kb.max(1) as f64
+    );
+}
