@@ -715,3 +715,73 @@ async fn the_command_line_reads_folders_and_gzip_and_sets_the_exit_code() {
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("format \"teams-xml\" is not known"));
 }
+
+#[tokio::test]
+async fn teams_json_lines_and_a_powershell_csv_export_read_like_the_page() {
+    let (_db, store) = database("teams_lines").await;
+    let run = Run::new();
+    let page: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(sample("teams-2026-10.json")).unwrap())
+            .unwrap();
+    let rows = page["value"].as_array().unwrap();
+    let lines = run.dir.path().join("teams.jsonl");
+    let text: String = rows[..3]
+        .iter()
+        .map(|r| format!("{r}\n"))
+        .chain(["{\"id\": broken\n".to_string()])
+        .collect();
+    std::fs::write(&lines, text).unwrap();
+    let report = run.import(&store, "teams-json", &[lines]).await;
+    assert_eq!(
+        (report.total.read, report.total.imported),
+        (4, 3),
+        "{}",
+        report.total
+    );
+    assert_eq!(rejected(&report, Reason::Malformed), 1);
+    let records = all_records(&store).await;
+    match &teams_record(&records, "000000000002").source {
+        Source::Import { line, .. } => assert_eq!(*line, 3, "one row per line"),
+        other => panic!("{other:?}"),
+    }
+
+    // PowerShell's Export-Csv: a #TYPE line before the header, quoted fields.
+    let csv = std::fs::read_to_string(sample("teams-2026-10.csv")).unwrap();
+    let csv = csv.trim_start_matches('\u{feff}');
+    let quoted: String = csv
+        .lines()
+        .map(|l| {
+            l.split(',')
+                .map(|f| format!("\"{f}\""))
+                .collect::<Vec<_>>()
+                .join(",")
+                + "\r\n"
+        })
+        .collect();
+    let ps = run.dir.path().join("teams-ps.csv");
+    std::fs::write(
+        &ps,
+        format!("#TYPE System.Management.Automation.PSCustomObject\r\n{quoted}"),
+    )
+    .unwrap();
+    let report = run.import(&store, "teams-csv", &[ps]).await;
+    assert_eq!(
+        (report.total.read, report.total.rejected_total()),
+        (10, 3),
+        "{}",
+        report.total
+    );
+    assert_eq!(
+        report.total.duplicates, 2,
+        "rows 0 and 1 came with the JSON lines"
+    );
+    let rejects = String::from_utf8(run.rejects("teams-ps.rejects.csv")).unwrap();
+    assert!(
+        rejects
+            .lines()
+            .nth(1)
+            .unwrap()
+            .contains(",9,\"unknown_trunk"),
+        "{rejects}"
+    );
+}
