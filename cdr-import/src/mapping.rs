@@ -849,11 +849,20 @@ impl Mapping {
         if !value.is_finite() || value < 0.0 {
             return Err(bad());
         }
+        // Longer than any call: a wrong unit or a corrupt field, and a sum that could
+        // overflow below.
+        const MAX_DURATION_MS: f64 = 31.0 * 86_400_000.0;
         let ms = match self.duration_unit {
             DurationUnit::Seconds => value * 1000.0,
             DurationUnit::Milliseconds => value,
             DurationUnit::Minutes => value * 60_000.0,
         };
+        if ms > MAX_DURATION_MS {
+            return Err(RowError::new(
+                Reason::BadValue,
+                format!("duration {text:?} is longer than 31 days: is duration.unit right?"),
+            ));
+        }
         Ok(ms.round() as u64)
     }
 
@@ -954,6 +963,44 @@ outbound = ["out"]
         assert_eq!(d.key_namespace, "mapping:t");
         let err = m.layout(Some(&header[1..])).unwrap_err();
         assert!(err.contains("lacks the column \"a\""), "{err}");
+    }
+
+    #[test]
+    fn absurd_durations_are_refused_not_added() {
+        let m = Mapping::parse(&GENERIC.replace("end = \"end\"", "duration = \"end\"")).unwrap();
+        let header: Vec<String> = ["a", "b", "start", "end", "from", "to", "trunk", "dir"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let layout = m.layout(Some(&header)).unwrap();
+        let row = [
+            "x",
+            "1",
+            "2026-10-05 10:00:00",
+            "1e300",
+            "0140000000",
+            "0612345678",
+            "acme-multisite",
+            "out",
+        ];
+        let err = m.draft(&layout, &row, 2_000).unwrap_err();
+        assert_eq!(err.reason, Reason::BadValue);
+        assert!(err.message.contains("longer than 31 days"), "{err}");
+        let ok = [
+            "x",
+            "1",
+            "2026-10-05 10:00:00",
+            "61,5",
+            "0140000000",
+            "0612345678",
+            "acme-multisite",
+            "out",
+        ];
+        let d = m.draft(&layout, &ok, 2_000).unwrap();
+        assert_eq!(
+            (d.answer_ms.map(|a| d.end_ms - a), d.disposition),
+            (Some(61_500), Disposition::Answered)
+        );
     }
 
     #[test]
