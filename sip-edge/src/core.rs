@@ -291,7 +291,7 @@ pub fn local_response(
 ) -> Message {
     let mut headers = Vec::new();
     for h in &request.headers {
-        if matches!(h.name.as_str(), "Via" | "From" | "Call-ID" | "CSeq") {
+        if matches!(&*h.name, "Via" | "From" | "Call-ID" | "CSeq") {
             headers.push(h.clone());
         } else if h.name == "To" {
             let mut to = h.clone();
@@ -1283,7 +1283,7 @@ impl Core {
         let invite = &tx.request;
         let mut headers = Vec::new();
         for h in &invite.headers {
-            if matches!(h.name.as_str(), "Call-ID" | "From" | "To" | "Route") {
+            if matches!(&*h.name, "Call-ID" | "From" | "To" | "Route") {
                 headers.push(h.clone());
             }
         }
@@ -1651,7 +1651,7 @@ impl Core {
         let invite = &tx.request;
         let mut headers = Vec::new();
         for h in &invite.headers {
-            if matches!(h.name.as_str(), "Call-ID" | "From" | "Route") {
+            if matches!(&*h.name, "Call-ID" | "From" | "Route") {
                 headers.push(h.clone());
             }
         }
@@ -2059,7 +2059,7 @@ fn trimmed(message: &Message, keep: &[&str], top_via_only: bool) -> Message {
         .headers
         .iter()
         .filter(|h| {
-            if !keep.contains(&h.name.as_str()) {
+            if !keep.contains(&&*h.name) {
                 return false;
             }
             if h.name == "Via" && top_via_only {

@@ -14,6 +14,7 @@
 //! parts, CSeq. Nothing here panics on input: every accessor returns `Option` or an
 //! error naming the bad value.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::net::{IpAddr, SocketAddr};
 
@@ -83,7 +84,7 @@ pub enum StartLine {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Header {
     /// Canonical name (`Via`, `Call-ID`, ...), or as written for unknown headers.
-    pub name: String,
+    pub name: Cow<'static, str>,
     /// The value without leading and trailing white space.
     pub value: String,
 }
@@ -136,11 +137,67 @@ const CANONICAL: &[(&str, &str)] = &[
     ("history-info", "History-Info"),
 ];
 
-fn canonical_name(name: &str) -> String {
+fn canonical_name(name: String) -> Cow<'static, str> {
     CANONICAL
         .iter()
-        .find(|(alias, _)| alias.eq_ignore_ascii_case(name))
-        .map_or_else(|| name.to_string(), |(_, canonical)| canonical.to_string())
+        .find(|(alias, _)| alias.eq_ignore_ascii_case(&name))
+        .map_or(Cow::Owned(name), |(_, canonical)| Cow::Borrowed(*canonical))
+}
+
+/// Takes rsip's header apart into a canonical name and its value, without copying the
+/// value: rsip keeps known headers as typed newtypes around the value text.
+macro_rules! name_and_value {
+    ($header:expr, $($variant:ident => $name:literal),* $(,)?) => {
+        match $header {
+            $(rsip::Header::$variant(v) => (Cow::Borrowed($name), { let s: String = v.into(); s }),)*
+            rsip::Header::Other(name, value) => (canonical_name(name), value),
+        }
+    };
+}
+
+fn split_header(header: rsip::Header) -> (Cow<'static, str>, String) {
+    name_and_value!(header,
+        Accept => "Accept", AcceptEncoding => "Accept-Encoding", AcceptLanguage => "Accept-Language",
+        AlertInfo => "Alert-Info", Allow => "Allow", AuthenticationInfo => "Authentication-Info",
+        Authorization => "Authorization", CSeq => "CSeq", CallId => "Call-ID", CallInfo => "Call-Info",
+        Contact => "Contact", ContentDisposition => "Content-Disposition",
+        ContentEncoding => "Content-Encoding", ContentLanguage => "Content-Language",
+        ContentLength => "Content-Length", ContentType => "Content-Type", Date => "Date",
+        ErrorInfo => "Error-Info", Event => "Event", Expires => "Expires", From => "From",
+        InReplyTo => "In-Reply-To", MaxForwards => "Max-Forwards", MimeVersion => "MIME-Version",
+        MinExpires => "Min-Expires", Organization => "Organization", Priority => "Priority",
+        ProxyAuthenticate => "Proxy-Authenticate", ProxyAuthorization => "Proxy-Authorization",
+        ProxyRequire => "Proxy-Require", RecordRoute => "Record-Route", ReplyTo => "Reply-To",
+        Require => "Require", RetryAfter => "Retry-After", Route => "Route", Server => "Server",
+        Subject => "Subject", SubscriptionState => "Subscription-State", Supported => "Supported",
+        Timestamp => "Timestamp", To => "To", Unsupported => "Unsupported",
+        UserAgent => "User-Agent", Via => "Via", Warning => "Warning",
+        WwwAuthenticate => "WWW-Authenticate",
+    )
+}
+
+/// `name` as a header name: the canonical static spelling when known.
+fn static_name(name: &str) -> Cow<'static, str> {
+    const SET_BY_THE_EDGE: &[&str] = &[
+        "Via",
+        "Route",
+        "Record-Route",
+        "Max-Forwards",
+        "From",
+        "To",
+        "Call-ID",
+        "CSeq",
+        "Contact",
+        "Server",
+        "Warning",
+        "Retry-After",
+        "Allow",
+        "Reason",
+    ];
+    SET_BY_THE_EDGE
+        .iter()
+        .find(|n| n.eq_ignore_ascii_case(name))
+        .map_or_else(|| Cow::Owned(name.to_string()), |n| Cow::Borrowed(*n))
 }
 
 /// Headers whose comma-separated values are split into one field per entry.
@@ -189,26 +246,22 @@ impl Message {
                 response.body,
             ),
         };
-        let mut fields = Vec::new();
-        for header in headers.iter() {
-            let text = header.to_string();
-            let Some((name, value)) = text.split_once(':') else {
-                return Err(ParseError(format!("header {text:?} has no colon")));
-            };
-            let name = canonical_name(name.trim());
-            let value = value.trim();
-            if is_list_header(&name) {
-                for entry in split_list(value) {
+        let mut fields = Vec::with_capacity(16);
+        for header in headers {
+            let (name, mut value) = split_header(header);
+            let trimmed = value.trim();
+            if trimmed.len() != value.len() {
+                value = trimmed.to_string();
+            }
+            if is_list_header(&name) && value.contains(',') {
+                for entry in split_list(&value) {
                     fields.push(Header {
                         name: name.clone(),
                         value: entry.to_string(),
                     });
                 }
             } else {
-                fields.push(Header {
-                    name,
-                    value: value.to_string(),
-                });
+                fields.push(Header { name, value });
             }
         }
         let message = Message {
@@ -336,7 +389,7 @@ impl Message {
             h.value = value;
         } else {
             self.headers.push(Header {
-                name: name.to_string(),
+                name: static_name(name),
                 value,
             });
         }
@@ -352,7 +405,7 @@ impl Message {
         self.headers.insert(
             at,
             Header {
-                name: name.to_string(),
+                name: static_name(name),
                 value: value.into(),
             },
         );
