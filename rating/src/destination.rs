@@ -13,57 +13,82 @@
 //!   `international_categories`;
 //! - anything else, including a destination that is not a number, is out of plan.
 
-use number_portability::{Category, Classification};
+use number_portability::{Category, Classification, Number};
 
 use crate::settings::PlanSettings;
 
 /// A classified destination.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Destination {
-    /// The normalised number (E.164 with `+`, or a national short code), or the
-    /// text as recorded when it is not a number.
-    pub number: String,
-    /// The classification, when the text is a number.
-    pub classification: Option<Classification>,
-    /// Why the text is not a number.
-    pub parse_error: Option<String>,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Kind {
+    /// A number (no allocation: numbers are inline).
+    Number(Number, Classification),
+    /// Text that is not a number, as recorded, and why.
+    Invalid { raw: String, error: String },
 }
 
 impl Destination {
     /// Normalises and classifies a recorded callee.
     pub fn classify(callee: &str) -> Destination {
-        match number_portability::parse(callee) {
-            Ok(number) => Destination {
-                number: number.as_str().to_owned(),
-                classification: Some(number_portability::classify(&number)),
-                parse_error: None,
+        let kind = match number_portability::parse(callee) {
+            Ok(number) => Kind::Number(number, number_portability::classify(&number)),
+            Err(e) => Kind::Invalid {
+                raw: callee.to_owned(),
+                error: e.to_string(),
             },
-            Err(e) => Destination {
-                number: callee.to_owned(),
-                classification: None,
-                parse_error: Some(e.to_string()),
-            },
+        };
+        Destination { kind }
+    }
+
+    /// The normalised number (E.164 with `+`, or a national short code), or the
+    /// text as recorded when it is not a number.
+    pub fn number(&self) -> &str {
+        match &self.kind {
+            Kind::Number(n, _) => n.as_str(),
+            Kind::Invalid { raw, .. } => raw,
+        }
+    }
+
+    /// The classification, when the text is a number.
+    pub fn classification(&self) -> Option<Classification> {
+        match &self.kind {
+            Kind::Number(_, c) => Some(*c),
+            Kind::Invalid { .. } => None,
+        }
+    }
+
+    /// Why the text is not a number.
+    pub fn parse_error(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Number(..) => None,
+            Kind::Invalid { error, .. } => Some(error),
         }
     }
 
     /// The category name for outputs (`fixed_geographic`, `not_a_number`...).
     pub fn category_name(&self) -> &'static str {
-        match &self.classification {
-            Some(c) => c.category.as_str(),
-            None => "not_a_number",
+        match &self.kind {
+            Kind::Number(_, c) => c.category.as_str(),
+            Kind::Invalid { .. } => "not_a_number",
         }
     }
 
     /// True for an emergency number.
     pub fn is_emergency(&self) -> bool {
-        self.classification.is_some_and(|c| c.is_emergency)
+        matches!(&self.kind, Kind::Number(_, c) if c.is_emergency)
     }
 
     /// The number packed in a `u64` (digits, with a flag bit for short codes), to
     /// count distinct numbers without keeping strings; `None` when not a number.
     pub fn packed(&self) -> Option<u64> {
-        self.classification?;
-        pack_number(&self.number)
+        match &self.kind {
+            Kind::Number(n, _) => pack_number(n.as_str()),
+            Kind::Invalid { .. } => None,
+        }
     }
 }
 
@@ -75,10 +100,16 @@ pub fn pack_number(number: &str) -> Option<u64> {
         Some(d) => (d, 0),
         None => (number, 1),
     };
-    if digits.is_empty() || digits.len() > 15 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+    if digits.is_empty() || digits.len() > 15 {
         return None;
     }
-    let value: u64 = format!("1{digits}").parse().ok()?;
+    let mut value: u64 = 1;
+    for b in digits.bytes() {
+        if !b.is_ascii_digit() {
+            return None;
+        }
+        value = value * 10 + u64::from(b - b'0');
+    }
     Some(value * 2 + short)
 }
 
@@ -119,10 +150,10 @@ pub fn eligibility(
     plan: &PlanSettings,
     international_destinations: &[String],
 ) -> Eligibility {
-    let Some(c) = destination.classification else {
+    let Some(c) = destination.classification() else {
         return Eligibility::OutOfPlan(format!(
             "not a number: {}",
-            destination.parse_error.as_deref().unwrap_or("unreadable")
+            destination.parse_error().unwrap_or("unreadable")
         ));
     };
     if c.is_emergency {
@@ -145,7 +176,7 @@ pub fn eligibility(
     }
     let ordered = international_destinations
         .iter()
-        .any(|prefix| destination.number.starts_with(prefix.as_str()));
+        .any(|prefix| destination.number().starts_with(prefix.as_str()));
     if !ordered {
         return Eligibility::OutOfPlan(format!(
             "international destination {} is not on the order",

@@ -9,6 +9,7 @@ pub mod channels;
 pub mod destination;
 pub mod engine;
 pub mod explain;
+pub mod hashing;
 pub mod inputs;
 pub mod inventory;
 pub mod invoice;

@@ -107,6 +107,13 @@ enum Command {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // RUST_LOG=rating=info shows the phases of a run and their durations.
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .init();
     let cli = Cli::parse();
     let config = ClickhouseConfig::new(&cli.clickhouse).with_database(&cli.database);
     match execute(cli.command, config).await {

@@ -127,6 +127,60 @@ impl BillingMonth {
     }
 }
 
+/// A month's day boundaries in milliseconds, computed once so that placing a call
+/// in its Paris day is a binary search instead of a time-zone conversion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MonthCalendar {
+    month: BillingMonth,
+    /// 00:00 Paris of each day, then the end of the month.
+    bounds: Vec<u64>,
+}
+
+impl MonthCalendar {
+    /// The calendar of a month.
+    pub fn new(month: BillingMonth) -> Self {
+        let mut bounds: Vec<u64> = month
+            .dates()
+            .map(|d| {
+                u64::try_from(provisioning::paris_day_start(d).timestamp_millis()).unwrap_or(0)
+            })
+            .collect();
+        bounds.push(month.end_ms());
+        MonthCalendar { month, bounds }
+    }
+
+    /// The month.
+    pub fn month(&self) -> BillingMonth {
+        self.month
+    }
+
+    /// The month's first instant, ms.
+    pub fn start_ms(&self) -> u64 {
+        self.bounds.first().copied().unwrap_or(0)
+    }
+
+    /// The month's end (exclusive), ms.
+    pub fn end_ms(&self) -> u64 {
+        self.bounds.last().copied().unwrap_or(0)
+    }
+
+    /// True when the instant falls in the month.
+    pub fn contains(&self, ms: u64) -> bool {
+        self.start_ms() <= ms && ms < self.end_ms()
+    }
+
+    /// The Paris date of an instant of the month; `None` outside it.
+    pub fn date_of(&self, ms: u64) -> Option<NaiveDate> {
+        if !self.contains(ms) {
+            return None;
+        }
+        let day = self.bounds.partition_point(|b| *b <= ms).checked_sub(1)?;
+        self.month
+            .first_day()
+            .checked_add_days(chrono::Days::new(day as u64))
+    }
+}
+
 impl fmt::Display for BillingMonth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -222,5 +276,49 @@ mod tests {
         assert_eq!(october.next(), month("2026-11"));
         assert_eq!(month("2026-01").previous(), month("2025-12"));
         assert_eq!(october.dates().count(), 31);
+    }
+
+    #[test]
+    fn the_calendar_places_instants_in_their_paris_day() {
+        let october = month("2026-10");
+        let calendar = MonthCalendar::new(october);
+        assert_eq!(
+            (calendar.start_ms(), calendar.end_ms()),
+            (october.start_ms(), october.end_ms())
+        );
+        let at = |t: &str| DateTime::parse_from_rfc3339(t).unwrap().timestamp_millis() as u64;
+        let day = |d: &str| Some(d.parse::<NaiveDate>().unwrap());
+        assert_eq!(
+            calendar.date_of(at("2026-10-01T00:00:00+02:00")),
+            day("2026-10-01")
+        );
+        assert_eq!(
+            calendar.date_of(at("2026-10-15T23:59:59.999+02:00")),
+            day("2026-10-15")
+        );
+        assert_eq!(
+            calendar.date_of(at("2026-10-25T02:30:00+01:00")),
+            day("2026-10-25")
+        );
+        assert_eq!(
+            calendar.date_of(at("2026-10-26T00:00:00+01:00")),
+            day("2026-10-26")
+        );
+        assert_eq!(
+            calendar.date_of(at("2026-10-31T23:59:59+01:00")),
+            day("2026-10-31")
+        );
+        assert_eq!(calendar.date_of(at("2026-11-01T00:00:00+01:00")), None);
+        assert_eq!(calendar.date_of(at("2026-09-30T23:59:59+02:00")), None);
+        // Every instant agrees with the time-zone conversion, hour by hour.
+        let mut ms = calendar.start_ms();
+        while ms < calendar.end_ms() {
+            let instant = DateTime::<Utc>::from_timestamp_millis(ms as i64).unwrap();
+            assert_eq!(
+                calendar.date_of(ms),
+                Some(provisioning::paris_date(instant))
+            );
+            ms += 3_599_999;
+        }
     }
 }

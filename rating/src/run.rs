@@ -25,7 +25,7 @@
 //! changed: a later run computes without writing, shows the differences with the
 //! closed run and refuses unless forced.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use cdr::{ClickhouseConfig, Direction, Disposition};
@@ -45,13 +45,13 @@ use crate::settings::RatingSettings;
 use crate::sla::{Availability, Incidents};
 use crate::spill::Spill;
 use crate::store::{
-    BreachRow, ClosedMonthRow, CounterRow, InvoiceLineRow, RatedCallRow, RatingStore, RunRow,
+    BreachRow, ClosedMonthRow, CounterRow, InvoiceLineRow, RatedCallRowRef, RatingStore, RunRow,
     RATING_MIGRATIONS,
 };
 use crate::syntec::{PriceHistory, SyntecIndices};
 
 /// Rows per insert of rated calls.
-const INSERT_BATCH: usize = 50_000;
+const INSERT_BATCH: usize = 1_000_000;
 
 /// Fingerprints of a run's inputs (hex SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,23 +285,40 @@ pub enum RunError {
     Refused(String),
 }
 
-/// The columns of `calls` the rating reads.
+/// The columns of `calls` the rating reads, borrowed from the response buffer.
 #[derive(Debug, clickhouse::Row, Deserialize)]
-struct CallColumns {
-    call_key: String,
-    trunk_id: String,
+struct CallColumns<'a> {
+    call_key: &'a str,
+    trunk_id: &'a str,
     direction: i8,
-    caller: String,
-    callee: String,
-    forwarding_party: String,
+    caller: &'a str,
+    callee: &'a str,
+    forwarding_party: &'a str,
     disposition: i8,
     emergency: u8,
     invite_ms: u64,
     billable_ms: u64,
     revision: u32,
-    teams_user: String,
-    teams_call_type: String,
-    teams_sbc_fqdn: String,
+    teams_user: &'a str,
+    teams_call_type: &'a str,
+    teams_sbc_fqdn: &'a str,
+}
+
+/// True for a URL whose host is the local machine.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split("://").nth(1).unwrap_or(url);
+    let host = rest.split(['/', '?']).next().unwrap_or("");
+    let host = match host.rsplit_once(':') {
+        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
+        _ => host,
+    };
+    matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+}
+
+/// Copies `from` into `to`, reusing its buffer.
+fn set(to: &mut String, from: &str) {
+    to.clear();
+    to.push_str(from);
 }
 
 /// The query streaming a month (shared with the benchmark's floor).
@@ -315,41 +332,68 @@ fn disposition_of(code: i8) -> Result<Disposition, String> {
         .ok_or_else(|| format!("disposition value {code} is not known"))
 }
 
-/// FNV-1a, 64 bits: a stable hash for the calls digest.
-fn fnv1a(bytes: &[u8]) -> u64 {
-    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+/// A stable 64-bit hash of a call key for the calls digest: 8 bytes at a time,
+/// each word mixed with a multiply and a rotation (a fixed algorithm, so digests
+/// stay comparable across releases).
+fn key_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word))
+            .wrapping_mul(K)
+            .rotate_left(29);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    h ^ (h >> 32)
 }
 
-/// Writes rated calls in batches, or drops them (dry runs).
+/// Streams rated calls into `rated_calls` (one insert per [`INSERT_BATCH`] rows),
+/// or drops them (dry runs).
 struct RatedCallWriter<'s> {
     store: Option<&'s RatingStore>,
     run_id: String,
     month: String,
-    buffer: Vec<RatedCallRow>,
+    insert: Option<clickhouse::insert::Insert<RatedCallRowRef<'static>>>,
+    in_insert: usize,
     written: u64,
 }
 
 impl RatedCallWriter<'_> {
     async fn write(&mut self, call: &RatedCall) -> Result<(), clickhouse::error::Error> {
-        if self.store.is_none() {
+        let Some(store) = self.store else {
             return Ok(());
+        };
+        if self.insert.is_none() {
+            self.insert = Some(
+                store
+                    .client()
+                    .insert::<RatedCallRowRef<'static>>("rated_calls")
+                    .await?,
+            );
         }
-        self.buffer
-            .push(RatedCallRow::new(&self.run_id, &self.month, call));
-        if self.buffer.len() >= INSERT_BATCH {
+        if let Some(insert) = self.insert.as_mut() {
+            insert
+                .write(&RatedCallRowRef::new(&self.run_id, &self.month, call))
+                .await?;
+        }
+        self.in_insert += 1;
+        self.written += 1;
+        if self.in_insert >= INSERT_BATCH {
             self.flush().await?;
         }
         Ok(())
     }
 
     async fn flush(&mut self) -> Result<(), clickhouse::error::Error> {
-        if let Some(store) = self.store {
-            store.insert_all("rated_calls", &self.buffer).await?;
-            self.written += self.buffer.len() as u64;
+        if let Some(insert) = self.insert.take() {
+            insert.end().await?;
         }
-        self.buffer.clear();
+        self.in_insert = 0;
         Ok(())
     }
 }
@@ -370,6 +414,7 @@ pub async fn rate_month(
 ) -> Result<MonthRating, RunError> {
     let p = &inputs.provisioning;
     let settings = &inputs.settings;
+    let clock = std::time::Instant::now();
 
     // Prices first: a missing index fails the run before any work.
     let mut prices = BTreeMap::new();
@@ -390,14 +435,16 @@ pub async fn rate_month(
     }
 
     let tariffs = TariffIndex::new(p.tariffs());
+    let calendar = crate::month::MonthCalendar::new(month);
     let mut raters: Vec<TrunkRater<'_>> = Vec::new();
-    let mut index_of: HashMap<&str, u32> = HashMap::new();
+    let mut index_of: crate::hashing::FastMap<&str, u32> = Default::default();
     for trunk in p.trunks() {
         let Some(customer) = p.customer(trunk.customer_id()) else {
             continue;
         };
         index_of.insert(trunk.id(), raters.len() as u32);
         raters.push(TrunkRater::new(TrunkContext {
+            calendar: &calendar,
             trunk,
             customer,
             settings,
@@ -411,7 +458,8 @@ pub async fn rate_month(
         store,
         run_id: run_id.to_owned(),
         month: month.to_string(),
-        buffer: Vec::new(),
+        insert: None,
+        in_insert: 0,
         written: 0,
     };
     let mut spill = Spill::new(spill_dir)?;
@@ -419,19 +467,39 @@ pub async fn rate_month(
     let (mut digest_sum, mut digest_xor, mut calls_read) = (0u64, 0u64, 0u64);
 
     // Pass 1: the month, unordered.
-    let client = config.client();
+    // On loopback, compression only costs CPU on both sides of the stream.
+    let mut client = config.client();
+    if is_loopback(&config.url) {
+        client = client.with_compression(clickhouse::Compression::None);
+    }
     let mut cursor = client
         .query(MONTH_QUERY)
         .bind(month.start_ms())
         .bind(until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())))
         .fetch::<CallColumns>()?;
+    // One call buffer, refilled for each row: no allocation per call.
+    let mut call = RatingCall {
+        call_key: String::new(),
+        trunk_id: String::new(),
+        direction: Direction::Outbound,
+        caller: String::new(),
+        callee: String::new(),
+        forwarding_party: String::new(),
+        disposition: Disposition::Answered,
+        emergency: false,
+        invite_ms: 0,
+        billable_ms: 0,
+        teams_user: String::new(),
+        teams_call_type: String::new(),
+        teams_sbc_fqdn: String::new(),
+    };
     while let Some(row) = cursor.next().await? {
         calls_read += 1;
-        let h = fnv1a(row.call_key.as_bytes())
+        let h = key_hash(row.call_key.as_bytes())
             ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         digest_sum = digest_sum.wrapping_add(h);
         digest_xor ^= h.rotate_left(17);
-        let direction = match row.direction {
+        call.direction = match row.direction {
             1 => Direction::Inbound,
             2 => Direction::Outbound,
             other => {
@@ -441,23 +509,20 @@ pub async fn rate_month(
                 )))
             }
         };
-        let disposition = disposition_of(row.disposition)
+        call.disposition = disposition_of(row.disposition)
             .map_err(|e| RunError::Record(format!("call {}: {e}", row.call_key)))?;
-        let call = RatingCall {
-            call_key: row.call_key,
-            trunk_id: row.trunk_id,
-            direction,
-            caller: row.caller,
-            callee: row.callee,
-            forwarding_party: row.forwarding_party,
-            disposition,
-            emergency: row.emergency != 0,
-            invite_ms: row.invite_ms,
-            billable_ms: row.billable_ms,
-            teams_user: row.teams_user,
-            teams_call_type: row.teams_call_type,
-            teams_sbc_fqdn: row.teams_sbc_fqdn,
-        };
+        set(&mut call.call_key, row.call_key);
+        set(&mut call.trunk_id, row.trunk_id);
+        set(&mut call.caller, row.caller);
+        set(&mut call.callee, row.callee);
+        set(&mut call.forwarding_party, row.forwarding_party);
+        set(&mut call.teams_user, row.teams_user);
+        set(&mut call.teams_call_type, row.teams_call_type);
+        set(&mut call.teams_sbc_fqdn, row.teams_sbc_fqdn);
+        call.emergency = row.emergency != 0;
+        call.invite_ms = row.invite_ms;
+        call.billable_ms = row.billable_ms;
+        let (direction, disposition) = (call.direction, call.disposition);
         let Some(&index) = index_of.get(call.trunk_id.as_str()) else {
             if direction == Direction::Outbound && disposition == Disposition::Answered {
                 unmatched.push(UnmatchedCall {
@@ -483,10 +548,24 @@ pub async fn rate_month(
                 }
                 Status::NotBilled | Status::Included => {}
             },
-            Assessed::Counted(counted) => spill.push(index, &counted)?,
+            Assessed::NotBilled(_) => {}
+            Assessed::Counted(number) => spill.push_parts(
+                index,
+                call.invite_ms,
+                call.billable_ms,
+                number,
+                &call.call_key,
+                call.forwarding_user(),
+            )?,
         }
     }
     spill.finish_writing()?;
+    tracing::info!(
+        calls = calls_read,
+        counted = spill.len(),
+        elapsed_ms = clock.elapsed().as_millis() as u64,
+        "Month streamed."
+    );
 
     // Pass 2: the breaching trunks' counted calls, in order.
     let wanted: HashSet<u32> = raters
@@ -509,6 +588,12 @@ pub async fn rate_month(
         }
     }
     writer.flush().await?;
+    tracing::info!(
+        trunks = wanted.len(),
+        rated = writer.written,
+        elapsed_ms = clock.elapsed().as_millis() as u64,
+        "Fair-use pass done."
+    );
 
     let mut outcomes: Vec<TrunkOutcome> = raters.into_iter().map(TrunkRater::finish).collect();
     outcomes.sort_by(|a, b| a.trunk_id.cmp(&b.trunk_id));
@@ -618,7 +703,12 @@ pub struct RunSummary {
 /// [`RunSummary::refused`].
 pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
     let started_at_ms = now_ms();
+    let clock = std::time::Instant::now();
     let inputs = Inputs::load(&options.provisioning_dir).map_err(RunError::Inputs)?;
+    tracing::info!(
+        elapsed_ms = clock.elapsed().as_millis() as u64,
+        "Inputs loaded."
+    );
     cdr::schema::migrate(
         &options.clickhouse,
         &[cdr::schema::CDR_MIGRATIONS, RATING_MIGRATIONS],
@@ -644,6 +734,10 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
         None,
     )
     .await?;
+    tracing::info!(
+        elapsed_ms = clock.elapsed().as_millis() as u64,
+        "Month rated."
+    );
     let files = crate::output::render(&rating, &inputs);
     let outputs_digest = {
         let mut h = Sha256::new();
@@ -706,6 +800,10 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
         }
     }
     store.insert_all("rating_runs", &[run_row]).await?;
+    tracing::info!(
+        elapsed_ms = clock.elapsed().as_millis() as u64,
+        "Run recorded."
+    );
     Ok(RunSummary {
         run_id,
         rating,

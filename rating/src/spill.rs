@@ -60,13 +60,38 @@ impl Spill {
     /// # Errors
     /// Disk errors.
     pub fn push(&mut self, trunk: u32, call: &CountedCall) -> io::Result<()> {
+        self.push_parts(
+            trunk,
+            call.invite_ms,
+            call.billable_ms,
+            call.number,
+            &call.call_key,
+            &call.forwarding_party,
+        )
+    }
+
+    /// Appends a counted call given by its parts (no intermediate copy).
+    ///
+    /// # Errors
+    /// Disk errors.
+    pub fn push_parts(
+        &mut self,
+        trunk: u32,
+        invite_ms: u64,
+        billable_ms: u64,
+        number: u64,
+        call_key: &str,
+        forwarding_party: &str,
+    ) -> io::Result<()> {
         let w = &mut self.writers[trunk as usize % BUCKETS];
-        w.write_all(&trunk.to_le_bytes())?;
-        w.write_all(&call.invite_ms.to_le_bytes())?;
-        w.write_all(&call.billable_ms.to_le_bytes())?;
-        w.write_all(&call.number.to_le_bytes())?;
-        write_str(w, &call.call_key)?;
-        write_str(w, &call.forwarding_party)?;
+        let mut head = [0u8; 28];
+        head[..4].copy_from_slice(&trunk.to_le_bytes());
+        head[4..12].copy_from_slice(&invite_ms.to_le_bytes());
+        head[12..20].copy_from_slice(&billable_ms.to_le_bytes());
+        head[20..28].copy_from_slice(&number.to_le_bytes());
+        w.write_all(&head)?;
+        write_str(w, call_key)?;
+        write_str(w, forwarding_party)?;
         self.written += 1;
         Ok(())
     }

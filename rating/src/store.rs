@@ -139,6 +139,61 @@ impl RatedCallRow {
     }
 }
 
+/// A `rated_calls` row borrowing its text (what a run writes, without copies).
+#[derive(Debug, Clone, PartialEq, Eq, clickhouse::Row, Serialize)]
+#[allow(missing_docs)]
+pub struct RatedCallRowRef<'a> {
+    pub run_id: &'a str,
+    pub month: &'a str,
+    pub call_key: &'a str,
+    pub trunk_id: &'a str,
+    pub customer_id: &'a str,
+    pub invite_ms: u64,
+    pub destination: &'a str,
+    pub category: &'a str,
+    pub in_plan: u8,
+    pub status: i8,
+    pub rule: i8,
+    pub reason: &'a str,
+    pub forwarding_party: &'a str,
+    pub billable_ms: u64,
+    pub billed_secs: u64,
+    pub amount: i64,
+    pub tariff_prefix: &'a str,
+    pub tariff_label: &'a str,
+    pub tariff_class: &'a str,
+    pub tariff_source: &'a str,
+}
+
+impl<'a> RatedCallRowRef<'a> {
+    /// The row of a rated call.
+    pub fn new(run_id: &'a str, month: &'a str, c: &'a crate::engine::RatedCall) -> Self {
+        let tariff = c.tariff.as_ref();
+        RatedCallRowRef {
+            run_id,
+            month,
+            call_key: &c.call_key,
+            trunk_id: &c.trunk_id,
+            customer_id: &c.customer_id,
+            invite_ms: c.invite_ms,
+            destination: &c.destination,
+            category: &c.category,
+            in_plan: u8::from(c.in_plan),
+            status: status_code(c.status),
+            rule: rule_code(c.rule),
+            reason: &c.reason,
+            forwarding_party: &c.forwarding_party,
+            billable_ms: c.billable_ms,
+            billed_secs: c.billed_secs,
+            amount: to_micros(c.amount),
+            tariff_prefix: tariff.map_or("", |t| t.prefix.as_str()),
+            tariff_label: tariff.map_or("", |t| t.label.as_str()),
+            tariff_class: tariff.map_or("", |t| t.class.as_str()),
+            tariff_source: tariff.map_or("", |t| t.source.as_str()),
+        }
+    }
+}
+
 /// The status column's Enum8 value.
 pub fn status_code(status: crate::engine::Status) -> i8 {
     use crate::engine::Status;

@@ -41,7 +41,7 @@
 //! numbers ranked beyond ⌊300 × channel-months⌋ are re-priced, a later call to a
 //! number within the allowance stays included.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use cdr::{CallRecord, Direction, Disposition};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -50,8 +50,9 @@ use rust_decimal::Decimal;
 
 use crate::channels::ChannelMonths;
 use crate::destination::{eligibility, pack_number, unpack_number, Destination, Eligibility};
+use crate::hashing::{FastMap, FastSet};
 use crate::inventory::Inventory;
-use crate::month::BillingMonth;
+use crate::month::{BillingMonth, MonthCalendar};
 use crate::pricing::{Price, TariffIndex};
 use crate::rules::{BreachPolicy, Rule};
 use crate::settings::{PlanSettings, RatingSettings, SharedServiceConfirmation};
@@ -156,6 +157,19 @@ pub enum Status {
 }
 
 impl Status {
+    /// Every status.
+    pub const ALL: [Status; 5] = [
+        Status::NotBilled,
+        Status::Included,
+        Status::OutOfPlan,
+        Status::Repriced,
+        Status::Unmatched,
+    ];
+
+    fn index(self) -> usize {
+        self as usize
+    }
+
     /// The name used in files and tables.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -241,13 +255,54 @@ pub struct CountedCall {
     pub forwarding_party: String,
 }
 
+/// Why a call is not billed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotBilled {
+    /// Its INVITE is outside the billed month.
+    OtherMonth,
+    /// Inbound calls are not billed.
+    Inbound,
+    /// Emergency calls are never billed.
+    Emergency,
+    /// Not answered.
+    Unanswered(Disposition),
+}
+
+impl NotBilled {
+    /// In words.
+    pub fn reason(self) -> String {
+        match self {
+            NotBilled::OtherMonth => "outside the billed month".to_owned(),
+            NotBilled::Inbound => "inbound: not billed".to_owned(),
+            NotBilled::Emergency => "emergency call: never billed".to_owned(),
+            NotBilled::Unanswered(d) => format!("{}: not billed", d.as_str()),
+        }
+    }
+}
+
+impl CountedCall {
+    /// The compact form of a counted call whose packed destination is `number`.
+    pub fn of(call: &RatingCall, number: u64) -> Self {
+        CountedCall {
+            call_key: call.call_key.clone(),
+            invite_ms: call.invite_ms,
+            billable_ms: call.billable_ms,
+            number,
+            forwarding_party: call.forwarding_user().to_owned(),
+        }
+    }
+}
+
 /// What [`TrunkRater::assess`] did with a call.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Assessed {
+    /// Not billed (no rated call is stored for it).
+    NotBilled(NotBilled),
     /// Settled: the call's final rating.
     Final(Box<RatedCall>),
-    /// Counted: its fate depends on the fair-use pass.
-    Counted(CountedCall),
+    /// Counted: its fate depends on the fair-use pass; the caller keeps
+    /// [`CountedCall::of`] the call with this packed destination number.
+    Counted(u64),
 }
 
 /// A breach of a rule (or a flag for review), with its evidence.
@@ -379,6 +434,8 @@ pub struct TrunkContext<'a> {
     pub settings: &'a RatingSettings,
     /// The month.
     pub month: BillingMonth,
+    /// The month's day boundaries ([`MonthCalendar::new`] of `month`).
+    pub calendar: &'a MonthCalendar,
     /// The tariffs.
     pub tariffs: &'a TariffIndex<'a>,
     /// The customers' number inventory.
@@ -407,9 +464,9 @@ pub struct TrunkRater<'a> {
     channel_months: ChannelMonths,
     allowance: u64,
     telecom_professional: bool,
-    numbers: HashSet<u64>,
+    numbers: FastSet<u64>,
     eligible_ms: u64,
-    forwarding_ms: HashMap<String, u64>,
+    forwarding_ms: FastMap<String, u64>,
     /// Shared-service evidence: each foreign caller number, SBC name and tenant
     /// with its earliest call (so that the evidence does not depend on the order
     /// calls arrive in).
@@ -419,7 +476,8 @@ pub struct TrunkRater<'a> {
     calls: u64,
     counted_calls: u64,
     usage: BTreeMap<UsageKey, UsageSum>,
-    by_status: BTreeMap<Status, u64>,
+    /// Calls by status, indexed by [`Status::index`].
+    by_status: [u64; 5],
     unmatched: u64,
     /// Re-priced calls and amount per rule and subject, with their earliest calls.
     repriced: BTreeMap<(Rule, String), RepricedTally>,
@@ -439,16 +497,16 @@ impl<'a> TrunkRater<'a> {
             ctx,
             channel_months,
             allowance,
-            numbers: HashSet::new(),
+            numbers: FastSet::default(),
             eligible_ms: 0,
-            forwarding_ms: HashMap::new(),
+            forwarding_ms: FastMap::default(),
             foreign_callers: BTreeMap::new(),
             teams_sbc_fqdns: BTreeMap::new(),
             teams_tenants: BTreeMap::new(),
             calls: 0,
             counted_calls: 0,
             usage: BTreeMap::new(),
-            by_status: BTreeMap::new(),
+            by_status: [0; 5],
             unmatched: 0,
             repriced: BTreeMap::new(),
             suspended_first: BTreeMap::new(),
@@ -471,56 +529,22 @@ impl<'a> TrunkRater<'a> {
             self.check_caller(call);
         }
         self.check_teams(call);
-        let destination = Destination::classify(&call.callee);
-        let month = self.ctx.month;
-        if !month.contains_ms(call.invite_ms) {
-            return self.settle(
-                call,
-                &destination,
-                false,
-                Status::NotBilled,
-                None,
-                "",
-                "outside the billed month".into(),
-                None,
-            );
-        }
-        if call.emergency || destination.is_emergency() {
-            return self.settle(
-                call,
-                &destination,
-                false,
-                Status::NotBilled,
-                None,
-                "",
-                "emergency call: never billed".into(),
-                None,
-            );
-        }
+        // The cheap checks first: most calls need no classification.
+        let Some(date) = self.ctx.calendar.date_of(call.invite_ms) else {
+            return self.not_billed(NotBilled::OtherMonth);
+        };
         if !outbound {
-            return self.settle(
-                call,
-                &destination,
-                false,
-                Status::NotBilled,
-                None,
-                "",
-                "inbound: not billed".into(),
-                None,
-            );
+            return self.not_billed(NotBilled::Inbound);
+        }
+        if call.emergency {
+            return self.not_billed(NotBilled::Emergency);
         }
         if call.disposition != Disposition::Answered {
-            let reason = format!("{}: not billed", call.disposition.as_str());
-            return self.settle(
-                call,
-                &destination,
-                false,
-                Status::NotBilled,
-                None,
-                "",
-                reason,
-                None,
-            );
+            return self.not_billed(NotBilled::Unanswered(call.disposition));
+        }
+        let destination = Destination::classify(&call.callee);
+        if destination.is_emergency() {
+            return self.not_billed(NotBilled::Emergency);
         }
         let plan = self.ctx.plan();
         let eligible = eligibility(
@@ -528,22 +552,11 @@ impl<'a> TrunkRater<'a> {
             plan,
             self.ctx.trunk.international_destinations(),
         );
-        let instant = instant_of(call.invite_ms);
-        let date = provisioning::paris_date(instant);
         match eligible {
-            Eligibility::Emergency => self.settle(
-                call,
-                &destination,
-                false,
-                Status::NotBilled,
-                None,
-                "",
-                "emergency call: never billed".into(),
-                None,
-            ),
+            Eligibility::Emergency => self.not_billed(NotBilled::Emergency),
             Eligibility::OutOfPlan(reason) => {
                 let price = self.ctx.tariffs.price(
-                    &destination.number,
+                    destination.number(),
                     date,
                     call.billable_ms,
                     &self.ctx.settings.money,
@@ -579,7 +592,7 @@ impl<'a> TrunkRater<'a> {
                         self.telecom_first = Some((call.invite_ms, call.call_key.clone()));
                     }
                     Some((Rule::TelecomProfessional, String::new()))
-                } else if let Some(index) = self.suspension_index(instant) {
+                } else if let Some(index) = self.suspension_index(call.invite_ms) {
                     let first = self
                         .suspended_first
                         .entry(index)
@@ -599,7 +612,7 @@ impl<'a> TrunkRater<'a> {
                     None => {
                         let Some(number) = destination
                             .packed()
-                            .or_else(|| pack_number(&destination.number))
+                            .or_else(|| pack_number(destination.number()))
                         else {
                             // In plan implies a classified number, which always packs
                             // (15 digits at most); should that change, the call stays
@@ -622,16 +635,14 @@ impl<'a> TrunkRater<'a> {
                         self.eligible_ms += call.billable_ms;
                         let user = call.forwarding_user();
                         if !user.is_empty() {
-                            *self.forwarding_ms.entry(user.to_owned()).or_default() +=
-                                call.billable_ms;
+                            match self.forwarding_ms.get_mut(user) {
+                                Some(ms) => *ms += call.billable_ms,
+                                None => {
+                                    self.forwarding_ms.insert(user.to_owned(), call.billable_ms);
+                                }
+                            }
                         }
-                        Assessed::Counted(CountedCall {
-                            call_key: call.call_key.clone(),
-                            invite_ms: call.invite_ms,
-                            billable_ms: call.billable_ms,
-                            number,
-                            forwarding_party: call.forwarding_user().to_owned(),
-                        })
+                        Assessed::Counted(number)
                     }
                 }
             }
@@ -670,7 +681,7 @@ impl<'a> TrunkRater<'a> {
         });
 
         // Walk 1: designations under `excess`, crossings.
-        let mut ranks: HashMap<u64, u64> = HashMap::new();
+        let mut ranks: FastMap<u64, u64> = FastMap::default();
         let mut total_ms = 0u64;
         let mut users: HashMap<&str, (u64, bool)> = HashMap::new();
         let mut designations: Vec<u8> = Vec::with_capacity(counted.len());
@@ -761,13 +772,17 @@ impl<'a> TrunkRater<'a> {
                 .find(|r| mask & r.bit() != 0)
                 .unwrap_or(Rule::DistinctNumbers);
             let destination = Destination::classify(&unpack_number(call.number));
-            let date = provisioning::paris_date(instant_of(call.invite_ms));
+            let date = self
+                .ctx
+                .calendar
+                .date_of(call.invite_ms)
+                .unwrap_or(self.ctx.month.first_day());
             let as_call = RatingCall {
                 call_key: call.call_key.clone(),
                 trunk_id: self.ctx.trunk.id().to_owned(),
                 direction: Direction::Outbound,
                 caller: String::new(),
-                callee: destination.number.clone(),
+                callee: destination.number().to_owned(),
                 forwarding_party: call.forwarding_party.clone(),
                 disposition: Disposition::Answered,
                 emergency: false,
@@ -1014,7 +1029,11 @@ impl<'a> TrunkRater<'a> {
             usage: self.usage,
             unmatched_calls: self.unmatched,
             by_status: {
-                let mut by_status = self.by_status;
+                let mut by_status: BTreeMap<Status, u64> = Status::ALL
+                    .into_iter()
+                    .zip(self.by_status)
+                    .filter(|(_, n)| *n > 0)
+                    .collect();
                 let repriced_counted: u64 = self
                     .repriced
                     .iter()
@@ -1030,12 +1049,21 @@ impl<'a> TrunkRater<'a> {
         }
     }
 
-    fn suspension_index(&self, instant: DateTime<Utc>) -> Option<usize> {
+    fn suspension_index(&self, invite_ms: u64) -> Option<usize> {
+        if self.ctx.trunk.suspensions().is_empty() {
+            return None;
+        }
+        let instant = instant_of(invite_ms);
         self.ctx
             .trunk
             .suspensions()
             .iter()
             .position(|s| s.contains(instant))
+    }
+
+    fn not_billed(&mut self, why: NotBilled) -> Assessed {
+        self.by_status[Status::NotBilled.index()] += 1;
+        Assessed::NotBilled(why)
     }
 
     fn check_teams(&mut self, call: &RatingCall) {
@@ -1077,7 +1105,7 @@ impl<'a> TrunkRater<'a> {
         subject: &str,
     ) -> Assessed {
         let price = self.ctx.tariffs.price(
-            &destination.number,
+            destination.number(),
             date,
             call.billable_ms,
             &self.ctx.settings.money,
@@ -1137,7 +1165,7 @@ impl<'a> TrunkRater<'a> {
             trunk_id: self.ctx.trunk.id().to_owned(),
             customer_id: self.ctx.customer.id().to_owned(),
             invite_ms: call.invite_ms,
-            destination: destination.number.clone(),
+            destination: destination.number().to_owned(),
             category: destination.category_name().to_owned(),
             in_plan,
             status,
@@ -1149,7 +1177,7 @@ impl<'a> TrunkRater<'a> {
             amount,
             tariff,
         };
-        *self.by_status.entry(status).or_default() += 1;
+        self.by_status[status.index()] += 1;
         match status {
             Status::OutOfPlan => self
                 .usage
@@ -1285,7 +1313,28 @@ pub fn rate_in_memory(
     for call in calls {
         match rater.assess(call) {
             Assessed::Final(r) => rated.push(Some(*r)),
-            Assessed::Counted(c) => {
+            Assessed::NotBilled(why) => {
+                let destination = Destination::classify(&call.callee);
+                rated.push(Some(RatedCall {
+                    call_key: call.call_key.clone(),
+                    trunk_id: call.trunk_id.clone(),
+                    customer_id: rater.ctx.customer.id().to_owned(),
+                    invite_ms: call.invite_ms,
+                    category: destination.category_name().to_owned(),
+                    destination: destination.number().to_owned(),
+                    in_plan: false,
+                    status: Status::NotBilled,
+                    rule: None,
+                    reason: why.reason(),
+                    forwarding_party: call.forwarding_user().to_owned(),
+                    billable_ms: call.billable_ms,
+                    billed_secs: 0,
+                    amount: Decimal::ZERO,
+                    tariff: None,
+                }))
+            }
+            Assessed::Counted(number) => {
+                let c = CountedCall::of(call, number);
                 counted_at.insert(c.call_key.clone(), rated.len());
                 rated.push(None);
                 counted.push(c);
@@ -1314,7 +1363,7 @@ pub fn rate_in_memory(
                     customer_id: outcome.customer_id.clone(),
                     invite_ms: call.invite_ms,
                     category: destination.category_name().to_owned(),
-                    destination: destination.number,
+                    destination: destination.number().to_owned(),
                     in_plan: true,
                     status: Status::Included,
                     rule: None,

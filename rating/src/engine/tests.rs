@@ -27,7 +27,9 @@ impl Fixture {
     fn rate(&self, trunk_id: &str, calls: &[RatingCall]) -> (Vec<RatedCall>, TrunkOutcome) {
         let index = TariffIndex::new(self.p.tariffs());
         let trunk = self.p.trunk(trunk_id).unwrap();
+        let calendar = MonthCalendar::new("2026-10".parse().unwrap());
         let ctx = TrunkContext {
+            calendar: &calendar,
             trunk,
             customer: self.p.customer(trunk.customer_id()).unwrap(),
             settings: &self.settings,
