@@ -120,6 +120,53 @@ pub struct TransportCounters {
 /// Queue capacity left under which new INVITEs are shed.
 pub const SHED_BELOW_CAPACITY: usize = 1024;
 
+/// A `400 Bad Request` for a request that does not parse but whose start line and
+/// Via, From, To, Call-ID and CSeq can be read (RFC 3261 §8.2.2 asks for an answer
+/// where one can be routed); `None` for responses and unreadable bytes.
+pub fn bad_request_reply(bytes: &[u8], reason: &str) -> Option<Vec<u8>> {
+    let text = std::str::from_utf8(bytes).ok()?;
+    let mut lines = text.split("\r\n");
+    let start = lines.next()?;
+    if start.starts_with("SIP/") || !start.ends_with("SIP/2.0") {
+        return None;
+    }
+    let mut copied = Vec::new();
+    let mut found = [false; 5];
+    for line in lines.take_while(|l| !l.is_empty()) {
+        let Some((name, _)) = line.split_once(':') else {
+            continue;
+        };
+        let name = name.trim().to_ascii_lowercase();
+        let slot = match name.as_str() {
+            "via" | "v" => 0,
+            "from" | "f" => 1,
+            "to" | "t" => 2,
+            "call-id" | "i" => 3,
+            "cseq" => 4,
+            _ => continue,
+        };
+        found[slot] = true;
+        copied.push(line);
+    }
+    if !found.iter().all(|f| *f) {
+        return None;
+    }
+    let reason: String = reason
+        .chars()
+        .filter(|c| !c.is_control() && *c != '"')
+        .take(120)
+        .collect();
+    let mut reply = String::from("SIP/2.0 400 Bad Request\r\n");
+    for line in copied {
+        reply.push_str(line);
+        reply.push_str("\r\n");
+    }
+    reply.push_str(&format!(
+        "Warning: 399 - \"{reason}\"\r\nContent-Length: 0\r\n\r\n"
+    ));
+    Some(reply.into_bytes())
+}
+
 fn parse_or_count(bytes: &[u8], flow: &Flow, counters: &TransportCounters) -> Option<Message> {
     match Message::parse(bytes) {
         Ok(m) => {
@@ -184,7 +231,12 @@ pub async fn udp_reader(
                     message: Box::new(message),
                 }
             }
-            None => Event::Malformed { flow },
+            None => {
+                if let Some(reply) = bad_request_reply(bytes, "malformed request") {
+                    let _ = socket.try_send_to(&reply, peer);
+                }
+                Event::Malformed { flow }
+            }
         };
         if events.send(event).await.is_err() {
             return;
@@ -301,7 +353,15 @@ async fn run_connection(
                             let flow = Flow::Tcp { conn, peer };
                             let event = match parse_or_count(&bytes, &flow, &counters) {
                                 Some(message) => Event::Received { flow, message: Box::new(message) },
-                                None => Event::Malformed { flow },
+                                None => {
+                                    if let Some(reply) = bad_request_reply(&bytes, "malformed request") {
+                                        if let Err(e) = writer.write_all(&reply).await {
+                                            failure = Some(format!("write error: {e}"));
+                                            break;
+                                        }
+                                    }
+                                    Event::Malformed { flow }
+                                }
                             };
                             if events.send(event).await.is_err() {
                                 return;
@@ -332,4 +392,23 @@ async fn run_connection(
     };
     let _ = writer.shutdown().await;
     let _ = events.send(Event::Closed { conn, reason }).await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_requests_are_answered_when_routable() {
+        let bytes = b"INVITE sip:x@y SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.5;branch=z9hG4bKx\r\n\
+f: <sip:a@b>;tag=1\r\nTo: <sip:x@y>\r\nCall-ID: c\r\nCSeq: one INVITE\r\n\r\n";
+        let reply = String::from_utf8(bad_request_reply(bytes, "CSeq \"one\"").unwrap()).unwrap();
+        assert!(reply.starts_with("SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/UDP 127.0.0.5"));
+        assert!(reply.contains("f: <sip:a@b>;tag=1\r\n"));
+        assert!(reply.contains("Warning: 399 - \"CSeq one\"\r\n"), "{reply}");
+        // Responses, and requests without their identifying headers, get nothing.
+        assert!(bad_request_reply(b"SIP/2.0 200 OK\r\nVia: x\r\n\r\n", "r").is_none());
+        assert!(bad_request_reply(b"INVITE sip:x@y SIP/2.0\r\nVia: x\r\n\r\n", "r").is_none());
+        assert!(bad_request_reply(&[0xff, 0xfe], "r").is_none());
+    }
 }

@@ -189,3 +189,38 @@ async fn a_2xx_is_forwarded_each_time_until_the_ack() {
     assert_eq!(records[0].disposition, Disposition::Answered);
     lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_messages_are_counted_and_answered_400_when_possible() {
+    let lab = Lab::start(22, LabOptions::default()).await;
+    let pbx = Peer::bind(lab.pbx()).await;
+    let bad_cseq = format!(
+        "INVITE sip:0612345678@{edge} SIP/2.0\r\nVia: SIP/2.0/UDP {pbx};branch=z9hG4bK-bad\r\n\
+From: <sip:0140000000@{pbx}>;tag=b\r\nTo: <sip:0612345678@{edge}>\r\nCall-ID: bad@pbx\r\n\
+CSeq: one INVITE\r\nContent-Length: 0\r\n\r\n",
+        edge = lab.edge_addr(),
+        pbx = lab.pbx(),
+    );
+    pbx.socket
+        .send_to(bad_cseq.as_bytes(), lab.edge_addr())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let (n, _) = tokio::time::timeout(Duration::from_secs(5), pbx.socket.recv_from(&mut buf))
+        .await
+        .expect("an answer to the malformed request")
+        .unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]).to_string();
+    assert!(reply.starts_with("SIP/2.0 400 Bad Request\r\n"), "{reply}");
+    assert!(reply.contains("Call-ID: bad@pbx"), "{reply}");
+    // Bytes that are not SIP at all: counted, dropped, nothing sent back.
+    pbx.socket
+        .send_to(b"\x16\x03\x01 not sip at all\r\n\r\n", lab.edge_addr())
+        .await
+        .unwrap();
+    lab.wait_metric("sip_edge_malformed_messages_total", 2.0)
+        .await;
+    assert!(pbx.recv(Duration::from_millis(300)).await.is_none());
+    lab.records(0).await;
+    lab.stop().await;
+}
