@@ -31,8 +31,10 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 
-/// Keys per generation of the in-run duplicate window.
-pub const RECENT_KEYS: usize = 1 << 20;
+/// Keys per generation of the in-run duplicate window (262,144: the window always
+/// covers more rows than can be in flight between reading and ClickHouse, the
+/// writer's queue of 100,000 plus a batch, and costs about 10 MB).
+pub const RECENT_KEYS: usize = 1 << 18;
 
 /// Settings of an import run.
 #[derive(Clone)]
