@@ -26,8 +26,9 @@
 //!   failures, all decided next to the channel counts without locks or cross-task
 //!   messages.
 //! - **Identification**: a request from a configured carrier address is an inbound
-//!   call, routed by its Request-URI number through a [`dids::DidDirectory`] to the
-//!   trunk's inbound target; a request from a provisioned source address is an
+//!   call, routed by its Request-URI number through a [`dids::DidDirectory`] (the
+//!   number inventory of `number-portability`, `<provisioning>/numbers/`, after the
+//!   configuration's `[inbound_numbers]`) to the trunk's inbound target; a request from a provisioned source address is an
 //!   outbound call of that trunk (and site), sent to the carriers in order with
 //!   failover on 503, 408 or a transport error. Anything else is refused (403 unknown
 //!   source, 404 unknown number): the edge is never an open relay; in-dialog requests
@@ -35,6 +36,30 @@
 //! - **Records** ([`records`]) are built when a call ends and queued to a writer task
 //!   that submits them to the `cdr` no-loss writer and awaits each acknowledgement in
 //!   its own task: the SIP path never waits for ClickHouse or the disk.
+//!
+//! # Decisions where the issue is silent
+//! - Records: a 2xx never ACKed ends as `failed` with final status 200 and no answer
+//!   time (no session was established, nothing is billable); a call ended by a TCP
+//!   connection loss or by the edge (maximum duration, drain deadline) after its
+//!   answer is `answered`, ended then; a call refused while draining is
+//!   `rejected_policy` (503); an outbound call with no route (no carrier, or an
+//!   inbound target given as a DNS name or over TLS, which this version does not
+//!   resolve or speak) is `failed` (503); unknown sources and unknown numbers get no
+//!   record (no trunk is known), a counter and a log line.
+//! - The maximum call duration counts from the answer.
+//! - In-dialog requests are sent over the flow the dialog was set up through (the
+//!   caller's connection or address, the address the INVITE went to), not resolved
+//!   from the Request-URI: PBXs behind NAT are reached, and a peer cannot make the edge
+//!   relay elsewhere.
+//! - Out-of-dialog OPTIONS get 200 from known sources (trunks, carriers), 403 from
+//!   anyone else; other out-of-dialog methods get 405, stray in-dialog ones 481.
+//! - The Request-URI host is rewritten to the chosen next hop (carrier or PBX), its
+//!   user part kept.
+//! - CANCEL: the downstream 487 is relayed; if none comes within 64×T1 the edge sends
+//!   487 itself. A 2xx arriving after the call ended (CANCEL race, Timer C) is ACKed
+//!   and BYEd.
+//! - Overload: when the core's queue is nearly full, UDP readers answer new INVITEs
+//!   `503` with `Retry-After: 1` themselves.
 //!
 //! # Configuration
 //! See [`config`] for the TOML reference. Run `sip-edge --config FILE`; SIGHUP

@@ -1,0 +1,289 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark of the fairtrunk SIP edge and Kamailio (Debian's 5.6) as
+# dialog-stateful proxies with a per-trunk channel limit and accounting, on this
+# machine, with the same SIPp scenario: UAC -> proxy -> SIPp UAS, short calls.
+#
+# For each proxy it reports:
+# - the highest call rate sustained for DURATION seconds (default 30) with under 0.1 %
+#   failed calls, climbing the RATES ladder until a rate fails;
+# - the response times SIPp measures at that rate (INVITE -> 100, 180, 200; p50 and
+#   p99, in ms, SIPp's resolution);
+# - the memory (PSS, all processes of the proxy) idle and with HELD concurrent held
+#   calls (default 10,000), and per call.
+# and prints the ratio of the sustained rates (edge / Kamailio).
+#
+# Usage: benches/edge_vs_kamailio.sh            (about 10-20 minutes)
+#        DURATION=5 RATES="200 400" HELD=1000 benches/edge_vs_kamailio.sh   (smoke run)
+# Installs sip-tester and kamailio if missing, starts the demo's private ClickHouse
+# (the edge writes its call records there, database fairtrunk_bench), builds the edge
+# in release mode. Loopback only: edge 127.0.100.1, Kamailio 127.0.101.1, their PBX
+# .21 and carrier .3 on the same /24. The result is also written to
+# benches/edge_vs_kamailio/results/.
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+cd "$FAIRTRUNK_ROOT"
+
+DURATION="${DURATION:-30}"
+RATES="${RATES:-250 500 750 1000 1250 1500 2000 2500 3000 3500 4000}"
+HOLD_MS="${HOLD_MS:-500}"
+HELD="${HELD:-10000}"
+HERE="$FAIRTRUNK_ROOT/benches/edge_vs_kamailio"
+WORK="$FAIRTRUNK_VAR/bench-edge-vs-kamailio"
+mkdir -p "$WORK" "$HERE/results"
+
+ensure_packages sipp:sip-tester kamailio:kamailio python3:python3
+if ss -uln | grep -qE ' 127\.0\.10[01]\.[0-9]+:'; then
+    ss -ulpn | grep -E ' 127\.0\.10[01]\.' >&2
+    die "the benchmark's addresses (127.0.100.0/24, 127.0.101.0/24) are in use: stop what holds them"
+fi
+clickhouse_start
+say "building the edge (release)"
+cargo build --quiet --release -p sip-edge -p cdr --bins
+BIN="$FAIRTRUNK_ROOT/target/release"
+"$BIN/cdr" --clickhouse "$(clickhouse_url)" --database fairtrunk_bench migrate >/dev/null
+
+PROXY_PID=""
+UAS_PID=""
+cleanup() {
+    [ -n "$UAS_PID" ] && kill "$UAS_PID" 2>/dev/null || true
+    [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+# pids_of PID: PID and all its descendants.
+pids_of() {
+    local pid=$1 child
+    echo "$pid"
+    for child in $(pgrep -P "$pid" 2>/dev/null || true); do pids_of "$child"; done
+}
+
+# pss_kib PID: proportional set size of PID and its descendants, in KiB.
+pss_kib() {
+    local total=0 pid v
+    for pid in $(pids_of "$1"); do
+        v=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+start_edge() {
+    local dir="$WORK/edge"
+    rm -rf "$dir" && mkdir -p "$dir/provisioning"
+    cat > "$dir/provisioning/customers.toml" <<'EOF'
+[[customer]]
+id = "bench"
+name = "Bench SAS"
+category = "business"
+currency = "EUR"
+contract_start = 2024-01-01
+EOF
+    cat > "$dir/provisioning/trunks.toml" <<'EOF'
+[[trunk]]
+id = "bench-trunk"
+customer = "bench"
+plan = "fixed"
+channels = [{ from = 2024-01-01, channels = 100000 }]
+[trunk.identify]
+source_addresses = ["127.0.100.21"]
+[trunk.inbound]
+target = "127.0.100.21:5070"
+transport = "udp"
+[[trunk.site]]
+id = "main"
+name = "Main"
+address = "1 rue de la Paix, 75002 Paris"
+insee_code = "75056"
+EOF
+    cat > "$dir/edge.toml" <<EOF
+node_id = "edge-bench"
+provisioning_dir = "provisioning"
+spool_dir = "spool"
+metrics_address = "127.0.100.1:9090"
+drain_timeout_secs = 1
+[[listen]]
+transport = "udp"
+address = "127.0.100.1:5060"
+[[carrier]]
+name = "bench-carrier"
+address = "127.0.100.3:5060"
+transport = "udp"
+[clickhouse]
+url = "$(clickhouse_url)"
+database = "fairtrunk_bench"
+EOF
+    RUST_LOG=warn "$BIN/sip-edge" --config "$dir/edge.toml" 2> "$dir/edge.log" &
+    PROXY_PID=$!
+}
+
+start_kamailio() {
+    local dir="$WORK/kamailio"
+    rm -rf "$dir" && mkdir -p "$dir"
+    sed -e 's/@PROXY@/127.0.101.1/g' -e 's/@PBX@/127.0.101.21/g' \
+        -e 's/@CARRIER@/127.0.101.3/g' -e 's/@LIMIT@/100000/g' \
+        "$HERE/kamailio.cfg" > "$dir/kamailio.cfg"
+    kamailio -c -f "$dir/kamailio.cfg" >/dev/null 2>&1 || die "kamailio.cfg does not check: kamailio -c -f $dir/kamailio.cfg"
+    kamailio -f "$dir/kamailio.cfg" -DD -E -m 1024 -M 32 -Y "$dir" 2> "$dir/kamailio.log" &
+    PROXY_PID=$!
+}
+
+wait_bound() { # IP:PORT
+    local i
+    for i in $(seq 1 100); do
+        ss -uln | grep -q " $1 " && return 0
+        sleep 0.1
+    done
+    die "nothing listens on UDP $1"
+}
+
+stop_proxy() {
+    kill "$PROXY_PID" 2>/dev/null || true
+    wait "$PROXY_PID" 2>/dev/null || true
+    PROXY_PID=""
+}
+
+start_uas() { # NET
+    (cd "$WORK" && exec sipp -sf "$HERE/uas.xml" -nostdin -i "127.0.$1.3" -p 5060 -mi "127.0.$1.3" \
+        -max_recv_loops 10000 >/dev/null 2>&1) &
+    UAS_PID=$!
+    wait_bound "127.0.$1.3:5060"
+}
+
+stop_uas() {
+    kill "$UAS_PID" 2>/dev/null || true
+    wait "$UAS_PID" 2>/dev/null || true
+    UAS_PID=""
+}
+
+# run_rate NET RATE: places RATE*DURATION calls at RATE/s; prints
+# "ok|fail success failed retrans elapsed_s p50_100 p99_100 p50_180 p99_180 p50_200 p99_200"
+run_rate() {
+    local net=$1 rate=$2 dir="$WORK/run-$1-$2" calls
+    calls=$((rate * DURATION))
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && sipp -sf "$HERE/uac.xml" -nostdin -i "127.0.$net.21" -p 5060 -mi "127.0.$net.21" \
+        -s 0612345678 -r "$rate" -m "$calls" -d "$HOLD_MS" -max_recv_loops 10000 -max_sched_loops 10000 \
+        -timeout "$((DURATION * 3 + 30))s" -trace_stat -fd 1 -trace_rtt -rtt_freq 1000 -trace_err \
+        "127.0.$net.1:5060" >/dev/null 2>&1) || true
+    python3 - "$dir" "$calls" "$DURATION" <<'EOF'
+import csv, glob, sys
+d, calls, duration = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+stat = [f for f in glob.glob(d + "/*.csv") if not f.endswith("_rtt.csv")]
+rows = list(csv.DictReader(open(stat[0]), delimiter=";")) if stat else []
+last = rows[-1] if rows else {}
+def num(k):
+    try: return int(float(last.get(k, "0") or 0))
+    except ValueError: return 0
+ok, failed, retrans = num("SuccessfulCall(C)"), num("FailedCall(C)"), num("Retransmissions(C)")
+elapsed = last.get("ElapsedTime(C)", "0")
+h, m, s = (elapsed.split(":") + ["0", "0", "0"])[:3]
+elapsed_s = int(h) * 3600 + int(m) * 60 + float(s) if ":" in elapsed else 0.0
+times = {1: [], 2: [], 3: []}
+for f in glob.glob(d + "/*_rtt.csv"):
+    for line in open(f).read().splitlines()[1:]:
+        parts = line.split(";")
+        if len(parts) == 3:
+            times.setdefault(int(parts[2]), []).append(float(parts[1]))
+def pct(v, p):
+    if not v: return float("nan")
+    v = sorted(v)
+    return v[min(len(v) - 1, int(len(v) * p))]
+good = ok == calls and failed * 1000 < calls
+print("ok" if good else "fail", ok, failed, retrans, round(elapsed_s, 1),
+      *[pct(times[i], p) for i in (1, 2, 3) for p in (0.5, 0.99)])
+EOF
+}
+
+# ladder NAME NET: climbs the rates, prints per rate, sets BEST_* for the best rate.
+ladder() {
+    local name=$1 net=$2 rate result
+    BEST_RATE=0 BEST_LINE=""
+    for rate in $RATES; do
+        result=$(run_rate "$net" "$rate")
+        printf '    %-9s %5s calls/s: %s\n' "$name" "$rate" "$result" >&2
+        if [ "${result%% *}" = ok ]; then
+            BEST_RATE=$rate BEST_LINE=$result
+        else
+            break
+        fi
+        sleep 2
+    done
+}
+
+# held NET: HELD concurrent held calls; prints "idle_kib held_kib"
+held_memory() {
+    local net=$1 dir="$WORK/held-$1" idle loaded i
+    idle=$(pss_kib "$PROXY_PID")
+    rm -rf "$dir" && mkdir -p "$dir"
+    (cd "$dir" && exec sipp -sf "$HERE/uac.xml" -nostdin -i "127.0.$net.21" -p 5060 -mi "127.0.$net.21" \
+        -s 0612345678 -r 1000 -m "$HELD" -l "$HELD" -d 600000 -max_recv_loops 10000 \
+        -trace_stat -fd 1 "127.0.$net.1:5060" >/dev/null 2>&1) &
+    local uac=$!
+    for i in $(seq 1 $((HELD / 1000 * 10 + 100))); do
+        if python3 - "$dir" "$HELD" <<'EOF'
+import csv, glob, sys
+f = [x for x in glob.glob(sys.argv[1] + "/*.csv")]
+rows = list(csv.DictReader(open(f[0]), delimiter=";")) if f else []
+sys.exit(0 if rows and int(rows[-1].get("CurrentCall", 0) or 0) >= int(sys.argv[2]) and int(rows[-1].get("SuccessfulCall(C)", 0) or 0) == 0 and int(rows[-1].get("FailedCall(C)", 0) or 0) == 0 else 1)
+EOF
+        then break; fi
+        sleep 0.2
+    done
+    sleep 2
+    loaded=$(pss_kib "$PROXY_PID")
+    kill "$uac" 2>/dev/null || true
+    wait "$uac" 2>/dev/null || true
+    echo "$idle $loaded"
+}
+
+bench() { # NAME NET START_FUNCTION
+    local name=$1 net=$2
+    say "$name: rate ladder ($RATES calls/s, $DURATION s each, calls held $HOLD_MS ms)"
+    start_uas "$net"
+    "$3"
+    wait_bound "127.0.$net.1:5060"
+    ladder "$name" "$net"
+    eval "${name}_RATE=\$BEST_RATE ${name}_LINE=\"\$BEST_LINE\""
+    stop_proxy
+    stop_uas
+    say "$name: memory with $HELD held calls"
+    start_uas "$net"
+    "$3"
+    wait_bound "127.0.$net.1:5060"
+    sleep 1
+    eval "${name}_MEM=\"\$(held_memory $net)\""
+    stop_proxy
+    stop_uas
+}
+
+bench edge 100 start_edge
+bench kamailio 101 start_kamailio
+
+report() {
+    python3 - "$edge_RATE" "$edge_LINE" "$edge_MEM" "$kamailio_RATE" "$kamailio_LINE" "$kamailio_MEM" "$HELD" "$DURATION" "$HOLD_MS" <<'EOF'
+import sys
+er, el, em, kr, kl, km, held, duration, hold = sys.argv[1:10]
+held = int(held)
+def parse(line):
+    p = line.split()
+    return p[5:11] if len(p) >= 11 else ["-"] * 6
+def mem(m):
+    idle, loaded = (int(x) for x in m.split())
+    return idle, loaded, (loaded - idle) * 1024 / held
+print(f"SIP edge vs Kamailio 5.6, same machine, SIPp UAC -> proxy -> SIPp UAS, calls held {hold} ms,")
+print(f"rate sustained {duration} s with < 0.1 % failed calls; response times in ms (SIPp resolution 1 ms)")
+print()
+print(f"{'':10} {'calls/s':>8} {'100 p50':>8} {'100 p99':>8} {'180 p50':>8} {'180 p99':>8} {'200 p50':>8} {'200 p99':>8} {'idle MiB':>9} {'held MiB':>9} {'B/call':>7}")
+for name, rate, line, m in (("edge", er, el, em), ("kamailio", kr, kl, km)):
+    idle, loaded, per_call = mem(m)
+    t = parse(line)
+    print(f"{name:10} {rate:>8} " + " ".join(f"{x:>8}" for x in t) + f" {idle/1024:9.1f} {loaded/1024:9.1f} {per_call:7.0f}")
+print()
+ratio = int(er) / int(kr) if int(kr) else float("inf")
+print(f"ratio of sustained call rates (edge / kamailio): {ratio:.2f}")
+EOF
+}
+RESULT="$HERE/results/$(date +%Y-%m-%d)-$(hostname -s 2>/dev/null || echo host).txt"
+report | tee "$RESULT"
+say "written to $RESULT"
