@@ -108,6 +108,12 @@ use tokio::task::JoinHandle;
 /// Capacity of the core's event queue.
 const EVENT_QUEUE: usize = 16 * 1024;
 
+/// Reader tasks per UDP socket.
+const UDP_READERS: usize = 2;
+
+/// Receive buffer asked for each UDP socket: about a second of INVITE bursts.
+const UDP_RECEIVE_BUFFER_BYTES: i32 = 8 * 1024 * 1024;
+
 /// A running edge.
 pub struct Edge {
     fixed_dids: bool,
@@ -176,13 +182,17 @@ impl Edge {
                 Transport::Udp => {
                     let socket = Arc::new(bind_udp(listen.address)?);
                     sip_addresses.push((Transport::Udp, socket.local_addr()?));
-                    background.push(tokio::spawn(transport::udp_reader(
-                        udp.len(),
-                        socket.clone(),
-                        events.clone(),
-                        counters.clone(),
-                        config.user_agent.clone(),
-                    )));
+                    // Two readers per socket: parsing runs on both cores and a reader
+                    // descheduled for a moment does not leave the socket unread.
+                    for _ in 0..UDP_READERS {
+                        background.push(tokio::spawn(transport::udp_reader(
+                            udp.len(),
+                            socket.clone(),
+                            events.clone(),
+                            counters.clone(),
+                            config.user_agent.clone(),
+                        )));
+                    }
                     udp.push((listen.clone(), socket));
                 }
                 Transport::Tcp => {
@@ -312,22 +322,39 @@ fn bind_udp(address: SocketAddr) -> anyhow::Result<UdpSocket> {
     let socket = std::net::UdpSocket::bind(address)
         .with_context(|| format!("cannot listen on UDP {address}"))?;
     socket.set_nonblocking(true)?;
-    // A larger receive buffer absorbs bursts of INVITEs (best effort).
-    set_receive_buffer(&socket, 8 * 1024 * 1024);
+    // A larger receive buffer absorbs bursts of INVITEs and moments where the process
+    // is not scheduled: past it the kernel drops datagrams (ACKs are not
+    // retransmitted by every UA).
+    let granted = set_receive_buffer(&socket, UDP_RECEIVE_BUFFER_BYTES);
+    if granted < UDP_RECEIVE_BUFFER_BYTES {
+        tracing::warn!(%address, granted_bytes = granted, wanted_bytes = UDP_RECEIVE_BUFFER_BYTES, "UDP receive buffer smaller than wanted: raise net.core.rmem_max (or run with CAP_NET_ADMIN).");
+    }
     Ok(UdpSocket::from_std(socket)?)
 }
 
-fn set_receive_buffer(socket: &std::net::UdpSocket, bytes: i32) {
+/// Asks for a receive buffer of `bytes` (SO_RCVBUFFORCE where permitted, else
+/// SO_RCVBUF, which the kernel caps at net.core.rmem_max); returns what was granted.
+fn set_receive_buffer(socket: &std::net::UdpSocket, bytes: i32) -> i32 {
     use std::os::fd::AsRawFd;
-    // SAFETY: setsockopt on a valid descriptor with a pointer to a live i32.
+    let fd = socket.as_raw_fd();
+    let size = std::mem::size_of::<i32>() as libc::socklen_t;
+    // SAFETY: setsockopt/getsockopt on a valid descriptor with pointers to live i32s.
     unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
+        let value = (&bytes as *const i32).cast();
+        if libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, value, size) != 0 {
+            libc::setsockopt(fd, libc::SOL_SOCKET, libc::SO_RCVBUF, value, size);
+        }
+        let mut granted: i32 = 0;
+        let mut len = size;
+        libc::getsockopt(
+            fd,
             libc::SOL_SOCKET,
             libc::SO_RCVBUF,
-            (&bytes as *const i32).cast(),
-            std::mem::size_of::<i32>() as libc::socklen_t,
+            (&mut granted as *mut i32).cast(),
+            &mut len,
         );
+        // Linux reports twice the requested size (bookkeeping overhead included).
+        granted / 2
     }
 }
 
