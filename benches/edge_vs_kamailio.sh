@@ -5,7 +5,9 @@
 #
 # For each proxy it reports:
 # - the highest call rate sustained for DURATION seconds (default 30) with under 0.1 %
-#   failed calls, climbing the RATES ladder until a rate fails;
+#   failed calls, climbing the RATES ladder until a rate fails twice in a row; the two
+#   proxies run side by side and alternate at each rate, so that background load on
+#   a shared machine hits both alike (the load average is printed with each step);
 # - the response times SIPp measures at that rate (INVITE -> 100, 180, 200; p50 and
 #   p99, in ms, SIPp's resolution);
 # - the memory (PSS, all processes of the proxy) idle and with HELD concurrent held
@@ -195,20 +197,21 @@ print("ok" if good else "fail", ok, failed, retrans, round(elapsed_s, 1),
 EOF
 }
 
-# ladder NAME NET: climbs the rates, prints per rate, sets BEST_* for the best rate.
-ladder() {
-    local name=$1 net=$2 rate result
-    BEST_RATE=0 BEST_LINE=""
-    for rate in $RATES; do
+# step NAME NET RATE: one rate, retried once when it fails (a shared machine has
+# bursts of background load); prints the line and returns 0 when the rate held.
+step() {
+    local name=$1 net=$2 rate=$3 result try
+    for try in 1 2; do
         result=$(run_rate "$net" "$rate")
-        printf '    %-9s %5s calls/s: %s\n' "$name" "$rate" "$result" >&2
+        printf '    %-9s %5s calls/s (try %s, load %s): %s\n' "$name" "$rate" "$try" \
+            "$(cut -d' ' -f1 /proc/loadavg)" "$result" >&2
         if [ "${result%% *}" = ok ]; then
-            BEST_RATE=$rate BEST_LINE=$result
-        else
-            break
+            STEP_LINE=$result
+            return 0
         fi
         sleep 2
     done
+    return 1
 }
 
 # held NET: HELD concurrent held calls; prints "idle_kib held_kib"
@@ -237,28 +240,46 @@ EOF
     echo "$idle $loaded"
 }
 
-bench() { # NAME NET START_FUNCTION
-    local name=$1 net=$2
-    say "$name: rate ladder ($RATES calls/s, $DURATION s each, calls held $HOLD_MS ms)"
-    start_uas "$net"
+# Both proxies run side by side (idle while the other is measured) and the rate
+# ladder alternates between them, so background load on the machine hits both alike.
+say "rate ladder ($RATES calls/s, $DURATION s each, calls held $HOLD_MS ms), edge and Kamailio alternately"
+start_uas 100
+EDGE_UAS=$UAS_PID
+start_uas 101
+KAM_UAS=$UAS_PID
+start_edge
+EDGE_PID=$PROXY_PID
+start_kamailio
+KAM_PID=$PROXY_PID
+PROXY_PID=""
+wait_bound 127.0.100.1:5060
+wait_bound 127.0.101.1:5060
+edge_RATE=0 edge_LINE="" kamailio_RATE=0 kamailio_LINE=""
+edge_alive=1 kamailio_alive=1
+for rate in $RATES; do
+    if [ "$edge_alive" = 1 ]; then
+        if step edge 100 "$rate"; then edge_RATE=$rate edge_LINE=$STEP_LINE; else edge_alive=0; fi
+    fi
+    if [ "$kamailio_alive" = 1 ]; then
+        if step kamailio 101 "$rate"; then kamailio_RATE=$rate kamailio_LINE=$STEP_LINE; else kamailio_alive=0; fi
+    fi
+    [ "$edge_alive" = 0 ] && [ "$kamailio_alive" = 0 ] && break
+done
+kill "$EDGE_PID" "$KAM_PID" "$EDGE_UAS" "$KAM_UAS" 2>/dev/null || true
+wait "$EDGE_PID" "$KAM_PID" "$EDGE_UAS" "$KAM_UAS" 2>/dev/null || true
+
+held() { # NAME NET START_FUNCTION
+    say "$1: memory with $HELD held calls"
+    start_uas "$2"
     "$3"
-    wait_bound "127.0.$net.1:5060"
-    ladder "$name" "$net"
-    eval "${name}_RATE=\$BEST_RATE ${name}_LINE=\"\$BEST_LINE\""
-    stop_proxy
-    stop_uas
-    say "$name: memory with $HELD held calls"
-    start_uas "$net"
-    "$3"
-    wait_bound "127.0.$net.1:5060"
+    wait_bound "127.0.$2.1:5060"
     sleep 1
-    eval "${name}_MEM=\"\$(held_memory $net)\""
+    eval "${1}_MEM=\"\$(held_memory $2)\""
     stop_proxy
     stop_uas
 }
-
-bench edge 100 start_edge
-bench kamailio 101 start_kamailio
+held edge 100 start_edge
+held kamailio 101 start_kamailio
 
 report() {
     python3 - "$edge_RATE" "$edge_LINE" "$edge_MEM" "$kamailio_RATE" "$kamailio_LINE" "$kamailio_MEM" "$HELD" "$DURATION" "$HOLD_MS" <<'EOF'

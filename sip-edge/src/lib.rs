@@ -58,8 +58,9 @@
 //! - CANCEL: the downstream 487 is relayed; if none comes within 64×T1 the edge sends
 //!   487 itself. A 2xx arriving after the call ended (CANCEL race, Timer C) is ACKed
 //!   and BYEd.
-//! - Overload: when the core's queue is nearly full, UDP readers answer new INVITEs
-//!   `503` with `Retry-After: 1` themselves.
+//! - Overload: when more than 2,048 events wait for the core (about 20 ms of work),
+//!   UDP readers answer new INVITEs `503` with `Retry-After: 1` themselves, before
+//!   any trunk lookup: these get no record, only `sip_edge_refusals_total{reason="overload"}`.
 //!
 //! # Configuration
 //! See [`config`] for the TOML reference. Run `sip-edge --config FILE`; SIGHUP

@@ -117,8 +117,10 @@ pub struct TransportCounters {
     pub shed: AtomicU64,
 }
 
-/// Queue capacity left under which new INVITEs are shed.
-pub const SHED_BELOW_CAPACITY: usize = 1024;
+/// Events waiting for the core above which new INVITEs are shed: about 20 ms of work,
+/// well under the 500 ms after which callers retransmit, so an overloaded edge answers
+/// 503 at once instead of entering a retransmission storm.
+pub const SHED_ABOVE_QUEUED: usize = 2048;
 
 /// A `400 Bad Request` for a request that does not parse but whose start line and
 /// Via, From, To, Call-ID and CSeq can be read (RFC 3261 §8.2.2 asks for an answer
@@ -209,7 +211,7 @@ pub async fn udp_reader(
         };
         let event = match parse_or_count(bytes, &flow, &counters) {
             Some(message) => {
-                if events.capacity() < SHED_BELOW_CAPACITY
+                if events.max_capacity() - events.capacity() > SHED_ABOVE_QUEUED
                     && message.method() == crate::message::Method::Invite
                     && message.is_request()
                     && message.to_tag().is_none()
