@@ -46,6 +46,7 @@ BIN="$FAIRTRUNK_ROOT/target/release"
 
 PROXY_PID=""
 UAS_PID=""
+: > "$WORK/steps.txt"
 cleanup() {
     [ -n "$UAS_PID" ] && kill "$UAS_PID" 2>/dev/null || true
     [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null || true
@@ -204,7 +205,7 @@ step() {
     for try in 1 2; do
         result=$(run_rate "$net" "$rate")
         printf '    %-9s %5s calls/s (try %s, load %s): %s\n' "$name" "$rate" "$try" \
-            "$(cut -d' ' -f1 /proc/loadavg)" "$result" >&2
+            "$(cut -d' ' -f1 /proc/loadavg)" "$result" | tee -a "$WORK/steps.txt" >&2
         if [ "${result%% *}" = ok ]; then
             STEP_LINE=$result
             return 0
@@ -306,5 +307,11 @@ print(f"ratio of sustained call rates (edge / kamailio): {ratio:.2f}")
 EOF
 }
 RESULT="$HERE/results/$(date +%Y-%m-%d)-$(hostname -s 2>/dev/null || echo host).txt"
-report | tee "$RESULT"
+{
+    report
+    echo
+    echo "steps: ok|fail, successful, failed, retransmissions, elapsed s, then p50 p99 of"
+    echo "INVITE->100, ->180, ->200 in ms (load = 1-minute load average of the machine):"
+    cat "$WORK/steps.txt"
+} | tee "$RESULT"
 say "written to $RESULT"

@@ -2,8 +2,8 @@
 //!
 //! In one run, on a private ClickHouse server (or `FAIRTRUNK_BENCH_CLICKHOUSE_URL`):
 //! 1. a month (October 2026) of N call records (default 10,000,000) over T trunks
-//!    (default 5,000), generated inside ClickHouse: Zipf-like destinations (a
-//!    1/x law over 100 million numbers), 30 % inbound, 75 % answered, 2 % forwarded
+//!    (default 5,000), generated inside ClickHouse: Zipf-like destinations (rank k
+//!    drawn with probability ∝ 1/k over 100 million numbers), 30 % inbound, 75 % answered, 2 % forwarded
 //!    by a few users per trunk, fixed/mobile/0806/international/premium/short/
 //!    emergency destinations; one trunk in 20 has a single channel and breaches
 //!    (distinct numbers and hours), the others have 10;
@@ -52,9 +52,13 @@ fn root() -> PathBuf {
 }
 
 fn clickhouse(url: &str, query: &str) -> String {
+    clickhouse_at(&format!("{url}/?database={DATABASE}"), query)
+}
+
+fn clickhouse_at(url: &str, query: &str) -> String {
     let output = Command::new("curl")
         .args(["-sS", "--fail-with-body", "--data-binary", query])
-        .arg(format!("{url}/?database={DATABASE}"))
+        .arg(url)
         .output()
         .expect("curl");
     let body = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -132,7 +136,7 @@ fn generate(url: &str, calls: u64, trunks: u64) {
            invite, if(answered, invite + 2000, NULL), invite + 2000 + billable, billable, NULL, NULL, 0 \
          FROM (SELECT number, cityHash64(number, 1) AS h1, cityHash64(number, 2) AS h2, cityHash64(number, 3) AS h3, \
                  cityHash64(number, 4) AS h4, cityHash64(number, 5) AS h5, h1 % {trunks} AS t, \
-                 h2 % 100 AS kind, intDiv(100000000, 1 + h3 % 100000000) AS zipf, \
+                 h2 % 100 AS kind, toUInt64(exp((h3 % 1000000) / 1000000 * 18.42)) AS zipf, \
                  (h4 % 100) < 75 AS answered, \
                  {MONTH_START_MS} + cityHash64(number, 6) % {span} AS invite, \
                  if(answered, if(h4 % 10 = 0, 600000 + cityHash64(number, 7) % 3000000, 5000 + cityHash64(number, 7) % 300000), 0) AS billable \
@@ -235,9 +239,8 @@ fn main() {
         0
     };
     if !(keep && stored == calls) {
-        if existing == 1 {
-            clickhouse(&url, "DROP TABLE calls");
-        }
+        clickhouse_at(&url, &format!("DROP DATABASE IF EXISTS {DATABASE}"));
+        clickhouse_at(&url, &format!("CREATE DATABASE {DATABASE}"));
         // A run of an empty month creates the schema.
         let status = Command::new(&rating_bin)
             .args([
@@ -286,28 +289,43 @@ fn main() {
                 .arg(format!("{url}/?database={DATABASE}")),
         )
     };
+    // Alternate the two three times and keep the best of each: the machine may be
+    // busy with other work, and the best run is the one least disturbed.
     let _ = floor();
-    let (floor_secs, _, _) = floor();
-    println!("floor: streaming the month's needed columns (FINAL, RowBinary, HTTP) to /dev/null: {floor_secs:.2} s");
-
     let out = work.path().join("out");
-    let (run_secs, run_rss, stdout) = timed(
-        Command::new(&rating_bin)
-            .args([
-                "--clickhouse",
-                &url,
-                "--database",
-                DATABASE,
-                "run",
-                "--month",
-                "2026-10",
-                "--force",
-                "--provisioning",
-            ])
-            .arg(&prov)
-            .arg("--out")
-            .arg(&out),
-    );
+    let (mut floor_secs, mut run_secs, mut run_rss) = (f64::MAX, f64::MAX, 0u64);
+    let mut stdout = String::new();
+    for round in 1..=3 {
+        let (f, _, _) = floor();
+        let (r, rss, text) = timed(
+            Command::new(&rating_bin)
+                .args([
+                    "--clickhouse",
+                    &url,
+                    "--database",
+                    DATABASE,
+                    "run",
+                    "--month",
+                    "2026-10",
+                    "--force",
+                    "--provisioning",
+                ])
+                .arg(&prov)
+                .arg("--out")
+                .arg(&out),
+        );
+        println!(
+            "  round {round}: floor {f:.2} s, rating run {r:.2} s, peak RSS {:.1} MiB",
+            rss as f64 / 1024.0
+        );
+        floor_secs = floor_secs.min(f);
+        if r < run_secs {
+            run_secs = r;
+            stdout = text;
+        }
+        run_rss = run_rss.max(rss);
+    }
+    println!("floor: streaming the month's needed columns (FINAL, RowBinary, HTTP) to /dev/null: {floor_secs:.2} s");
     let breaching = stdout.lines().filter(|l| l.contains(" billed ")).count();
     let first = stdout.lines().next().unwrap_or_default().to_owned();
     println!(
