@@ -23,6 +23,10 @@ pub struct LabOptions {
     pub t1_ms: u64,
     /// Carriers as (last octet, transport).
     pub carriers: Vec<(u8, &'static str)>,
+    /// Channel limit of site `hq`, if any.
+    pub site_channels: Option<u32>,
+    /// Transport of the trunk's inbound target.
+    pub inbound_transport: &'static str,
 }
 
 impl Default for LabOptions {
@@ -34,6 +38,8 @@ impl Default for LabOptions {
             timer_c_secs: 180,
             t1_ms: 100,
             carriers: vec![(3, "udp")],
+            site_channels: None,
+            inbound_transport: "udp",
         }
     }
 }
@@ -44,6 +50,15 @@ pub struct Lab {
     pub db: TestDatabase,
     pub edge: Option<Edge>,
     pub config_text: String,
+    trunks: TrunkShape,
+}
+
+/// What the lab's trunk looks like.
+#[derive(Clone)]
+struct TrunkShape {
+    channels: u32,
+    site_channels: Option<u32>,
+    inbound_transport: &'static str,
 }
 
 pub fn scenario(name: &str) -> PathBuf {
@@ -79,7 +94,12 @@ contract_start = 2024-01-01
 "#,
         )
         .unwrap();
-        std::fs::write(prov.join("trunks.toml"), trunks_toml(n, options.channels)).unwrap();
+        let trunks = TrunkShape {
+            channels: options.channels,
+            site_channels: options.site_channels,
+            inbound_transport: options.inbound_transport,
+        };
+        std::fs::write(prov.join("trunks.toml"), trunks_toml(n, &trunks)).unwrap();
 
         let url = testkit::shared_clickhouse_url();
         let db = TestDatabase::create(&url, &format!("edge_lab_{n}")).await;
@@ -142,6 +162,7 @@ database = "{database}"
             db,
             edge: None,
             config_text,
+            trunks,
         }
     }
 
@@ -166,7 +187,13 @@ database = "{database}"
     pub fn set_channels(&self, channels: u32) {
         std::fs::write(
             self.dir.path().join("provisioning/trunks.toml"),
-            trunks_toml(self.n, channels),
+            trunks_toml(
+                self.n,
+                &TrunkShape {
+                    channels,
+                    ..self.trunks.clone()
+                },
+            ),
         )
         .unwrap();
     }
@@ -346,7 +373,13 @@ pub async fn expect_success(process: SippProcess) -> SippOutcome {
     outcome
 }
 
-fn trunks_toml(n: u8, channels: u32) -> String {
+fn trunks_toml(n: u8, shape: &TrunkShape) -> String {
+    let channels = shape.channels;
+    let transport = shape.inbound_transport;
+    let site_channels = shape
+        .site_channels
+        .map(|c| format!("channels = {c}\n"))
+        .unwrap_or_default();
     format!(
         r#"[[trunk]]
 id = "{TRUNK}"
@@ -359,7 +392,7 @@ source_addresses = ["127.0.{n}.16/28"]
 
 [trunk.inbound]
 target = "127.0.{n}.21:5070"
-transport = "udp"
+transport = "{transport}"
 
 [[trunk.site]]
 id = "hq"
@@ -367,6 +400,13 @@ name = "Siège"
 address = "1 rue de la Paix, 75002 Paris"
 insee_code = "75056"
 source_addresses = ["127.0.{n}.21"]
+{site_channels}
+[[trunk.site]]
+id = "annex"
+name = "Annexe"
+address = "2 rue de la Paix, 75002 Paris"
+insee_code = "75056"
+source_addresses = ["127.0.{n}.22"]
 "#
     )
 }

@@ -455,3 +455,94 @@ async fn outbound_fails_over_to_the_next_carrier_on_503() {
     assert_eq!(records[0].disposition, Disposition::Answered);
     lab.stop().await;
 }
+
+/// Contract §1: a site's own limit inside the trunk's; the other site still has room.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn site_limit_refuses_inside_a_trunk_with_room() {
+    let lab = Lab::start(
+        23,
+        LabOptions {
+            channels: 3,
+            site_channels: Some(1),
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let uas = lab.uas("uas_basic", lab.carrier(), 2, &[]).await;
+    let holding = lab
+        .uac("uac_basic", lab.pbx(), CALLEE, 1)
+        .args(["-d", "2000"])
+        .spawn("uac hq holding")
+        .unwrap();
+    lab.wait_metric(&format!("sip_edge_active_calls{{trunk=\"{TRUNK}\"}}"), 1.0)
+        .await;
+    // The same site again: refused, its one channel is taken.
+    let refused = lab
+        .uac("uac_or_refused", lab.addr(21, 5062), CALLEE, 1)
+        .spawn("uac hq refused")
+        .unwrap();
+    expect_success(refused).await;
+    // The other site of the trunk: admitted.
+    let annex = lab
+        .uac("uac_basic", lab.addr(22, 5060), CALLEE, 1)
+        .args(["-d", "100"])
+        .spawn("uac annex")
+        .unwrap();
+    expect_success(annex).await;
+    expect_success(holding).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(3).await;
+    let refused: Vec<_> = records
+        .iter()
+        .filter(|r| r.disposition == Disposition::RejectedNoChannel)
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert_eq!(refused[0].site_id.as_deref(), Some("hq"));
+    assert_eq!(refused[0].channels_in_force, Some(3));
+    let annex = records
+        .iter()
+        .find(|r| r.site_id.as_deref() == Some("annex"))
+        .expect("the annex call");
+    assert_eq!(annex.disposition, Disposition::Answered);
+    lab.stop().await;
+}
+
+/// The edge opens a TCP connection to a PBX whose inbound transport is TCP.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn inbound_call_over_tcp_to_the_pbx() {
+    let lab = Lab::start(
+        24,
+        LabOptions {
+            inbound_transport: "tcp",
+            ..LabOptions::default()
+        },
+    )
+    .await;
+    let at = lab.pbx_inbound();
+    let uas = testkit::sipp::Sipp::new(crate::lab::scenario("uas_basic"))
+        .local(at)
+        .transport("t1")
+        .calls(1)
+        .timeout(Duration::from_secs(30))
+        .spawn("uas tcp")
+        .unwrap();
+    let listening = tokio::task::spawn_blocking(move || {
+        testkit::sipp::wait_tcp_listening(at, Duration::from_secs(10))
+    })
+    .await
+    .unwrap();
+    assert!(listening, "the TCP UAS did not listen");
+    let uac = lab
+        .uac("uac_basic", lab.carrier(), DID, 1)
+        .args(["-d", "200"])
+        .spawn("uac inbound to tcp")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(uas).await;
+    lab.wait_no_active_call().await;
+    let records = lab.records(1).await;
+    assert_eq!(records[0].direction, Direction::Inbound);
+    assert_eq!(records[0].disposition, Disposition::Answered);
+    lab.stop().await;
+}
