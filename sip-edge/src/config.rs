@@ -415,7 +415,9 @@ impl EdgeConfig {
                 listen.push(item);
             }
         }
-        if !table.contains_key("listen") {
+        if !table.contains_key("listen")
+            || matches!(table.get("listen"), Some(Value::Array(items)) if items.is_empty())
+        {
             r.errors.push(
                 "listen: missing (at least one [[listen]] with transport and address)".into(),
             );
@@ -682,6 +684,16 @@ bogus = 1
         assert_eq!(c.node_id, "edge-demo-1");
         assert!(c.provisioning_dir.ends_with("../provisioning"));
         assert_eq!(c.carriers.len(), 1);
+    }
+
+    #[test]
+    fn a_listener_is_required() {
+        let text = MINIMAL.replace(
+            "[[listen]]\ntransport = \"udp\"\naddress = \"127.0.0.1:5060\"\n",
+            "listen = []\n",
+        );
+        let errors = EdgeConfig::from_toml(&text).unwrap_err().0.join("\n");
+        assert!(errors.contains("listen: missing"), "{errors}");
     }
 
     #[test]

@@ -211,9 +211,6 @@ impl Edge {
                 }
             }
         }
-        if udp.is_empty() && !config.carriers.is_empty() && tcp.is_empty() {
-            anyhow::bail!("no listener: add a [[listen]] table");
-        }
         let metrics_address = match config.metrics_address {
             Some(address) => {
                 let listener = metrics::bind(address)

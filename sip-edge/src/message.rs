@@ -812,6 +812,40 @@ Content-Length: 4\r\n\r\nv=0\n";
             .contains("Content-Length"));
     }
 
+    /// Random corruptions of a valid message never panic the parser (a panic in a
+    /// reader task would stop reading a socket).
+    #[test]
+    fn corrupted_messages_never_panic() {
+        let original = INVITE.as_bytes();
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b" \r\n:;,<>\"=@/0123456789abcSIPVvz\xff\x00";
+        for _ in 0..20_000 {
+            let mut bytes = original.to_vec();
+            for _ in 0..(next() % 6 + 1) {
+                if bytes.is_empty() {
+                    break;
+                }
+                let at = (next() as usize) % bytes.len();
+                match next() % 3 {
+                    0 => bytes[at] = alphabet[(next() as usize) % alphabet.len()],
+                    1 => {
+                        bytes.remove(at);
+                    }
+                    _ => bytes.truncate(at.max(1)),
+                }
+            }
+            if let Ok(m) = Message::parse(&bytes) {
+                let _ = (m.top_via(), m.cseq(), m.from_tag(), m.to_bytes());
+            }
+        }
+    }
+
     #[test]
     fn via_parameters_and_response_address() {
         let mut via = Via::parse("SIP/2.0/udp 127.0.0.21:5070;branch=z9hG4bK-1;rport").unwrap();
