@@ -28,7 +28,7 @@
 //!
 //! # Calls and channels
 //! A call exists from admission to its end and owns its [`ChannelPermit`]; it is
-//! removed in one place, [`Core::end_call`], which writes its record and drops the
+//! removed in one place, `Core::end_call`, which writes its record and drops the
 //! permit, so the channel is released exactly once on every path: BYE from either
 //! side, CANCEL, a final error, Timer C, a 2xx never ACKed (64×T1), the loss of a TCP
 //! connection, the maximum duration, shutdown. When the edge ends an answered call
