@@ -58,9 +58,16 @@ impl Hasher for FastHasher {
         self.add(i as u64);
     }
 
+    /// Mixes the high bits down (the murmur3 finaliser): the multiply only carries
+    /// low bits upwards, and the table picks buckets with the low bits, so keys
+    /// that differ only in later bytes (`t1`, `t2`...) would otherwise collide.
     #[inline]
     fn finish(&self) -> u64 {
-        self.hash
+        let mut h = self.hash;
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h
     }
 }
 
@@ -92,5 +99,13 @@ mod tests {
         };
         assert_ne!(h("t1"), h("t2"));
         assert_ne!(h("abcdefgh1"), h("abcdefgh2"));
+        // Ids that differ in later bytes spread over the low bits the table uses.
+        let buckets: std::collections::HashSet<u64> =
+            (0..5000).map(|i| h(&format!("t{i}")) & 0xfff).collect();
+        assert!(
+            buckets.len() > 2700,
+            "{} distinct low-bit buckets of 4096 (random: about 2890)",
+            buckets.len()
+        );
     }
 }

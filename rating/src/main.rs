@@ -23,6 +23,15 @@ use clap::{Parser, Subcommand};
 use rating::run::{Inputs, RunError, RunOptions, RunSummary};
 use rating::BillingMonth;
 
+/// `println!` that ignores a closed standard output (`rating run | head`) instead
+/// of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 #[derive(Parser)]
 #[command(
     version,
@@ -166,9 +175,11 @@ async fn execute(command: Command, config: ClickhouseConfig) -> Result<ExitCode>
             let month = month_arg(&month)?;
             match rating::run::close(&config, month, run.as_deref()).await {
                 Ok(row) => {
-                    println!(
+                    outln!(
                         "{} closed on run {} (outputs {})",
-                        row.month, row.run_id, row.outputs_digest
+                        row.month,
+                        row.run_id,
+                        row.outputs_digest
                     );
                     Ok(ExitCode::SUCCESS)
                 }
@@ -204,7 +215,7 @@ async fn execute(command: Command, config: ClickhouseConfig) -> Result<ExitCode>
                 }
             };
             let p = rating::preview::preview(&inputs, month, as_of, &config, None).await?;
-            println!(
+            outln!(
                 "{} at {}: {} % of the month elapsed, {} trunk(s); warning at {} % of a threshold",
                 p.month,
                 rating::month::format_paris(p.as_of),
@@ -213,10 +224,10 @@ async fn execute(command: Command, config: ClickhouseConfig) -> Result<ExitCode>
                 inputs.settings.preview_warning_percent
             );
             if p.warnings.is_empty() {
-                println!("no trunk is projected above the warning share");
+                outln!("no trunk is projected above the warning share");
             }
             for w in &p.warnings {
-                println!(
+                outln!(
                     "  {:<28} {:<16} {:<17}{} month to date {}, projected {} / threshold {} ({} %)",
                     w.trunk_id,
                     w.customer_id,
@@ -238,7 +249,8 @@ async fn execute(command: Command, config: ClickhouseConfig) -> Result<ExitCode>
             let month = month_arg(&month)?;
             match rating::explain::explain(&config, &trunk, month, run.as_deref()).await {
                 Ok(text) => {
-                    print!("{text}");
+                    use std::io::Write;
+                    let _ = write!(std::io::stdout(), "{text}");
                     Ok(ExitCode::SUCCESS)
                 }
                 Err(RunError::Refused(why)) => {
@@ -250,7 +262,7 @@ async fn execute(command: Command, config: ClickhouseConfig) -> Result<ExitCode>
         }
         Command::Check { provisioning } => match Inputs::load(&provisioning) {
             Ok(inputs) => {
-                println!(
+                outln!(
                     "ok: {} plan(s), {} confirmed shared service(s), {} SLA incident(s); settings {}",
                     inputs.settings.plans.len(),
                     inputs.settings.shared_service.len(),
@@ -271,14 +283,14 @@ fn print_run(summary: &RunSummary) -> ExitCode {
     let r = &summary.rating;
     if let Some(closed) = &summary.closed_run {
         if summary.differences.is_empty() {
-            println!(
+            outln!(
                 "{} is closed on run {closed}: this run gives the same invoice lines and breaches",
                 r.month
             );
         } else {
-            println!("{} is closed on run {closed}; differences:", r.month);
+            outln!("{} is closed on run {closed}; differences:", r.month);
             for d in &summary.differences {
-                println!("  {d}");
+                outln!("  {d}");
             }
         }
         if summary.refused {
@@ -289,19 +301,19 @@ fn print_run(summary: &RunSummary) -> ExitCode {
             return ExitCode::from(1);
         }
     }
-    println!(
+    outln!(
         "run {}: {} call records read, {} trunks, {} rated calls stored",
         summary.run_id,
         r.calls_read,
         r.outcomes.len(),
         r.rated_written
     );
-    println!("breaches and flags:");
+    outln!("breaches and flags:");
     if r.breaches.is_empty() {
-        println!("  none");
+        outln!("  none");
     }
     for b in &r.breaches {
-        println!(
+        outln!(
             "  {:<28} {:<22}{} {} {} / threshold {}{} → {} call(s) re-priced, {}",
             b.trunk_id,
             b.rule.as_str(),
@@ -320,9 +332,9 @@ fn print_run(summary: &RunSummary) -> ExitCode {
             b.repriced_amount.normalize()
         );
     }
-    println!("invoices:");
+    outln!("invoices:");
     for i in &r.invoices {
-        println!(
+        outln!(
             "  {:<20} {:>3} line(s) {:>12} {}",
             i.customer_id,
             i.lines.len(),
@@ -331,13 +343,13 @@ fn print_run(summary: &RunSummary) -> ExitCode {
         );
     }
     if !r.unmatched.is_empty() {
-        println!(
+        outln!(
             "warning: {} call(s) could not be priced: see unmatched.csv",
             r.unmatched.len()
         );
     }
     for f in &summary.files {
-        println!("wrote {}", f.display());
+        outln!("wrote {}", f.display());
     }
     ExitCode::SUCCESS
 }

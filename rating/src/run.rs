@@ -30,11 +30,11 @@ use std::path::{Path, PathBuf};
 
 use cdr::{ClickhouseConfig, Direction, Disposition};
 use provisioning::{Provisioning, ProvisioningError, ProvisioningErrors};
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use crate::engine::{
-    Assessed, Breach, RatedCall, RatingCall, Status, TrunkContext, TrunkOutcome, TrunkRater,
+    Assessed, Breach, NotBilled, RatedCall, RatingCall, Status, TrunkContext, TrunkOutcome,
+    TrunkRater,
 };
 use crate::inventory::Inventory;
 use crate::invoice::{build_invoice, channel_prices, Invoice, TrunkBill};
@@ -48,6 +48,7 @@ use crate::store::{
     BreachRow, ClosedMonthRow, CounterRow, InvoiceLineRow, RatedCallRowRef, RatingStore, RunRow,
     RATING_MIGRATIONS,
 };
+use crate::stream::{parse_row, MonthStream};
 use crate::syntec::{PriceHistory, SyntecIndices};
 
 /// Rows per insert of rated calls.
@@ -274,6 +275,9 @@ pub enum RunError {
     /// Migrations failed.
     #[error("{0}")]
     Migration(#[from] cdr::schema::MigrationError),
+    /// The month's stream from ClickHouse failed.
+    #[error("reading the month from ClickHouse: {0}")]
+    Stream(String),
     /// A stored record cannot be read.
     #[error("a stored call record cannot be read: {0}")]
     Record(String),
@@ -285,34 +289,56 @@ pub enum RunError {
     Refused(String),
 }
 
-/// The columns of `calls` the rating reads, borrowed from the response buffer.
-#[derive(Debug, clickhouse::Row, Deserialize)]
-struct CallColumns<'a> {
-    call_key: &'a str,
-    trunk_id: &'a str,
-    direction: i8,
-    caller: &'a str,
-    callee: &'a str,
-    forwarding_party: &'a str,
-    disposition: i8,
-    emergency: u8,
-    invite_ms: u64,
-    billable_ms: u64,
-    revision: u32,
-    teams_user: &'a str,
-    teams_call_type: &'a str,
-    teams_sbc_fqdn: &'a str,
+/// Trunk ids to rater indexes: a map from the id's hash to its position, the ids
+/// kept side by side in one buffer to check a match, so that looking up the
+/// trunk of each of millions of rows stays in cache.
+#[derive(Default)]
+struct TrunkIds {
+    text: Vec<u8>,
+    spans: Vec<(u32, u32, u32)>,
+    by_hash: crate::hashing::FastMap<u64, u32>,
 }
 
-/// True for a URL whose host is the local machine.
-fn is_loopback(url: &str) -> bool {
-    let rest = url.split("://").nth(1).unwrap_or(url);
-    let host = rest.split(['/', '?']).next().unwrap_or("");
-    let host = match host.rsplit_once(':') {
-        Some((h, port)) if port.bytes().all(|b| b.is_ascii_digit()) => h,
-        _ => host,
-    };
-    matches!(host, "localhost" | "[::1]") || host.starts_with("127.")
+impl TrunkIds {
+    fn hash(id: &[u8]) -> u64 {
+        use std::hash::Hasher;
+        let mut h = crate::hashing::FastHasher::default();
+        h.write(id);
+        h.finish()
+    }
+
+    fn insert(&mut self, id: &str, index: u32) {
+        let start = self.text.len() as u32;
+        self.text.extend_from_slice(id.as_bytes());
+        // On a (64-bit) hash collision the first id keeps the slot; `get` then
+        // finds the other by scanning.
+        let span = self.spans.len() as u32;
+        self.by_hash
+            .entry(Self::hash(id.as_bytes()))
+            .or_insert(span);
+        self.spans.push((start, id.len() as u32, index));
+    }
+
+    fn matches(&self, span: usize, id: &[u8]) -> Option<u32> {
+        let (start, len, index) = *self.spans.get(span)?;
+        (self.text.get(start as usize..(start + len) as usize) == Some(id)).then_some(index)
+    }
+
+    fn get(&self, id: &[u8]) -> Option<u32> {
+        let span = *self.by_hash.get(&Self::hash(id))?;
+        self.matches(span as usize, id)
+            .or_else(|| (0..self.spans.len()).find_map(|i| self.matches(i, id)))
+    }
+}
+
+/// An error about a stored record, naming its key.
+fn record_error(key: &[u8], message: String) -> RunError {
+    RunError::Record(format!("call {}: {message}", String::from_utf8_lossy(key)))
+}
+
+/// A text column of a stored record as UTF-8.
+fn text<'a>(key: &[u8], bytes: &'a [u8], what: &str) -> Result<&'a str, RunError> {
+    std::str::from_utf8(bytes).map_err(|_| record_error(key, format!("{what} is not UTF-8")))
 }
 
 /// Copies `from` into `to`, reusing its buffer.
@@ -437,7 +463,7 @@ pub async fn rate_month(
     let tariffs = TariffIndex::new(p.tariffs());
     let calendar = crate::month::MonthCalendar::new(month);
     let mut raters: Vec<TrunkRater<'_>> = Vec::new();
-    let mut index_of: crate::hashing::FastMap<&str, u32> = Default::default();
+    let mut index_of = TrunkIds::default();
     for trunk in p.trunks() {
         let Some(customer) = p.customer(trunk.customer_id()) else {
             continue;
@@ -467,16 +493,11 @@ pub async fn rate_month(
     let (mut digest_sum, mut digest_xor, mut calls_read) = (0u64, 0u64, 0u64);
 
     // Pass 1: the month, unordered.
-    // On loopback, compression only costs CPU on both sides of the stream.
-    let mut client = config.client();
-    if is_loopback(&config.url) {
-        client = client.with_compression(clickhouse::Compression::None);
-    }
-    let mut cursor = client
-        .query(MONTH_QUERY)
-        .bind(month.start_ms())
-        .bind(until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())))
-        .fetch::<CallColumns>()?;
+    let mut stream = MonthStream::open(
+        config,
+        month.start_ms(),
+        until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
+    )?;
     // One call buffer, refilled for each row: no allocation per call.
     let mut call = RatingCall {
         call_key: String::new(),
@@ -493,70 +514,112 @@ pub async fn rate_month(
         teams_call_type: String::new(),
         teams_sbc_fqdn: String::new(),
     };
-    while let Some(row) = cursor.next().await? {
-        calls_read += 1;
-        let h = key_hash(row.call_key.as_bytes())
-            ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        digest_sum = digest_sum.wrapping_add(h);
-        digest_xor ^= h.rotate_left(17);
-        call.direction = match row.direction {
-            1 => Direction::Inbound,
-            2 => Direction::Outbound,
-            other => {
-                return Err(RunError::Record(format!(
-                    "call {}: direction value {other} is not known",
-                    row.call_key
-                )))
-            }
-        };
-        call.disposition = disposition_of(row.disposition)
-            .map_err(|e| RunError::Record(format!("call {}: {e}", row.call_key)))?;
-        set(&mut call.call_key, row.call_key);
-        set(&mut call.trunk_id, row.trunk_id);
-        set(&mut call.caller, row.caller);
-        set(&mut call.callee, row.callee);
-        set(&mut call.forwarding_party, row.forwarding_party);
-        set(&mut call.teams_user, row.teams_user);
-        set(&mut call.teams_call_type, row.teams_call_type);
-        set(&mut call.teams_sbc_fqdn, row.teams_sbc_fqdn);
-        call.emergency = row.emergency != 0;
-        call.invite_ms = row.invite_ms;
-        call.billable_ms = row.billable_ms;
-        let (direction, disposition) = (call.direction, call.disposition);
-        let Some(&index) = index_of.get(call.trunk_id.as_str()) else {
-            if direction == Direction::Outbound && disposition == Disposition::Answered {
-                unmatched.push(UnmatchedCall {
-                    customer_id: String::new(),
-                    trunk_id: call.trunk_id.clone(),
-                    call_key: call.call_key.clone(),
-                    invite_ms: call.invite_ms,
-                    destination: call.callee.clone(),
-                    category: String::new(),
-                    rule: None,
-                    reason: "unknown trunk: not in trunks.toml, not billed".to_owned(),
-                    billable_ms: call.billable_ms,
-                });
-            }
-            continue;
-        };
-        match raters[index as usize].assess(&call) {
-            Assessed::Final(rated) => match rated.status {
-                Status::OutOfPlan | Status::Repriced => writer.write(&rated).await?,
-                Status::Unmatched => {
-                    writer.write(&rated).await?;
-                    unmatched.push(UnmatchedCall::of(&rated));
+    let mut billed: Vec<RatedCall> = Vec::new();
+    while stream.fill().await.map_err(RunError::Stream)? {
+        let (bytes, pos) = stream.unparsed();
+        while let Some(row) = parse_row(bytes, pos) {
+            calls_read += 1;
+            let h = key_hash(row.call_key)
+                ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            digest_sum = digest_sum.wrapping_add(h);
+            digest_xor ^= h.rotate_left(17);
+            let direction = match row.direction {
+                1 => Direction::Inbound,
+                2 => Direction::Outbound,
+                other => {
+                    return Err(record_error(
+                        row.call_key,
+                        format!("direction value {other} is not known"),
+                    ))
                 }
-                Status::NotBilled | Status::Included => {}
-            },
-            Assessed::NotBilled(_) => {}
-            Assessed::Counted(number) => spill.push_parts(
-                index,
-                call.invite_ms,
-                call.billable_ms,
-                number,
-                &call.call_key,
-                call.forwarding_user(),
-            )?,
+            };
+            let disposition =
+                disposition_of(row.disposition).map_err(|e| record_error(row.call_key, e))?;
+            let known = index_of.get(row.trunk_id);
+            let not_billed = if direction == Direction::Inbound {
+                Some(NotBilled::Inbound)
+            } else if row.emergency != 0 {
+                Some(NotBilled::Emergency)
+            } else if disposition != Disposition::Answered {
+                Some(NotBilled::Unanswered(disposition))
+            } else {
+                None
+            };
+            let no_teams = row.teams_user.is_empty()
+                && row.teams_call_type.is_empty()
+                && row.teams_sbc_fqdn.is_empty();
+            if let (Some(index), Some(why)) = (known, not_billed) {
+                let rater = &mut raters[index as usize];
+                // Nothing to learn from this call: count it and move on.
+                if no_teams && (direction == Direction::Inbound || !rater.checks_callers()) {
+                    rater.skip(why);
+                    continue;
+                }
+            }
+            let key = row.call_key;
+            set(&mut call.call_key, text(key, row.call_key, "call_key")?);
+            set(&mut call.trunk_id, text(key, row.trunk_id, "trunk_id")?);
+            set(&mut call.caller, text(key, row.caller, "caller")?);
+            set(&mut call.callee, text(key, row.callee, "callee")?);
+            set(
+                &mut call.forwarding_party,
+                text(key, row.forwarding_party, "forwarding_party")?,
+            );
+            set(
+                &mut call.teams_user,
+                text(key, row.teams_user, "teams_user")?,
+            );
+            set(
+                &mut call.teams_call_type,
+                text(key, row.teams_call_type, "teams_call_type")?,
+            );
+            set(
+                &mut call.teams_sbc_fqdn,
+                text(key, row.teams_sbc_fqdn, "teams_sbc_fqdn")?,
+            );
+            call.direction = direction;
+            call.disposition = disposition;
+            call.emergency = row.emergency != 0;
+            call.invite_ms = row.invite_ms;
+            call.billable_ms = row.billable_ms;
+            let Some(index) = known else {
+                if direction == Direction::Outbound && disposition == Disposition::Answered {
+                    unmatched.push(UnmatchedCall {
+                        customer_id: String::new(),
+                        trunk_id: call.trunk_id.clone(),
+                        call_key: call.call_key.clone(),
+                        invite_ms: call.invite_ms,
+                        destination: call.callee.clone(),
+                        category: String::new(),
+                        rule: None,
+                        reason: "unknown trunk: not in trunks.toml, not billed".to_owned(),
+                        billable_ms: call.billable_ms,
+                    });
+                }
+                continue;
+            };
+            match raters[index as usize].assess(&call) {
+                Assessed::Final(rated) => match rated.status {
+                    Status::OutOfPlan | Status::Repriced => billed.push(*rated),
+                    Status::Unmatched => {
+                        unmatched.push(UnmatchedCall::of(&rated));
+                        billed.push(*rated);
+                    }
+                    Status::NotBilled | Status::Included => {}
+                },
+                Assessed::NotBilled(_) => {}
+                Assessed::Counted(number) => spill.push_parts(
+                    index,
+                    call.invite_ms,
+                    call.billable_ms,
+                    number,
+                    &call.call_key,
+                    call.forwarding_user(),
+                )?,
+            }
+        }
+        for rated in billed.drain(..) {
+            writer.write(&rated).await?;
         }
     }
     spill.finish_writing()?;
@@ -574,8 +637,21 @@ pub async fn rate_month(
         .filter(|(_, r)| r.needs_fair_use_pass())
         .map(|(i, _)| i as u32)
         .collect();
-    for bucket in spill.buckets_of(&wanted) {
-        for (index, mut counted) in spill.read_bucket(bucket, &wanted)? {
+    // Every trunk with counted calls is read back, one bucket at a time: the
+    // breaching ones walk their calls in order, the others count their distinct
+    // numbers.
+    let with_calls: HashSet<u32> = raters
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.counted_calls() > 0)
+        .map(|(i, _)| i as u32)
+        .collect();
+    for bucket in spill.buckets_of(&with_calls) {
+        let bucket = spill.read_bucket(bucket, &wanted)?;
+        for (index, distinct) in bucket.distinct_numbers() {
+            raters[index as usize].set_distinct_numbers(distinct);
+        }
+        for (index, mut counted) in bucket.calls {
             let mut emitted = Vec::new();
             raters[index as usize].fair_use_pass(&mut counted, &mut |r| emitted.push(r));
             drop(counted);

@@ -124,26 +124,86 @@ impl Spill {
             .collect()
     }
 
-    /// Reads one bucket, keeping the counted calls of the `wanted` trunks, by trunk
-    /// index.
+    /// Reads one bucket: the counted calls of the `wanted` trunks, by trunk index,
+    /// and for the other trunks only (trunk index, packed number) pairs, sorted,
+    /// to count their distinct numbers.
     ///
     /// # Errors
     /// Disk errors.
-    pub fn read_bucket(
-        &self,
-        bucket: usize,
-        wanted: &HashSet<u32>,
-    ) -> io::Result<BTreeMap<u32, Vec<CountedCall>>> {
+    pub fn read_bucket(&self, bucket: usize, wanted: &HashSet<u32>) -> io::Result<Bucket> {
         let file = File::open(self.dir.path().join(format!("{bucket:02}.bin")))?;
-        let mut r = BufReader::with_capacity(64 * 1024, file);
-        let mut calls: BTreeMap<u32, Vec<CountedCall>> = BTreeMap::new();
-        while let Some((trunk, call)) = read_record(&mut r)? {
+        let mut r = BufReader::with_capacity(256 * 1024, file);
+        let mut out = Bucket::default();
+        let mut head = [0u8; 28];
+        loop {
+            match r.read_exact(&mut head) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
+                Err(e) => return Err(e),
+            }
+            let trunk = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            let u64_at = |i: usize| {
+                let mut b = [0u8; 8];
+                b.copy_from_slice(&head[i..i + 8]);
+                u64::from_le_bytes(b)
+            };
             if wanted.contains(&trunk) {
-                calls.entry(trunk).or_default().push(call);
+                let call_key = read_str(&mut r)?;
+                let forwarding_party = read_str(&mut r)?;
+                out.calls.entry(trunk).or_default().push(CountedCall {
+                    call_key,
+                    invite_ms: u64_at(4),
+                    billable_ms: u64_at(12),
+                    number: u64_at(20),
+                    forwarding_party,
+                });
+            } else {
+                skip_str(&mut r)?;
+                skip_str(&mut r)?;
+                out.numbers.push((trunk, u64_at(20)));
             }
         }
-        Ok(calls)
+        out.numbers.sort_unstable();
+        Ok(out)
     }
+}
+
+/// What [`Spill::read_bucket`] read.
+#[derive(Debug, Default)]
+pub struct Bucket {
+    /// The counted calls of the wanted trunks.
+    pub calls: BTreeMap<u32, Vec<CountedCall>>,
+    /// (trunk, number) of the other trunks' counted calls, sorted.
+    pub numbers: Vec<(u32, u64)>,
+}
+
+impl Bucket {
+    /// The distinct numbers of each trunk of [`numbers`](Self::numbers).
+    pub fn distinct_numbers(&self) -> Vec<(u32, u64)> {
+        let mut out: Vec<(u32, u64)> = Vec::new();
+        for (i, (trunk, number)) in self.numbers.iter().enumerate() {
+            let new = i == 0 || self.numbers[i - 1] != (*trunk, *number);
+            match out.last_mut() {
+                Some((t, n)) if t == trunk => *n += u64::from(new),
+                _ => out.push((*trunk, 1)),
+            }
+        }
+        out
+    }
+}
+
+fn skip_str(r: &mut impl Read) -> io::Result<()> {
+    let mut len = [0u8; 2];
+    r.read_exact(&mut len)?;
+    let n = u64::from(u16::from_le_bytes(len));
+    let copied = io::copy(&mut r.take(n), &mut io::sink())?;
+    if copied != n {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "truncated spill record",
+        ));
+    }
+    Ok(())
 }
 
 fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
@@ -155,34 +215,6 @@ fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
     })?;
     w.write_all(&len.to_le_bytes())?;
     w.write_all(s.as_bytes())
-}
-
-fn read_record(r: &mut impl Read) -> io::Result<Option<(u32, CountedCall)>> {
-    let mut head = [0u8; 4];
-    match r.read_exact(&mut head) {
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(None),
-        Err(e) => return Err(e),
-    }
-    let mut nums = [0u8; 24];
-    r.read_exact(&mut nums)?;
-    let u64_at = |i: usize| {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&nums[i..i + 8]);
-        u64::from_le_bytes(b)
-    };
-    let call_key = read_str(r)?;
-    let forwarding_party = read_str(r)?;
-    Ok(Some((
-        u32::from_le_bytes(head),
-        CountedCall {
-            call_key,
-            invite_ms: u64_at(0),
-            billable_ms: u64_at(8),
-            number: u64_at(16),
-            forwarding_party,
-        },
-    )))
 }
 
 fn read_str(r: &mut impl Read) -> io::Result<String> {
@@ -218,11 +250,23 @@ mod tests {
         assert_eq!(spill.len(), 4);
         let wanted = HashSet::from([1, 65]);
         assert_eq!(spill.buckets_of(&wanted), [1]);
-        let seen: Vec<(u32, Vec<CountedCall>)> =
-            spill.read_bucket(1, &wanted).unwrap().into_iter().collect();
+        let seen: Vec<(u32, Vec<CountedCall>)> = spill
+            .read_bucket(1, &wanted)
+            .unwrap()
+            .calls
+            .into_iter()
+            .collect();
         assert_eq!(seen.len(), 2);
         assert_eq!(seen[0].0, 1);
         assert_eq!(seen[0].1, [counted("a", 1, ""), counted("c", 3, "")]);
         assert_eq!(seen[1].1, [counted("b", 2, "+33140000000")]);
+        // The other trunks of the bucket: numbers only, counted per trunk.
+        spill.push(2, &counted("e", 4, "")).unwrap();
+        spill.push(66, &counted("f", 5, "")).unwrap();
+        spill.finish_writing().unwrap();
+        let bucket = spill.read_bucket(2, &HashSet::new()).unwrap();
+        assert!(bucket.calls.is_empty());
+        assert_eq!(bucket.numbers, [(2, 12), (2, 12), (66, 15)]);
+        assert_eq!(bucket.distinct_numbers(), [(2, 1), (66, 1)]);
     }
 }

@@ -23,17 +23,22 @@
 //!
 //! 1. [`TrunkRater::assess`] takes the calls in any order. It settles every call
 //!    that is not counted, and accumulates the order-free totals of the counted
-//!    ones: distinct numbers, answered time, forwarded time per user, caller
-//!    numbers outside the customer's inventory. A counted call comes back as a
-//!    compact [`CountedCall`] for the caller to keep (in memory or spilled to disk).
-//! 2. When the totals show that a rule is breached (or the provider confirmed a
-//!    shared service), [`TrunkRater::fair_use_pass`] takes the trunk's counted
+//!    ones: their number, answered time, forwarded time per user, caller numbers
+//!    outside the customer's inventory. A counted call comes back as its packed
+//!    destination; the caller keeps its compact [`CountedCall`] (in memory or
+//!    spilled to disk, grouped by trunk).
+//! 2. When the totals show that a rule may be breached (more counted calls than
+//!    the distinct-number allowance, more hours or forwarded time than allowed, or
+//!    a shared service the provider confirmed), [`TrunkRater::fair_use_pass`] takes
+//!    the trunk's counted
 //!    calls, sorts them by start time then call key and walks them once to find
 //!    each crossing moment and the calls each rule designates (under `excess`), then
 //!    a second time to emit the re-priced calls (under `whole_month` every counted
 //!    call is designated by every breached rule). A call designated by several rules
 //!    names the first in the precedence setting. Otherwise every counted call stays
-//!    included and the second pass is skipped.
+//!    included, and the caller only counts the trunk's distinct numbers
+//!    ([`TrunkRater::set_distinct_numbers`]): counting them trunk by trunk after the
+//!    stream keeps one trunk's numbers in cache instead of every trunk's.
 //!
 //! The crossing call of a running total (hours, a user's forwarded time) is the
 //! call that takes it strictly above the threshold; it is re-priced whole with every
@@ -50,7 +55,7 @@ use rust_decimal::Decimal;
 
 use crate::channels::ChannelMonths;
 use crate::destination::{eligibility, pack_number, unpack_number, Destination, Eligibility};
-use crate::hashing::{FastMap, FastSet};
+use crate::hashing::FastMap;
 use crate::inventory::Inventory;
 use crate::month::{BillingMonth, MonthCalendar};
 use crate::pricing::{Price, TariffIndex};
@@ -464,7 +469,14 @@ pub struct TrunkRater<'a> {
     channel_months: ChannelMonths,
     allowance: u64,
     telecom_professional: bool,
-    numbers: FastSet<u64>,
+    /// Hot flags copied from provisioning, so that rating a call does not reach
+    /// into the trunk's and customer's records (cache misses over thousands of
+    /// trunks).
+    checks_callers: bool,
+    has_suspensions: bool,
+    /// Distinct numbers of the counted calls, once known (set by the fair-use
+    /// pass or by [`TrunkRater::set_distinct_numbers`]).
+    distinct: Option<u64>,
     eligible_ms: u64,
     forwarding_ms: FastMap<String, u64>,
     /// Shared-service evidence: each foreign caller number, SBC name and tenant
@@ -497,7 +509,9 @@ impl<'a> TrunkRater<'a> {
             ctx,
             channel_months,
             allowance,
-            numbers: FastSet::default(),
+            checks_callers: ctx.inventory.knows(ctx.customer.id()),
+            has_suspensions: !ctx.trunk.suspensions().is_empty(),
+            distinct: None,
             eligible_ms: 0,
             forwarding_ms: FastMap::default(),
             foreign_callers: BTreeMap::new(),
@@ -631,7 +645,6 @@ impl<'a> TrunkRater<'a> {
                             );
                         };
                         self.counted_calls += 1;
-                        self.numbers.insert(number);
                         self.eligible_ms += call.billable_ms;
                         let user = call.forwarding_user();
                         if !user.is_empty() {
@@ -653,7 +666,9 @@ impl<'a> TrunkRater<'a> {
     /// breached on the month's totals, or the provider confirmed a shared service.
     pub fn needs_fair_use_pass(&self) -> bool {
         let plan = self.ctx.plan();
-        self.numbers.len() as u64 > self.allowance
+        // More counted calls than the allowance is the order-free upper bound of
+        // more distinct numbers: the pass counts them exactly.
+        self.counted_calls > self.allowance
             || self
                 .channel_months
                 .exceeded_by(self.eligible_ms, plan.eligible_ms_per_channel)
@@ -662,6 +677,17 @@ impl<'a> TrunkRater<'a> {
                 .values()
                 .any(|&ms| ms > plan.forwarding_ms_per_user)
             || (self.ctx.shared_confirmation().is_some() && self.counted_calls > 0)
+    }
+
+    /// Counted calls so far.
+    pub fn counted_calls(&self) -> u64 {
+        self.counted_calls
+    }
+
+    /// Records the distinct numbers of the counted calls of a trunk that needs no
+    /// fair-use pass (the pass counts them itself).
+    pub fn set_distinct_numbers(&mut self, distinct: u64) {
+        self.distinct = Some(distinct);
     }
 
     /// Pass 2: walks the trunk's counted calls in order (it sorts them), records
@@ -741,6 +767,8 @@ impl<'a> TrunkRater<'a> {
             }
             designations.push(mask);
         }
+
+        self.distinct = Some(ranks.len() as u64);
 
         // Which rules are breached, and under `whole_month` designate every call.
         let mut breached = 0u8;
@@ -1013,7 +1041,7 @@ impl<'a> TrunkRater<'a> {
             counters: Counters {
                 channel_months: self.channel_months,
                 distinct_allowance: self.allowance,
-                distinct_numbers: self.numbers.len() as u64,
+                distinct_numbers: self.distinct.unwrap_or(0),
                 eligible_ms: self.eligible_ms,
                 eligible_threshold_ms: self.channel_months.scaled_ms(plan.eligible_ms_per_channel),
                 forwarding_ms: self.forwarding_ms.into_iter().collect(),
@@ -1050,7 +1078,7 @@ impl<'a> TrunkRater<'a> {
     }
 
     fn suspension_index(&self, invite_ms: u64) -> Option<usize> {
-        if self.ctx.trunk.suspensions().is_empty() {
+        if !self.has_suspensions {
             return None;
         }
         let instant = instant_of(invite_ms);
@@ -1059,6 +1087,20 @@ impl<'a> TrunkRater<'a> {
             .suspensions()
             .iter()
             .position(|s| s.contains(instant))
+    }
+
+    /// True when outbound calls' caller numbers are checked against the
+    /// customer's inventory (shared-service evidence).
+    pub fn checks_callers(&self) -> bool {
+        self.checks_callers
+    }
+
+    /// Counts a call the caller already knows is not billed and carries no
+    /// evidence (no Teams details; inbound, or a customer without inventory):
+    /// the same as [`assess`](Self::assess) without reading its details.
+    pub fn skip(&mut self, why: NotBilled) {
+        self.calls += 1;
+        let _ = self.not_billed(why);
     }
 
     fn not_billed(&mut self, why: NotBilled) -> Assessed {
@@ -1082,10 +1124,10 @@ impl<'a> TrunkRater<'a> {
     }
 
     fn check_caller(&mut self, call: &RatingCall) {
-        let customer = self.ctx.customer.id();
-        if !self.ctx.inventory.knows(customer) || call.caller.is_empty() {
+        if !self.checks_callers || call.caller.is_empty() {
             return;
         }
+        let customer = self.ctx.customer.id();
         let normalised = match number_portability::parse(&call.caller) {
             Ok(n) => n.as_str().to_owned(),
             Err(_) => call.caller.clone(),
@@ -1341,6 +1383,10 @@ pub fn rate_in_memory(
             }
         }
     }
+    let mut numbers: Vec<u64> = counted.iter().map(|c| c.number).collect();
+    numbers.sort_unstable();
+    numbers.dedup();
+    rater.set_distinct_numbers(numbers.len() as u64);
     if rater.needs_fair_use_pass() {
         let mut emitted = Vec::new();
         rater.fair_use_pass(&mut counted, &mut |r| emitted.push(r));
