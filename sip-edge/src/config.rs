@@ -22,16 +22,40 @@
 //! drain_timeout_secs = 30         # SIGTERM: calls in progress may go on this long
 //! user_agent = "fairtrunk-sip-edge"  # Server header of the edge's own responses
 //!
-//! [[listen]]                      # at least one; UDP and TCP, IPv4 and IPv6
-//! transport = "udp"               # udp | tcp
-//! address = "192.0.2.1:5060"      # IP and port (port 5060 is the usual)
+//! [[listen]]                      # at least one; UDP, TCP and TLS, IPv4 and IPv6
+//! transport = "udp"               # udp | tcp | tls (tls needs the [tls] table)
+//! address = "192.0.2.1:5060"      # IP and port (5060 is the usual, 5061 for TLS)
 //! advertise = "sip.example.net"   # optional: host written in Via and Record-Route
-//!                                 #   (required when address is 0.0.0.0 or ::)
+//!                                 #   (required when address is 0.0.0.0 or ::; for
+//!                                 #   TLS, the name in the edge's certificate)
 //!
 //! [[carrier]]                     # carrier interconnects, tried in order for
 //! name = "carrier-a"              #   outbound calls; requests from their IP
 //! address = "198.51.100.7:5060"   #   addresses are inbound calls
-//! transport = "udp"               # udp | tcp
+//! transport = "udp"               # udp | tcp | tls
+//! server_name = "sbc.carrier.net" # tls only (required): the name its certificate
+//!                                 #   must hold
+//!
+//! [tls]                           # required by a tls listener or peer; files are
+//! certificate = "edge.crt"        #   PEM, relative to this file; SIGHUP re-reads
+//! private_key = "edge.key"        #   the certificate and key (calls go on)
+//! trusted_roots = "roots.pem"     # CAs that peers' certificates (servers we call,
+//!                                 #   clients presenting one) must chain to
+//! handshake_timeout_secs = 10
+//!
+//! [auth]                          # digest authentication of trunks with credentials
+//! realm = "sip.example.net"       # default: node_id
+//! nonce_ttl_secs = 300            # a nonce older than this gets a stale challenge
+//! min_expires_secs = 60           # REGISTER: shorter asks get 423 Interval Too Brief
+//! max_expires_secs = 3600         # REGISTER: longer asks are cut to this
+//!
+//! [keepalive]                     # optional: OPTIONS to every carrier
+//! interval_secs = 30              # one probe per interval (milliseconds: interval_ms)
+//! down_after = 3                  # unanswered probes in a row before a carrier is
+//!                                 #   marked down and skipped for routing
+//!
+//! [hosts]                         # optional: names resolved without DNS (like
+//! "sbc.contoso.fr" = "192.0.2.50" #   /etc/hosts), ahead of the system resolver
 //!
 //! [timers]                        # RFC 3261 timers; defaults shown
 //! t1_ms = 500
@@ -60,6 +84,8 @@ pub enum Transport {
     Udp,
     /// TCP streams.
     Tcp,
+    /// TLS over TCP.
+    Tls,
 }
 
 impl Transport {
@@ -68,6 +94,7 @@ impl Transport {
         match self {
             Transport::Udp => "udp",
             Transport::Tcp => "tcp",
+            Transport::Tls => "tls",
         }
     }
 
@@ -76,6 +103,7 @@ impl Transport {
         match self {
             Transport::Udp => "UDP",
             Transport::Tcp => "TCP",
+            Transport::Tls => "TLS",
         }
     }
 }
@@ -110,6 +138,54 @@ pub struct Carrier {
     pub address: SocketAddr,
     /// Transport to reach it.
     pub transport: Transport,
+    /// For TLS: the name its certificate must hold.
+    pub server_name: Option<String>,
+}
+
+/// The edge's certificate and the roots it trusts (`[tls]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsSettings {
+    /// PEM certificate chain, leaf first.
+    pub certificate: PathBuf,
+    /// PEM private key.
+    pub private_key: PathBuf,
+    /// PEM certificates of the CAs peers' certificates must chain to.
+    pub trusted_roots: PathBuf,
+    /// Longest TLS handshake.
+    pub handshake_timeout: Duration,
+}
+
+/// Digest authentication and registration settings (`[auth]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// Digest realm; the node id when absent.
+    pub realm: Option<String>,
+    /// How long a nonce is accepted.
+    pub nonce_ttl: Duration,
+    /// Shortest registration accepted.
+    pub min_expires: Duration,
+    /// Longest registration granted.
+    pub max_expires: Duration,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        AuthSettings {
+            realm: None,
+            nonce_ttl: Duration::from_secs(300),
+            min_expires: Duration::from_secs(60),
+            max_expires: Duration::from_secs(3600),
+        }
+    }
+}
+
+/// OPTIONS keepalives to the carriers (`[keepalive]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct KeepaliveSettings {
+    /// Time between two probes of a carrier.
+    pub interval: Duration,
+    /// Unanswered probes in a row before the carrier is marked down.
+    pub down_after: u32,
 }
 
 /// RFC 3261 timer settings.
@@ -196,6 +272,14 @@ pub struct EdgeConfig {
     pub inbound_numbers: BTreeMap<String, InboundNumber>,
     /// Call-record store.
     pub clickhouse: ClickhouseConfig,
+    /// Certificate, key and trusted roots, when TLS is used.
+    pub tls: Option<TlsSettings>,
+    /// Digest authentication and registration.
+    pub auth: AuthSettings,
+    /// Carrier keepalives, when enabled.
+    pub keepalive: Option<KeepaliveSettings>,
+    /// Names resolved without DNS.
+    pub hosts: BTreeMap<String, std::net::IpAddr>,
 }
 
 /// Every problem found in a configuration file.
@@ -217,6 +301,10 @@ const TOP_KEYS: &[&str] = &[
     "timers",
     "inbound_numbers",
     "clickhouse",
+    "tls",
+    "auth",
+    "keepalive",
+    "hosts",
 ];
 
 struct Reader {
@@ -300,9 +388,10 @@ impl Reader {
         match self.string(table, "transport", path, true)?.as_str() {
             "udp" => Some(Transport::Udp),
             "tcp" => Some(Transport::Tcp),
+            "tls" => Some(Transport::Tls),
             other => {
                 self.errors.push(format!(
-                    "{path}transport: {other:?} is not supported (expected udp or tcp)"
+                    "{path}transport: {other:?} is not supported (expected udp, tcp or tls)"
                 ));
                 None
             }
@@ -429,16 +518,23 @@ impl EdgeConfig {
             r.unknown_keys(
                 t,
                 &format!("carrier[{i}]"),
-                &["name", "address", "transport"],
+                &["name", "address", "transport", "server_name"],
             );
             let name = r.string(t, "name", &path, true);
             let address = r.address(t, "address", &path, true);
             let transport = r.transport(t, &path);
+            let server_name = r.string(t, "server_name", &path, false);
+            if transport == Some(Transport::Tls) && server_name.is_none() {
+                r.errors.push(format!(
+                    "{path}server_name: missing (required with transport \"tls\": the name the carrier's certificate holds)"
+                ));
+            }
             if let (Some(name), Some(address), Some(transport)) = (name, address, transport) {
                 carriers.push(Carrier {
                     name,
                     address,
                     transport,
+                    server_name,
                 });
             }
         }
@@ -521,6 +617,15 @@ impl EdgeConfig {
             },
         };
 
+        let security = read_security(&mut r, &table);
+        let uses_tls = listen.iter().any(|l| l.transport == Transport::Tls)
+            || carriers.iter().any(|c| c.transport == Transport::Tls);
+        if uses_tls && security.tls.is_none() && !table.contains_key("tls") {
+            r.errors.push(
+                "tls: missing (a tls listener or carrier needs [tls] with certificate, private_key and trusted_roots)".into(),
+            );
+        }
+
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
@@ -543,6 +648,10 @@ impl EdgeConfig {
             timers,
             inbound_numbers,
             clickhouse,
+            tls: security.tls,
+            auth: security.auth,
+            keepalive: security.keepalive,
+            hosts: security.hosts,
         })
     }
 
@@ -563,12 +672,157 @@ impl EdgeConfig {
                 .join("\n")
         })?;
         let base = path.parent().unwrap_or(std::path::Path::new("."));
-        for dir in [&mut config.provisioning_dir, &mut config.spool_dir] {
+        let mut paths = vec![&mut config.provisioning_dir, &mut config.spool_dir];
+        if let Some(tls) = &mut config.tls {
+            paths.extend([
+                &mut tls.certificate,
+                &mut tls.private_key,
+                &mut tls.trusted_roots,
+            ]);
+        }
+        for dir in paths {
             if dir.is_relative() {
                 *dir = base.join(&*dir);
             }
         }
         Ok(config)
+    }
+}
+
+/// The `[tls]`, `[auth]`, `[keepalive]` and `[hosts]` tables.
+struct Security {
+    tls: Option<TlsSettings>,
+    auth: AuthSettings,
+    keepalive: Option<KeepaliveSettings>,
+    hosts: BTreeMap<String, std::net::IpAddr>,
+}
+
+fn read_security(r: &mut Reader, table: &Table) -> Security {
+    let mut tls = None;
+    match table.get("tls") {
+        None => {}
+        Some(Value::Table(t)) => {
+            r.unknown_keys(
+                t,
+                "tls",
+                &[
+                    "certificate",
+                    "private_key",
+                    "trusted_roots",
+                    "handshake_timeout_secs",
+                ],
+            );
+            let certificate = r.string(t, "certificate", "tls.", true);
+            let private_key = r.string(t, "private_key", "tls.", true);
+            let trusted_roots = r.string(t, "trusted_roots", "tls.", true);
+            let timeout = r.integer(t, "handshake_timeout_secs", "tls.", 1, 10) as u64;
+            if let (Some(certificate), Some(private_key), Some(trusted_roots)) =
+                (certificate, private_key, trusted_roots)
+            {
+                tls = Some(TlsSettings {
+                    certificate: certificate.into(),
+                    private_key: private_key.into(),
+                    trusted_roots: trusted_roots.into(),
+                    handshake_timeout: Duration::from_secs(timeout),
+                });
+            }
+        }
+        Some(other) => r.errors.push(format!("tls: expected a table, got {other}")),
+    }
+    let mut auth = AuthSettings::default();
+    match table.get("auth") {
+        None => {}
+        Some(Value::Table(t)) => {
+            r.unknown_keys(
+                t,
+                "auth",
+                &[
+                    "realm",
+                    "nonce_ttl_secs",
+                    "min_expires_secs",
+                    "max_expires_secs",
+                ],
+            );
+            auth.realm = r.string(t, "realm", "auth.", false);
+            if let Some(realm) = &auth.realm {
+                if realm.contains(['"', '\\']) || realm.chars().any(char::is_control) {
+                    r.errors.push(format!(
+                        "auth.realm: {realm:?} may not hold quotes, backslashes or control characters"
+                    ));
+                }
+            }
+            auth.nonce_ttl =
+                Duration::from_secs(r.integer(t, "nonce_ttl_secs", "auth.", 1, 300) as u64);
+            let min = r.integer(t, "min_expires_secs", "auth.", 1, 60);
+            let max = r.integer(t, "max_expires_secs", "auth.", 1, 3600);
+            if max < min {
+                r.errors.push(format!(
+                    "auth.max_expires_secs: {max} is shorter than min_expires_secs {min}"
+                ));
+            }
+            auth.min_expires = Duration::from_secs(min as u64);
+            auth.max_expires = Duration::from_secs(max as u64);
+        }
+        Some(other) => r
+            .errors
+            .push(format!("auth: expected a table, got {other}")),
+    }
+    let mut keepalive = None;
+    match table.get("keepalive") {
+        None => {}
+        Some(Value::Table(t)) => {
+            r.unknown_keys(
+                t,
+                "keepalive",
+                &["interval_secs", "interval_ms", "down_after"],
+            );
+            let interval = match (t.get("interval_secs"), t.get("interval_ms")) {
+                (Some(_), Some(_)) => {
+                    r.errors
+                        .push("keepalive: interval_secs and interval_ms are exclusive".to_string());
+                    Duration::from_secs(30)
+                }
+                (None, Some(_)) => {
+                    Duration::from_millis(
+                        r.integer(t, "interval_ms", "keepalive.", 10, 30_000) as u64
+                    )
+                }
+                _ => Duration::from_secs(r.integer(t, "interval_secs", "keepalive.", 1, 30) as u64),
+            };
+            let down_after = r.integer(t, "down_after", "keepalive.", 1, 3) as u32;
+            keepalive = Some(KeepaliveSettings {
+                interval,
+                down_after,
+            });
+        }
+        Some(other) => r
+            .errors
+            .push(format!("keepalive: expected a table, got {other}")),
+    }
+    let mut hosts = BTreeMap::new();
+    match table.get("hosts") {
+        None => {}
+        Some(Value::Table(t)) => {
+            for (name, ip) in t {
+                match ip.as_str().map(str::parse::<std::net::IpAddr>) {
+                    Some(Ok(ip)) => {
+                        hosts.insert(name.to_ascii_lowercase(), ip);
+                    }
+                    _ => r.errors.push(format!(
+                        "hosts.{name:?}: expected an IP address as a string, got {ip}"
+                    )),
+                }
+            }
+        }
+        Some(other) => r
+            .errors
+            .push(format!("hosts: expected a table, got {other}")),
+    }
+    Security {
+        tls,
+        auth,
+        keepalive,
+        hosts,
     }
 }
 

@@ -34,18 +34,22 @@
 //! connection, the maximum duration, shutdown. When the edge ends an answered call
 //! itself it sends BYE to both sides, as each side's peer (dialog identifiers, route
 //! set, next CSeq).
+//!
+//! TLS identities, digest challenges and registrations are in [`access`]; carrier
+//! keepalives in [`keepalive`].
+
+mod access;
+mod keepalive;
 
 use crate::channels::{Admission, ChannelPermit, Channels};
 use crate::config::{EdgeConfig, Listen, Transport};
 use crate::dids::DidDirectory;
-use crate::message::{
-    header_tag, uri_host_port, uri_with_host_port, Message, Method, NameAddr, StartLine,
-};
+use crate::message::{header_tag, uri_host_port, Message, Method, NameAddr, StartLine};
 use crate::metrics::Metrics;
 use crate::records::{disposition_for, CallParties, RecordDraft};
 use crate::transport::{self, ConnId, Event, Flow, TransportCounters};
 use cdr::{CallKey, CallRecord, Direction, Disposition};
-use provisioning::{Host, Provisioning};
+use provisioning::Provisioning;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
@@ -120,6 +124,8 @@ enum Purpose {
     Relay(ServerKey),
     /// A request of the edge's own (CANCEL, BYE): responses are absorbed.
     Own,
+    /// An OPTIONS keepalive to carrier number `usize`.
+    Keepalive(usize),
 }
 
 struct ClientTx {
@@ -146,6 +152,12 @@ struct Target {
     name: String,
     address: SocketAddr,
     transport: Transport,
+    /// TLS: the name the peer's certificate must hold (also the Request-URI host).
+    server_name: Option<String>,
+    /// A registered PBX: the flow its REGISTER came through.
+    flow: Option<Flow>,
+    /// A registered PBX: its contact, the Request-URI.
+    uri: Option<String>,
 }
 
 struct Call {
@@ -188,6 +200,7 @@ enum TimerKind {
     AckWait(u64),
     MaxDuration(u64),
     DrainDeadline,
+    Keepalive,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -238,6 +251,10 @@ pub struct CoreParts {
     pub records: mpsc::UnboundedSender<CallRecord>,
     /// Metrics.
     pub metrics: Arc<Metrics>,
+    /// TLS configuration, when a TLS listener or peer is configured.
+    pub tls: Option<Arc<crate::tls::TlsContext>>,
+    /// Names of next hops.
+    pub resolver: Arc<crate::resolve::Resolver>,
 }
 
 /// The core task's state.
@@ -269,6 +286,7 @@ pub struct Core {
     tag_seq: u64,
     draining: Option<oneshot::Sender<()>>,
     drain_started: bool,
+    access: access::Access,
 }
 
 fn now_ms() -> u64 {
@@ -344,7 +362,9 @@ impl Core {
             std::process::id(),
             nanos & 0xffff_ffff
         );
+        let access = access::Access::new(&parts.config, parts.tls, parts.resolver);
         Core {
+            access,
             config: parts.config,
             provisioning: parts.provisioning,
             dids: parts.dids,
@@ -377,6 +397,7 @@ impl Core {
 
     /// Runs until the event queue closes or a drain completes.
     pub async fn run(mut self, mut events: mpsc::Receiver<Event>) {
+        self.start_keepalives();
         loop {
             if self.drain_started && self.calls.is_empty() {
                 break;
@@ -430,6 +451,12 @@ impl Core {
                 self.conns.insert(conn, Conn { sender, peer });
                 self.conn_by_peer.insert(peer, conn);
             }
+            Event::SecureAccepted {
+                conn,
+                peer,
+                sender,
+                certificate,
+            } => self.on_secure_accepted(conn, peer, sender, certificate),
             Event::Closed { conn, reason } => self.on_conn_closed(conn, &reason),
             Event::Command(Command::Reload(provisioning, dids)) => {
                 if let Some(dids) = dids {
@@ -582,6 +609,7 @@ impl Core {
                     self.terminate(id, "maximum call duration");
                 }
             }
+            TimerKind::Keepalive => self.keepalive_tick(),
             TimerKind::DrainDeadline => {
                 let ids: Vec<u64> = self.calls.keys().copied().collect();
                 if !ids.is_empty() {
@@ -611,10 +639,10 @@ impl Core {
                 },
                 None => false,
             },
-            Flow::Tcp { conn, peer } => match self.conns.get(conn) {
+            Flow::Tcp { conn, peer } | Flow::Tls { conn, peer } => match self.conns.get(conn) {
                 Some(c) => {
                     if c.sender.try_send(bytes.to_vec()).is_err() {
-                        warn!(%peer, "TCP connection queue full or closed; dropping it.");
+                        warn!(%peer, "Connection queue full or closed; dropping it.");
                         self.conns.remove(conn);
                         false
                     } else {
@@ -637,6 +665,14 @@ impl Core {
                     .position(|(l, _)| l.address.is_ipv4() == address.is_ipv4())?;
                 Some(Flow::Udp {
                     socket,
+                    peer: address,
+                })
+            }
+            Transport::Tls => {
+                // Only an open connection: a new one needs the peer's name.
+                let conn = self.conn_by_peer.get(&address)?;
+                self.conns.contains_key(conn).then_some(Flow::Tls {
+                    conn: *conn,
                     peer: address,
                 })
             }
@@ -664,7 +700,9 @@ impl Core {
                 let local_ip = self
                     .tcp
                     .iter()
-                    .find(|l| l.address.is_ipv4() == address.is_ipv4())
+                    .find(|l| {
+                        l.transport == Transport::Tcp && l.address.is_ipv4() == address.is_ipv4()
+                    })
                     .map(|l| l.address.ip())
                     .filter(|ip| !ip.is_unspecified());
                 tokio::spawn(transport::connect(
@@ -687,10 +725,11 @@ impl Core {
     fn listener_for(&self, flow: &Flow) -> Listen {
         match flow {
             Flow::Udp { socket, .. } => self.udp[*socket].0.clone(),
-            Flow::Tcp { peer, .. } => self
+            Flow::Tcp { peer, .. } | Flow::Tls { peer, .. } => self
                 .tcp
                 .iter()
-                .find(|l| l.address.is_ipv4() == peer.is_ipv4())
+                .find(|l| l.transport == flow.transport() && l.address.is_ipv4() == peer.is_ipv4())
+                .or_else(|| self.tcp.iter().find(|l| l.transport == flow.transport()))
                 .or_else(|| self.tcp.first())
                 .or_else(|| self.udp.first().map(|(l, _)| l))
                 .cloned()
@@ -914,6 +953,7 @@ impl Core {
                     self.reply(&key, 403, "Forbidden", &[]);
                 }
             }
+            Method::Other(m) if m == "REGISTER" => self.on_register(flow, message, key),
             Method::Bye | Method::Other(_)
                 if matches!(
                     method.as_str(),
@@ -956,48 +996,38 @@ impl Core {
                 self.reply(&key, 404, "Not Found", &[]);
                 return;
             };
-            let inbound = trunk.inbound();
-            let target = match (inbound.target().host(), inbound.transport()) {
-                (Host::Ip(ip), provisioning::Transport::Udp) => Some(Target {
-                    name: trunk.id().to_string(),
-                    address: SocketAddr::new(*ip, inbound.target().port()),
-                    transport: Transport::Udp,
-                }),
-                (Host::Ip(ip), provisioning::Transport::Tcp) => Some(Target {
-                    name: trunk.id().to_string(),
-                    address: SocketAddr::new(*ip, inbound.target().port()),
-                    transport: Transport::Tcp,
-                }),
-                _ => None,
+            let targets = self.inbound_targets(trunk);
+            (trunk, route.site_id.clone(), Direction::Inbound, targets)
+        } else {
+            let (trunk_id, site) = match self.identify_caller(&flow, &invite, &key) {
+                access::Identified::Trunk { trunk_id, site } => (trunk_id, site),
+                access::Identified::Answered => return,
+                access::Identified::Unknown => {
+                    self.metrics.count_refusal("unknown_source");
+                    info!(%peer, "INVITE from an unknown source: 403.");
+                    self.reply(&key, 403, "Forbidden", &[]);
+                    return;
+                }
             };
-            (
-                trunk,
-                route.site_id.clone(),
-                Direction::Inbound,
-                target.into_iter().collect::<VecDeque<_>>(),
-            )
-        } else if let Some(found) = provisioning.trunk_for_source(peer.ip()) {
+            let Some(trunk) = provisioning.trunk(&trunk_id) else {
+                return;
+            };
             let targets = self
                 .config
                 .carriers
                 .iter()
-                .map(|c| Target {
+                .enumerate()
+                .filter(|(i, _)| self.carrier_up(*i))
+                .map(|(_, c)| Target {
                     name: c.name.clone(),
                     address: c.address,
                     transport: c.transport,
+                    server_name: c.server_name.clone(),
+                    flow: None,
+                    uri: None,
                 })
                 .collect();
-            (
-                found.trunk,
-                found.site.map(|s| s.id().to_string()),
-                Direction::Outbound,
-                targets,
-            )
-        } else {
-            self.metrics.count_refusal("unknown_source");
-            info!(%peer, "INVITE from an unknown source: 403.");
-            self.reply(&key, 403, "Forbidden", &[]);
-            return;
+            (trunk, site, Direction::Outbound, targets)
         };
 
         let channels_in_force = trunk.channels_at(chrono::Utc::now());
@@ -1041,7 +1071,10 @@ impl Core {
         }
         if targets.is_empty() {
             self.metrics.count_refusal("unroutable");
-            warn!(trunk = trunk.id(), "No route for the call (no carrier configured, or an inbound target that is a DNS name or TLS): 503.");
+            warn!(
+                trunk = trunk.id(),
+                "No route for the call (no carrier up, or an inbound target not resolved): 503."
+            );
             refuse(self, 503, "Service Unavailable", &[], Disposition::Failed);
             return;
         }
@@ -1161,7 +1194,7 @@ impl Core {
                 self.end_call(id, disposition_for(code, cancelled), Some(code));
                 return;
             };
-            let Some(flow) = self.flow_to(target.address, target.transport) else {
+            let Some(flow) = self.flow_for_target(&target) else {
                 warn!(target = %target.name, address = %target.address, "No listener can reach this target.");
                 continue;
             };
@@ -1183,7 +1216,7 @@ impl Core {
             request.set_header("Max-Forwards", max_forwards.saturating_sub(1).to_string());
             if request.header("Route").is_none() {
                 if let StartLine::Request { uri, .. } = &mut request.start {
-                    *uri = uri_with_host_port(uri, &target.address.to_string());
+                    *uri = target.request_uri(uri);
                 }
             }
             if upstream_listener != downstream_listener {
@@ -1610,8 +1643,10 @@ impl Core {
         let gen = tx.gen;
         let after = if unreliable { t.t4 } else { Duration::ZERO };
         self.schedule(after, TimerKind::ClientExpire(key, gen));
-        if let Purpose::Relay(server) = purpose {
-            self.relay(&server, response);
+        match purpose {
+            Purpose::Relay(server) => self.relay(&server, response),
+            Purpose::Keepalive(carrier) => self.keepalive_answered(carrier),
+            Purpose::Own => {}
         }
     }
 
@@ -1635,6 +1670,7 @@ impl Core {
             // The server transaction is gone (2xx retransmission late): per Via.
             let transport = match response.top_via().map(|v| v.transport) {
                 Some(t) if t == "TCP" => Transport::Tcp,
+                Some(t) if t == "TLS" => Transport::Tls,
                 _ => Transport::Udp,
             };
             if let Some(flow) = self.flow_to(address, transport) {
@@ -1953,13 +1989,14 @@ impl Core {
         if self.conn_by_peer.get(&c.peer) == Some(&conn) {
             self.conn_by_peer.remove(&c.peer);
         }
+        self.access.certificates.remove(&conn);
         debug!(peer = %c.peer, reason, "TCP connection closed.");
         // Pending client transactions over it fail as a transport error.
         let failed: Vec<ClientKey> = self
             .clients
             .iter()
             .filter(|(_, tx)| {
-                matches!(tx.flow, Flow::Tcp { conn: c2, .. } if c2 == conn)
+                tx.flow.conn() == Some(conn)
                     && matches!(tx.state, ClientState::Calling | ClientState::Proceeding)
             })
             .map(|(k, _)| k.clone())
@@ -1968,7 +2005,7 @@ impl Core {
             self.client_failed(&key, 503, "Service Unavailable");
         }
         // Calls with a leg over it end; the other side gets a BYE or a CANCEL.
-        let on_conn = |flow: &Flow| matches!(flow, Flow::Tcp { conn: c2, .. } if *c2 == conn);
+        let on_conn = |flow: &Flow| flow.conn() == Some(conn);
         let affected: Vec<(u64, bool)> = self
             .calls
             .iter()

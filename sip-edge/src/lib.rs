@@ -79,6 +79,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod core;
@@ -86,7 +87,11 @@ pub mod dids;
 pub mod framing;
 pub mod message;
 pub mod metrics;
+pub mod peers;
 pub mod records;
+pub mod registrar;
+pub mod resolve;
+pub mod tls;
 pub mod transport;
 
 use crate::channels::Channels;
@@ -127,6 +132,8 @@ pub struct Edge {
     metrics_address: Option<SocketAddr>,
     sip_addresses: Vec<(Transport, SocketAddr)>,
     background: Vec<JoinHandle<()>>,
+    tls: Option<Arc<tls::TlsContext>>,
+    resolver: Arc<resolve::Resolver>,
 }
 
 impl Edge {
@@ -174,6 +181,16 @@ impl Edge {
             writer.clone(),
         ));
         let next_conn = Arc::new(AtomicU64::new(1));
+        let tls = match &config.tls {
+            Some(settings) => {
+                let context = Arc::new(tls::TlsContext::load(settings)?);
+                let _ = metrics.security.tls.set(context.clone());
+                Some(context)
+            }
+            None => None,
+        };
+        let resolver = resolve::Resolver::new(config.hosts.clone());
+        resolver.prefetch(dns_targets(&provisioning));
         let mut background = Vec::new();
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
@@ -209,8 +226,26 @@ impl Edge {
                     )));
                     tcp.push(listen.clone());
                 }
+                Transport::Tls => {
+                    let Some(context) = tls.clone() else {
+                        anyhow::bail!("a TLS listener needs the [tls] configuration");
+                    };
+                    let listener = TcpListener::bind(listen.address)
+                        .await
+                        .with_context(|| format!("cannot listen on TLS {}", listen.address))?;
+                    sip_addresses.push((Transport::Tls, listener.local_addr()?));
+                    background.push(tokio::spawn(tls::acceptor(
+                        listener,
+                        context,
+                        events.clone(),
+                        next_conn.clone(),
+                        counters.clone(),
+                    )));
+                    tcp.push(listen.clone());
+                }
             }
         }
+        background.push(tokio::spawn(resolver.clone().refresh_forever()));
         let metrics_address = match config.metrics_address {
             Some(address) => {
                 let listener = metrics::bind(address)
@@ -237,6 +272,8 @@ impl Edge {
             counters,
             records,
             metrics: metrics.clone(),
+            tls: tls.clone(),
+            resolver: resolver.clone(),
         });
         let core = tokio::spawn(core.run(receiver));
         tracing::info!(node = %config.node_id, listeners = ?sip_addresses, metrics = ?metrics_address, "SIP edge started.");
@@ -251,23 +288,32 @@ impl Edge {
             metrics_address,
             sip_addresses,
             background,
+            tls,
+            resolver,
         })
     }
 
-    /// Reloads the provisioning directory and its number inventory; on errors the
-    /// edge keeps what it has.
+    /// Reloads the provisioning directory and its number inventory, and the TLS
+    /// certificate, key and roots; on errors the edge keeps what it has (each part
+    /// on its own).
     ///
     /// # Errors
-    /// Every provisioning error, one per line.
+    /// Every provisioning error, one per line, and the TLS error.
     pub async fn reload(&self) -> Result<(), String> {
+        let tls_result = match &self.tls {
+            Some(context) => context.reload().map_err(|e| format!("TLS: {e:#}")),
+            None => Ok(()),
+        };
         let (provisioning, inventory) = load_provisioning(&self.config)
             .await
             .map_err(|e| format!("{e:#}"))?;
+        self.resolver.prefetch(dns_targets(&provisioning));
         let dids = (!self.fixed_dids).then_some(inventory);
         self.events
             .send(Event::Command(Command::Reload(provisioning, dids)))
             .await
-            .map_err(|_| "the edge has stopped".to_string())
+            .map_err(|_| "the edge has stopped".to_string())?;
+        tls_result
     }
 
     /// The metrics endpoint's address, when configured.
@@ -314,6 +360,18 @@ impl Edge {
         );
         stats
     }
+}
+
+/// The DNS names of the trunks' inbound targets.
+fn dns_targets(provisioning: &Provisioning) -> Vec<String> {
+    provisioning
+        .trunks()
+        .iter()
+        .filter_map(|t| match t.inbound().target().host() {
+            provisioning::Host::Dns(name) => Some(name.clone()),
+            provisioning::Host::Ip(_) => None,
+        })
+        .collect()
 }
 
 fn bind_udp(address: SocketAddr) -> anyhow::Result<UdpSocket> {

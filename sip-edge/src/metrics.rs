@@ -11,7 +11,13 @@
 //! - `sip_edge_messages_received_total`, `sip_edge_malformed_messages_total`;
 //! - `sip_edge_records_queued`, `sip_edge_records_not_durable_total`;
 //! - `sip_edge_records_written_total`, `_spooled_total`, `_replayed_total`,
-//!   `_rejected_total`, `sip_edge_spool_pending_records` (the cdr writer's counters).
+//!   `_rejected_total`, `sip_edge_spool_pending_records` (the cdr writer's counters);
+//! - trunk security ([`SecurityMetrics`]): `sip_edge_peer_up{peer}` (carrier
+//!   keepalives: 1 up, 0 down), `sip_edge_registrations` (trunks with a live
+//!   REGISTER binding), `sip_edge_auth_total{result}` (digest: `challenged`,
+//!   `accepted`, `rejected`, `stale`, `replayed`, `malformed`),
+//!   `sip_edge_tls_refusals_total{reason}` (`handshake`, `no_certificate`,
+//!   `certificate_mismatch`, `not_tls`).
 
 use crate::channels::TrunkGauges;
 use crate::transport::TransportCounters;
@@ -46,6 +52,8 @@ pub struct Metrics {
     pub records_queued: AtomicU64,
     /// Records the writer could not make durable.
     pub records_not_durable: AtomicU64,
+    /// TLS, digest and keepalive counters.
+    pub security: SecurityMetrics,
     writer: CallRecordWriter,
 }
 
@@ -63,6 +71,7 @@ impl Metrics {
             refusals: Default::default(),
             records_queued: AtomicU64::new(0),
             records_not_durable: AtomicU64::new(0),
+            security: SecurityMetrics::default(),
             writer,
         }
     }
@@ -209,7 +218,93 @@ impl Metrics {
             family(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {value}");
         }
+        self.security.render(&mut out);
         out
+    }
+}
+
+/// Results of digest checks, as metric labels.
+pub const AUTH_RESULTS: [&str; 6] = [
+    "challenged",
+    "accepted",
+    "rejected",
+    "stale",
+    "replayed",
+    "malformed",
+];
+
+/// Reasons a TLS peer is refused, as metric labels.
+pub const TLS_REFUSALS: [&str; 4] = [
+    "handshake",
+    "no_certificate",
+    "certificate_mismatch",
+    "not_tls",
+];
+
+/// Counters of trunk security: carrier health, registrations, digest, TLS.
+#[derive(Default)]
+pub struct SecurityMetrics {
+    /// Carriers' up/down state (keepalives).
+    pub peers: crate::peers::PeerGauges,
+    /// Trunks with a live registration.
+    pub registrations: AtomicU64,
+    auth: [AtomicU64; AUTH_RESULTS.len()],
+    tls_refusals: [AtomicU64; TLS_REFUSALS.len()],
+    /// The TLS context, whose failed handshakes are counted here.
+    pub tls: std::sync::OnceLock<Arc<crate::tls::TlsContext>>,
+}
+
+impl SecurityMetrics {
+    /// Counts a digest check; `result` is one of [`AUTH_RESULTS`].
+    pub fn count_auth(&self, result: &str) {
+        if let Some(i) = AUTH_RESULTS.iter().position(|r| *r == result) {
+            self.auth[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Counts a TLS refusal; `reason` is one of [`TLS_REFUSALS`] but `handshake`.
+    pub fn count_tls_refusal(&self, reason: &str) {
+        if let Some(i) = TLS_REFUSALS.iter().position(|r| *r == reason) {
+            self.tls_refusals[i].fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP sip_edge_peer_up Carrier answering keepalives (1) or marked down (0).\n# TYPE sip_edge_peer_up gauge");
+        for (name, up) in self.peers.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "sip_edge_peer_up{{peer=\"{}\"}} {}",
+                escape(name),
+                u8::from(up.load(Ordering::Relaxed))
+            );
+        }
+        let _ = writeln!(out, "# HELP sip_edge_registrations Trunks with a live REGISTER binding.\n# TYPE sip_edge_registrations gauge\nsip_edge_registrations {}", self.registrations.load(Ordering::Relaxed));
+        let _ = writeln!(out, "# HELP sip_edge_auth_total Digest authentication checks, by result.\n# TYPE sip_edge_auth_total counter");
+        for (result, count) in AUTH_RESULTS.iter().zip(&self.auth) {
+            let _ = writeln!(
+                out,
+                "sip_edge_auth_total{{result=\"{result}\"}} {}",
+                count.load(Ordering::Relaxed)
+            );
+        }
+        let _ = writeln!(out, "# HELP sip_edge_tls_refusals_total TLS peers refused, by reason.\n# TYPE sip_edge_tls_refusals_total counter");
+        let handshakes = self
+            .tls
+            .get()
+            .map_or(0, |c| c.handshake_failures.load(Ordering::Relaxed));
+        for (reason, count) in TLS_REFUSALS.iter().zip(&self.tls_refusals) {
+            let extra = if *reason == "handshake" {
+                handshakes
+            } else {
+                0
+            };
+            let _ = writeln!(
+                out,
+                "sip_edge_tls_refusals_total{{reason=\"{reason}\"}} {}",
+                count.load(Ordering::Relaxed) + extra
+            );
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! Sockets: UDP readers, TCP acceptors and one task per TCP connection.
+//! Sockets: UDP readers, TCP acceptors and one task per TCP or TLS connection (the
+//! TLS handshakes are in [`crate::tls`]).
 //!
 //! Transport tasks own the reading side: they receive datagrams or stream bytes,
 //! frame them ([`crate::framing`]), parse them ([`Message::parse`]) and hand each
@@ -21,8 +22,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpSocket, UdpSocket};
 use tokio::sync::mpsc;
 
 /// Identifies one TCP connection for the life of the process.
@@ -45,13 +46,28 @@ pub enum Flow {
         /// The peer's address.
         peer: SocketAddr,
     },
+    /// A TLS connection.
+    Tls {
+        /// The connection.
+        conn: ConnId,
+        /// The peer's address.
+        peer: SocketAddr,
+    },
 }
 
 impl Flow {
     /// The peer's address.
     pub fn peer(&self) -> SocketAddr {
         match self {
-            Flow::Udp { peer, .. } | Flow::Tcp { peer, .. } => *peer,
+            Flow::Udp { peer, .. } | Flow::Tcp { peer, .. } | Flow::Tls { peer, .. } => *peer,
+        }
+    }
+
+    /// The connection, for TCP and TLS flows.
+    pub fn conn(&self) -> Option<ConnId> {
+        match self {
+            Flow::Udp { .. } => None,
+            Flow::Tcp { conn, .. } | Flow::Tls { conn, .. } => Some(*conn),
         }
     }
 
@@ -60,6 +76,7 @@ impl Flow {
         match self {
             Flow::Udp { .. } => Transport::Udp,
             Flow::Tcp { .. } => Transport::Tcp,
+            Flow::Tls { .. } => Transport::Tls,
         }
     }
 
@@ -91,6 +108,19 @@ pub enum Event {
         peer: SocketAddr,
         /// Bytes queued here are written to the connection.
         sender: mpsc::Sender<Vec<u8>>,
+    },
+    /// A TLS connection was accepted (handshake done); the core may send through
+    /// `sender`.
+    SecureAccepted {
+        /// The connection.
+        conn: ConnId,
+        /// The peer.
+        peer: SocketAddr,
+        /// Bytes queued here are written to the connection.
+        sender: mpsc::Sender<Vec<u8>>,
+        /// The client's certificate (DER), verified against the trusted roots, when it
+        /// presented one.
+        certificate: Option<Vec<u8>>,
     },
     /// A connection ended (or could not be opened).
     Closed {
@@ -272,10 +302,13 @@ pub async fn tcp_acceptor(
         {
             return;
         }
+        let (reader, writer) = stream.into_split();
         tokio::spawn(run_connection(
             conn,
             peer,
-            stream,
+            false,
+            reader,
+            writer,
             receiver,
             events.clone(),
             counters.clone(),
@@ -307,7 +340,11 @@ pub async fn connect(
     match tokio::time::timeout(Duration::from_secs(5), attempt).await {
         Ok(Ok(stream)) => {
             let _ = stream.set_nodelay(true);
-            run_connection(conn, peer, stream, receiver, events, counters).await;
+            let (reader, writer) = stream.into_split();
+            run_connection(
+                conn, peer, false, reader, writer, receiver, events, counters,
+            )
+            .await;
         }
         Ok(Err(error)) => {
             let _ = events
@@ -328,15 +365,29 @@ pub async fn connect(
     }
 }
 
-async fn run_connection(
+/// Reads and writes one stream connection (TCP, or TLS when `secure`) until either
+/// side closes it, then reports [`Event::Closed`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn run_connection<R, W>(
     conn: ConnId,
     peer: SocketAddr,
-    stream: TcpStream,
+    secure: bool,
+    mut reader: R,
+    mut writer: W,
     mut outgoing: mpsc::Receiver<Vec<u8>>,
     events: Events,
     counters: Arc<TransportCounters>,
-) {
-    let (mut reader, mut writer) = stream.into_split();
+) where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let flow_of = |conn, peer| {
+        if secure {
+            Flow::Tls { conn, peer }
+        } else {
+            Flow::Tcp { conn, peer }
+        }
+    };
     let mut framer = Framer::new();
     let mut buf = vec![0u8; 16 * 1024];
     let reason = loop {
@@ -352,7 +403,7 @@ async fn run_connection(
                 loop {
                     match framer.next_message() {
                         Ok(Some(bytes)) => {
-                            let flow = Flow::Tcp { conn, peer };
+                            let flow = flow_of(conn, peer);
                             let event = match parse_or_count(&bytes, &flow, &counters) {
                                 Some(message) => Event::Received { flow, message: Box::new(message) },
                                 None => {
