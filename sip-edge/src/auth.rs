@@ -1,8 +1,9 @@
 //! SIP digest authentication of trunks (RFC 3261 §22, RFC 8760): challenges, nonces,
 //! response checks and replay protection. Pure: no I/O, the clock is passed in.
 //!
-//! - Every challenge offers SHA-256 first and MD5 second (RFC 8760 §2.4: the client
-//!   picks the first it supports), both with `qop="auth"` and one nonce.
+//! - A challenge offers the configured algorithms in preference order, SHA-256
+//!   then MD5 by default (RFC 8760 §2.4: the client picks the first it supports),
+//!   each with `qop="auth"`, one nonce for all.
 //! - A nonce is `<issued secs hex>.<serial hex>.<MAC hex>`: the MAC (SHA-256 keyed with a
 //!   per-process secret) proves the edge issued it, so nonces need no table until
 //!   used. A nonce older than the configured lifetime is refused as stale (the client
@@ -28,11 +29,19 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
-    fn name(self) -> &'static str {
+    /// The name in `algorithm=` parameters.
+    pub fn name(self) -> &'static str {
         match self {
             Algorithm::Md5 => "MD5",
             Algorithm::Sha256 => "SHA-256",
         }
+    }
+
+    /// Reads `MD5` or `SHA-256` (any case).
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        [Algorithm::Md5, Algorithm::Sha256]
+            .into_iter()
+            .find(|a| a.name().eq_ignore_ascii_case(name))
     }
 
     /// Lower-case hex digest of `text`.
@@ -185,6 +194,7 @@ fn params(text: &str) -> Result<Vec<(String, String)>, String> {
 /// Issues and checks digest nonces for one realm.
 pub struct DigestAuth {
     realm: String,
+    algorithms: Vec<Algorithm>,
     secret: [u8; 32],
     nonce_ttl: Duration,
     serial: u64,
@@ -194,11 +204,17 @@ pub struct DigestAuth {
 }
 
 impl DigestAuth {
-    /// An authenticator for `realm` whose nonces live `nonce_ttl`; `secret` keys the
-    /// nonces (random per process).
-    pub fn new(realm: &str, nonce_ttl: Duration, secret: [u8; 32]) -> DigestAuth {
+    /// An authenticator for `realm` offering `algorithms` (preferred first) whose
+    /// nonces live `nonce_ttl`; `secret` keys the nonces (random per process).
+    pub fn new(
+        realm: &str,
+        algorithms: &[Algorithm],
+        nonce_ttl: Duration,
+        secret: [u8; 32],
+    ) -> DigestAuth {
         DigestAuth {
             realm: realm.to_string(),
+            algorithms: algorithms.to_vec(),
             secret,
             nonce_ttl,
             serial: 0,
@@ -232,11 +248,12 @@ impl DigestAuth {
         )
     }
 
-    /// Challenge header values (SHA-256 first, then MD5) with a fresh nonce.
+    /// Challenge header values, one per algorithm in preference order, with a fresh
+    /// nonce.
     pub fn challenges(&mut self, now_secs: u64, stale: bool) -> Vec<String> {
         let nonce = self.nonce(now_secs);
         let stale = if stale { ", stale=true" } else { "" };
-        [Algorithm::Sha256, Algorithm::Md5]
+        self.algorithms
             .iter()
             .map(|a| {
                 format!(
@@ -393,7 +410,12 @@ mod tests {
     use super::*;
 
     fn auth() -> DigestAuth {
-        DigestAuth::new("edge.test", Duration::from_secs(300), [7; 32])
+        DigestAuth::new(
+            "edge.test",
+            &[Algorithm::Sha256, Algorithm::Md5],
+            Duration::from_secs(300),
+            [7; 32],
+        )
     }
 
     fn nonce_of(challenge: &str) -> String {
@@ -508,7 +530,13 @@ mod tests {
             Err(AuthFailure::Stale)
         );
         // Another process (another secret) did not issue it either.
-        let mut other = DigestAuth::new("edge.test", Duration::from_secs(300), [8; 32]);
+        let mut other = DigestAuth::new(
+            "edge.test",
+            &[Algorithm::Md5],
+            Duration::from_secs(300),
+            [8; 32],
+        );
+        assert_eq!(other.challenges(1, false).len(), 1);
         let h = header(Algorithm::Md5, &nonce, "00000001", "s3cret");
         assert_eq!(
             other.verify("INVITE", [h.as_str()].into_iter(), password, 1_001),

@@ -46,6 +46,10 @@
 //! [auth]                          # digest authentication of trunks with credentials
 //! realm = "sip.example.net"       # default: node_id
 //! nonce_ttl_secs = 300            # a nonce older than this gets a stale challenge
+//! algorithms = ["SHA-256", "MD5"] # challenges offered, in preference order (RFC
+//!                                 #   8760); clients that read only the first
+//!                                 #   challenge and know only MD5 (SIPp 3.6) need
+//!                                 #   ["MD5"] or MD5 first
 //! min_expires_secs = 60           # REGISTER: shorter asks get 423 Interval Too Brief
 //! max_expires_secs = 3600         # REGISTER: longer asks are cut to this
 //!
@@ -162,6 +166,8 @@ pub struct AuthSettings {
     pub realm: Option<String>,
     /// How long a nonce is accepted.
     pub nonce_ttl: Duration,
+    /// Digest algorithms challenged with, most preferred first.
+    pub algorithms: Vec<crate::auth::Algorithm>,
     /// Shortest registration accepted.
     pub min_expires: Duration,
     /// Longest registration granted.
@@ -173,6 +179,7 @@ impl Default for AuthSettings {
         AuthSettings {
             realm: None,
             nonce_ttl: Duration::from_secs(300),
+            algorithms: vec![crate::auth::Algorithm::Sha256, crate::auth::Algorithm::Md5],
             min_expires: Duration::from_secs(60),
             max_expires: Duration::from_secs(3600),
         }
@@ -739,6 +746,7 @@ fn read_security(r: &mut Reader, table: &Table) -> Security {
                 &[
                     "realm",
                     "nonce_ttl_secs",
+                    "algorithms",
                     "min_expires_secs",
                     "max_expires_secs",
                 ],
@@ -753,6 +761,27 @@ fn read_security(r: &mut Reader, table: &Table) -> Security {
             }
             auth.nonce_ttl =
                 Duration::from_secs(r.integer(t, "nonce_ttl_secs", "auth.", 1, 300) as u64);
+            match t.get("algorithms") {
+                None => {}
+                Some(Value::Array(items)) if !items.is_empty() => {
+                    let mut algorithms = Vec::new();
+                    for item in items {
+                        match item.as_str().and_then(crate::auth::Algorithm::from_name) {
+                            Some(a) if !algorithms.contains(&a) => algorithms.push(a),
+                            Some(_) => r
+                                .errors
+                                .push(format!("auth.algorithms: {item} is listed twice")),
+                            None => r.errors.push(format!(
+                                "auth.algorithms: {item} is not supported (expected \"SHA-256\" or \"MD5\")"
+                            )),
+                        }
+                    }
+                    auth.algorithms = algorithms;
+                }
+                Some(other) => r.errors.push(format!(
+                    "auth.algorithms: expected a non-empty list such as [\"SHA-256\", \"MD5\"], got {other}"
+                )),
+            }
             let min = r.integer(t, "min_expires_secs", "auth.", 1, 60);
             let max = r.integer(t, "max_expires_secs", "auth.", 1, 3600);
             if max < min {

@@ -18,5 +18,7 @@
 
 mod binary;
 mod lab;
+mod peers;
 mod raw;
 mod scenarios;
+mod secure;

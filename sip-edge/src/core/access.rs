@@ -66,7 +66,12 @@ impl Access {
         Access {
             tls,
             resolver,
-            digest: DigestAuth::new(&realm, config.auth.nonce_ttl, nonce_secret()),
+            digest: DigestAuth::new(
+                &realm,
+                &config.auth.algorithms,
+                config.auth.nonce_ttl,
+                nonce_secret(),
+            ),
             registrar: Registrar::default(),
             certificates: HashMap::new(),
             peers: None,
