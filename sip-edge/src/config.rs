@@ -44,6 +44,31 @@
 //!
 //! [clickhouse]                    # the cdr crate's settings: url, database, user,
 //! url = "http://127.0.0.1:8123"   #   password, cluster
+//!
+//! [guard]                         # scanner and flood defence (crate::guard); defaults shown
+//! requests_per_sec = 20           # sustained messages/s of an unknown source, and
+//! burst = 40                      #   how many at once: above, the source is banned
+//! transactions_in_flight = 64     # open server transactions of an unknown source
+//! ban_secs = 3600                 # how long a ban lasts
+//! known_requests_per_sec = 0      # carriers and trunk addresses: 0 = unlimited
+//! max_message_bytes = 16384       # larger messages are dropped unparsed
+//! max_header_bytes = 4096         # longest header line
+//! max_headers = 128               # most header lines
+//! scanner_user_agents = []        # more User-Agent fragments that ban at once
+//!
+//! [fraud]                         # anomaly detection (crate::fraud); defaults shown
+//! window_secs = 300               # recent window compared with the baseline
+//! baseline_secs = 604800          # the trunk's baseline: this long before the window
+//! factor = 10.0                   # recent attempts above factor x baseline: blocked
+//! min_calls = 20                  #   (and at least this many in the window)
+//!
+//! [admin]                         # optional: the admin API (crate::admin)
+//! address = "127.0.0.1:9091"      # required in the section; loopback advised
+//! token_idle_days = 183           # a token unused this long is disabled
+//! [[admin.token]]
+//! name = "noc-alice"              # written in every log line of its actions
+//! sha256 = "9f86d0...0f00a08"      # hex SHA-256 of the secret token
+//! issued = 2026-11-01             # counts as its last use until it is used
 //! ```
 
 use cdr::ClickhouseConfig;
@@ -196,6 +221,12 @@ pub struct EdgeConfig {
     pub inbound_numbers: BTreeMap<String, InboundNumber>,
     /// Call-record store.
     pub clickhouse: ClickhouseConfig,
+    /// Scanner and flood defence.
+    pub guard: crate::guard::GuardConfig,
+    /// Toll-fraud anomaly detection.
+    pub fraud: crate::fraud::FraudConfig,
+    /// The admin API, when configured.
+    pub admin: Option<crate::admin::AdminConfig>,
 }
 
 /// Every problem found in a configuration file.
@@ -217,6 +248,9 @@ const TOP_KEYS: &[&str] = &[
     "timers",
     "inbound_numbers",
     "clickhouse",
+    "guard",
+    "fraud",
+    "admin",
 ];
 
 struct Reader {
@@ -304,6 +338,19 @@ impl Reader {
                 self.errors.push(format!(
                     "{path}transport: {other:?} is not supported (expected udp or tcp)"
                 ));
+                None
+            }
+        }
+    }
+
+    /// A section read with serde (`deny_unknown_fields`): `None` when absent or
+    /// invalid (the error is recorded with the section's name).
+    fn section<T: serde::de::DeserializeOwned>(&mut self, table: &Table, key: &str) -> Option<T> {
+        let value = table.get(key)?;
+        match value.clone().try_into::<T>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(format!("{key}: {}", e.to_string().trim()));
                 None
             }
         }
@@ -521,6 +568,20 @@ impl EdgeConfig {
             },
         };
 
+        let guard: crate::guard::GuardConfig = r.section(&table, "guard").unwrap_or_default();
+        r.errors.extend(guard.check());
+        let fraud: crate::fraud::FraudConfig = r.section(&table, "fraud").unwrap_or_default();
+        r.errors.extend(fraud.check());
+        let admin: Option<crate::admin::AdminConfig> = r.section(&table, "admin");
+        if let Some(admin) = &admin {
+            r.errors.extend(admin.check());
+        }
+        if user_agent.chars().any(|c| c.is_ascii_digit()) {
+            r.errors.push(format!(
+                "user_agent: {user_agent:?} must not carry a version (scanners pick their targets by version)"
+            ));
+        }
+
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
         }
@@ -543,6 +604,9 @@ impl EdgeConfig {
             timers,
             inbound_numbers,
             clickhouse,
+            guard,
+            fraud,
+            admin,
         })
     }
 

@@ -79,11 +79,14 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod channels;
 pub mod config;
 pub mod core;
 pub mod dids;
 pub mod framing;
+pub mod fraud;
+pub mod guard;
 pub mod message;
 pub mod metrics;
 pub mod records;
@@ -93,6 +96,7 @@ use crate::channels::Channels;
 use crate::config::{EdgeConfig, Transport};
 use crate::core::{Command, Core, CoreParts};
 use crate::dids::{DidDirectory, InventoryDids, StaticDids};
+use crate::guard::Guard;
 use crate::metrics::Metrics;
 use crate::transport::{Event, TransportCounters};
 use anyhow::Context as _;
@@ -126,6 +130,8 @@ pub struct Edge {
     metrics: Arc<Metrics>,
     metrics_address: Option<SocketAddr>,
     sip_addresses: Vec<(Transport, SocketAddr)>,
+    admin_address: Option<SocketAddr>,
+    guard: Arc<Guard>,
     background: Vec<JoinHandle<()>>,
 }
 
@@ -155,6 +161,16 @@ impl Edge {
         }
         let fixed_dids = dids.is_some();
         let dids = dids.unwrap_or(inventory);
+        let guard = Arc::new(Guard::new(config.guard.clone()));
+        guard.set_known(
+            known_addresses(&config, &provisioning),
+            provisioning.clone(),
+        );
+        let fraud = fraud::FraudGuard::new(
+            config.fraud.clone(),
+            Some(config.spool_dir.join("fraud-blocks.json")),
+        )
+        .map_err(anyhow::Error::msg)?;
 
         let (writer, running, _recovery) =
             CallRecordWriter::start(&config.clickhouse, WriterConfig::new(&config.spool_dir))
@@ -173,6 +189,8 @@ impl Edge {
             counters.clone(),
             writer.clone(),
         ));
+        metrics.add_section(guard.clone());
+        metrics.add_section(fraud.metrics());
         let next_conn = Arc::new(AtomicU64::new(1));
         let mut background = Vec::new();
         let mut udp = Vec::new();
@@ -192,6 +210,7 @@ impl Edge {
                             events.clone(),
                             counters.clone(),
                             config.user_agent.clone(),
+                            guard.clone(),
                         )));
                     }
                     udp.push((listen.clone(), socket));
@@ -206,6 +225,7 @@ impl Edge {
                         events.clone(),
                         next_conn.clone(),
                         counters.clone(),
+                        guard.clone(),
                     )));
                     tcp.push(listen.clone());
                 }
@@ -218,6 +238,43 @@ impl Edge {
                     .with_context(|| format!("cannot bind the metrics endpoint {address}"))?;
                 let local = listener.local_addr()?;
                 background.push(tokio::spawn(metrics::serve(listener, metrics.clone())));
+                Some(local)
+            }
+            None => None,
+        };
+        background.push(tokio::spawn(guard::sweep_every(
+            guard.clone(),
+            Duration::from_secs(1),
+        )));
+        let admin_address = match &config.admin {
+            Some(admin_config) => {
+                let listener =
+                    TcpListener::bind(admin_config.address)
+                        .await
+                        .with_context(|| {
+                            format!("cannot bind the admin API {}", admin_config.address)
+                        })?;
+                let local = listener.local_addr()?;
+                let reload_config = config.clone();
+                let reload_events = events.clone();
+                let reload_guard = guard.clone();
+                let context = Arc::new(admin::AdminContext {
+                    tokens: std::sync::Mutex::new(admin::Tokens::new(
+                        admin_config,
+                        Some(config.spool_dir.join("admin-tokens.json")),
+                    )),
+                    events: events.clone(),
+                    guard: guard.clone(),
+                    reload: Arc::new(move || {
+                        let config = reload_config.clone();
+                        let events = reload_events.clone();
+                        let guard = reload_guard.clone();
+                        Box::pin(async move {
+                            reload_provisioning(&config, &events, &guard, fixed_dids).await
+                        })
+                    }),
+                });
+                background.push(tokio::spawn(admin::serve(listener, context)));
                 Some(local)
             }
             None => None,
@@ -237,9 +294,11 @@ impl Edge {
             counters,
             records,
             metrics: metrics.clone(),
+            guard: guard.clone(),
+            fraud,
         });
         let core = tokio::spawn(core.run(receiver));
-        tracing::info!(node = %config.node_id, listeners = ?sip_addresses, metrics = ?metrics_address, "SIP edge started.");
+        tracing::info!(node = %config.node_id, listeners = ?sip_addresses, metrics = ?metrics_address, admin = ?admin_address, "SIP edge started.");
         Ok(Edge {
             fixed_dids,
             config,
@@ -250,6 +309,8 @@ impl Edge {
             metrics,
             metrics_address,
             sip_addresses,
+            admin_address,
+            guard,
             background,
         })
     }
@@ -260,14 +321,17 @@ impl Edge {
     /// # Errors
     /// Every provisioning error, one per line.
     pub async fn reload(&self) -> Result<(), String> {
-        let (provisioning, inventory) = load_provisioning(&self.config)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        let dids = (!self.fixed_dids).then_some(inventory);
-        self.events
-            .send(Event::Command(Command::Reload(provisioning, dids)))
-            .await
-            .map_err(|_| "the edge has stopped".to_string())
+        reload_provisioning(&self.config, &self.events, &self.guard, self.fixed_dids).await
+    }
+
+    /// The admin API's address, when configured.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin_address
+    }
+
+    /// The scanner and flood defence.
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
     }
 
     /// The metrics endpoint's address, when configured.
@@ -354,6 +418,43 @@ fn set_receive_buffer(socket: &std::net::UdpSocket, bytes: i32) -> i32 {
         // Linux reports twice the requested size (bookkeeping overhead included).
         granted / 2
     }
+}
+
+/// Reloads provisioning (SIGHUP and the admin API): the core takes the new data for
+/// new calls, the guard the new known addresses.
+async fn reload_provisioning(
+    config: &Arc<EdgeConfig>,
+    events: &mpsc::Sender<Event>,
+    guard: &Guard,
+    fixed_dids: bool,
+) -> Result<(), String> {
+    let (provisioning, inventory) = load_provisioning(config)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    guard.set_known(known_addresses(config, &provisioning), provisioning.clone());
+    let dids = (!fixed_dids).then_some(inventory);
+    events
+        .send(Event::Command(Command::Reload(provisioning, dids)))
+        .await
+        .map_err(|_| "the edge has stopped".to_string())
+}
+
+/// Addresses the guard treats as known besides the trunks' source addresses: the
+/// carriers and the trunks' inbound targets given as IP addresses (a PBX answering
+/// inbound calls from an address it does not call from).
+fn known_addresses(
+    config: &EdgeConfig,
+    provisioning: &Provisioning,
+) -> std::collections::HashSet<std::net::IpAddr> {
+    let carriers = config.carriers.iter().map(|c| c.address.ip());
+    let targets = provisioning
+        .trunks()
+        .iter()
+        .filter_map(|t| match t.inbound().target().host() {
+            provisioning::Host::Ip(ip) => Some(*ip),
+            provisioning::Host::Dns(_) => None,
+        });
+    carriers.chain(targets).collect()
 }
 
 /// Loads the provisioning directory and its number inventory (`numbers/`, empty when
