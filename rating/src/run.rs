@@ -33,7 +33,7 @@ use provisioning::{Provisioning, ProvisioningError, ProvisioningErrors};
 use sha2::{Digest, Sha256};
 
 use crate::engine::{
-    Assessed, Breach, NotBilled, RatedCall, RatingCall, Status, TrunkContext, TrunkOutcome,
+    Assessed, Breach, CallRef, NotBilled, RatedCall, Status, TrunkContext, TrunkOutcome,
     TrunkRater,
 };
 use crate::inventory::Inventory;
@@ -48,7 +48,7 @@ use crate::store::{
     BreachRow, ClosedMonthRow, CounterRow, InvoiceLineRow, RatedCallRowRef, RatingStore, RunRow,
     RATING_MIGRATIONS,
 };
-use crate::stream::{parse_row, MonthStream};
+use crate::stream::MonthStream;
 use crate::syntec::{PriceHistory, SyntecIndices};
 
 /// Rows per insert of rated calls.
@@ -341,12 +341,6 @@ fn text<'a>(key: &[u8], bytes: &'a [u8], what: &str) -> Result<&'a str, RunError
     std::str::from_utf8(bytes).map_err(|_| record_error(key, format!("{what} is not UTF-8")))
 }
 
-/// Copies `from` into `to`, reusing its buffer.
-fn set(to: &mut String, from: &str) {
-    to.clear();
-    to.push_str(from);
-}
-
 /// The query streaming a month (shared with the benchmark's floor).
 pub const MONTH_QUERY: &str =
     "SELECT ?fields FROM calls FINAL WHERE invite_ms >= ? AND invite_ms < ?";
@@ -378,49 +372,109 @@ fn key_hash(bytes: &[u8]) -> u64 {
     h ^ (h >> 32)
 }
 
-/// Streams rated calls into `rated_calls` (one insert per [`INSERT_BATCH`] rows),
-/// or drops them (dry runs).
-struct RatedCallWriter<'s> {
-    store: Option<&'s RatingStore>,
-    run_id: String,
-    month: String,
-    insert: Option<clickhouse::insert::Insert<RatedCallRowRef<'static>>>,
-    in_insert: usize,
-    written: u64,
+/// Rated calls handed to the insert task at a time.
+const HANDOVER_BATCH: usize = 8_192;
+
+/// Streams rated calls into `rated_calls` from a task of its own (one insert per
+/// [`INSERT_BATCH`] rows), so that encoding and sending them overlaps the month's
+/// stream; or drops them (dry runs).
+struct RatedCallWriter {
+    batch: Vec<RatedCall>,
+    to_task: Option<tokio::sync::mpsc::Sender<Vec<RatedCall>>>,
+    task: Option<tokio::task::JoinHandle<Result<u64, clickhouse::error::Error>>>,
 }
 
-impl RatedCallWriter<'_> {
-    async fn write(&mut self, call: &RatedCall) -> Result<(), clickhouse::error::Error> {
-        let Some(store) = self.store else {
-            return Ok(());
+impl RatedCallWriter {
+    fn new(store: Option<&RatingStore>, loopback: bool, run_id: &str, month: &str) -> Self {
+        let Some(store) = store else {
+            return RatedCallWriter {
+                batch: Vec::new(),
+                to_task: None,
+                task: None,
+            };
         };
-        if self.insert.is_none() {
-            self.insert = Some(
-                store
-                    .client()
-                    .insert::<RatedCallRowRef<'static>>("rated_calls")
-                    .await?,
-            );
+        let mut client = store.client().clone();
+        if loopback {
+            // On loopback, compression only costs CPU on both sides.
+            client = client.with_compression(clickhouse::Compression::None);
         }
-        if let Some(insert) = self.insert.as_mut() {
-            insert
-                .write(&RatedCallRowRef::new(&self.run_id, &self.month, call))
-                .await?;
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RatedCall>>(4);
+        let (run_id, month) = (run_id.to_owned(), month.to_owned());
+        let task = tokio::spawn(async move {
+            let mut insert: Option<clickhouse::insert::Insert<RatedCallRowRef<'static>>> = None;
+            let (mut in_insert, mut written) = (0usize, 0u64);
+            while let Some(batch) = rx.recv().await {
+                for call in &batch {
+                    let current = match insert.as_mut() {
+                        Some(current) => current,
+                        None => insert.insert(client.insert("rated_calls").await?),
+                    };
+                    current
+                        .write(&RatedCallRowRef::new(&run_id, &month, call))
+                        .await?;
+                    in_insert += 1;
+                    written += 1;
+                    if in_insert >= INSERT_BATCH {
+                        if let Some(full) = insert.take() {
+                            full.end().await?;
+                        }
+                        in_insert = 0;
+                    }
+                }
+            }
+            if let Some(last) = insert {
+                last.end().await?;
+            }
+            Ok(written)
+        });
+        RatedCallWriter {
+            batch: Vec::with_capacity(HANDOVER_BATCH),
+            to_task: Some(tx),
+            task: Some(task),
         }
-        self.in_insert += 1;
-        self.written += 1;
-        if self.in_insert >= INSERT_BATCH {
-            self.flush().await?;
+    }
+
+    async fn write(&mut self, call: RatedCall) -> Result<(), RunError> {
+        if self.to_task.is_none() {
+            return Ok(());
+        }
+        self.batch.push(call);
+        if self.batch.len() >= HANDOVER_BATCH {
+            self.hand_over().await?;
         }
         Ok(())
     }
 
-    async fn flush(&mut self) -> Result<(), clickhouse::error::Error> {
-        if let Some(insert) = self.insert.take() {
-            insert.end().await?;
+    async fn hand_over(&mut self) -> Result<(), RunError> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(HANDOVER_BATCH));
+        let Some(tx) = &self.to_task else {
+            return Ok(());
+        };
+        if batch.is_empty() || tx.send(batch).await.is_ok() {
+            return Ok(());
         }
-        self.in_insert = 0;
-        Ok(())
+        // The task stopped: its error says why.
+        self.to_task = None;
+        self.join().await.map(|_| ())
+    }
+
+    /// Sends what is left and waits for the inserts: the rows written.
+    async fn finish(&mut self) -> Result<u64, RunError> {
+        if !self.batch.is_empty() {
+            self.hand_over().await?;
+        }
+        self.to_task = None;
+        self.join().await
+    }
+
+    async fn join(&mut self) -> Result<u64, RunError> {
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(result) => Ok(result?),
+                Err(e) => Err(RunError::Stream(format!("the rated-call insert task failed: {e}"))),
+            },
+            None => Ok(0),
+        }
     }
 }
 
@@ -480,14 +534,12 @@ pub async fn rate_month(
         }));
     }
 
-    let mut writer = RatedCallWriter {
+    let mut writer = RatedCallWriter::new(
         store,
-        run_id: run_id.to_owned(),
-        month: month.to_string(),
-        insert: None,
-        in_insert: 0,
-        written: 0,
-    };
+        crate::stream::is_loopback(&config.url),
+        run_id,
+        &month.to_string(),
+    );
     let mut spill = Spill::new(spill_dir)?;
     let mut unmatched = Vec::new();
     let (mut digest_sum, mut digest_xor, mut calls_read) = (0u64, 0u64, 0u64);
@@ -498,26 +550,9 @@ pub async fn rate_month(
         month.start_ms(),
         until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
     )?;
-    // One call buffer, refilled for each row: no allocation per call.
-    let mut call = RatingCall {
-        call_key: String::new(),
-        trunk_id: String::new(),
-        direction: Direction::Outbound,
-        caller: String::new(),
-        callee: String::new(),
-        forwarding_party: String::new(),
-        disposition: Disposition::Answered,
-        emergency: false,
-        invite_ms: 0,
-        billable_ms: 0,
-        teams_user: String::new(),
-        teams_call_type: String::new(),
-        teams_sbc_fqdn: String::new(),
-    };
     let mut billed: Vec<RatedCall> = Vec::new();
     while stream.fill().await.map_err(RunError::Stream)? {
-        let (bytes, pos) = stream.unparsed();
-        while let Some(row) = parse_row(bytes, pos) {
+        while let Some(row) = stream.next_row() {
             calls_read += 1;
             let h = key_hash(row.call_key)
                 ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -557,39 +592,29 @@ pub async fn rate_month(
                 }
             }
             let key = row.call_key;
-            set(&mut call.call_key, text(key, row.call_key, "call_key")?);
-            set(&mut call.trunk_id, text(key, row.trunk_id, "trunk_id")?);
-            set(&mut call.caller, text(key, row.caller, "caller")?);
-            set(&mut call.callee, text(key, row.callee, "callee")?);
-            set(
-                &mut call.forwarding_party,
-                text(key, row.forwarding_party, "forwarding_party")?,
-            );
-            set(
-                &mut call.teams_user,
-                text(key, row.teams_user, "teams_user")?,
-            );
-            set(
-                &mut call.teams_call_type,
-                text(key, row.teams_call_type, "teams_call_type")?,
-            );
-            set(
-                &mut call.teams_sbc_fqdn,
-                text(key, row.teams_sbc_fqdn, "teams_sbc_fqdn")?,
-            );
-            call.direction = direction;
-            call.disposition = disposition;
-            call.emergency = row.emergency != 0;
-            call.invite_ms = row.invite_ms;
-            call.billable_ms = row.billable_ms;
+            let call = CallRef {
+                call_key: text(key, row.call_key, "call_key")?,
+                trunk_id: text(key, row.trunk_id, "trunk_id")?,
+                direction,
+                caller: text(key, row.caller, "caller")?,
+                callee: text(key, row.callee, "callee")?,
+                forwarding_party: text(key, row.forwarding_party, "forwarding_party")?,
+                disposition,
+                emergency: row.emergency != 0,
+                invite_ms: row.invite_ms,
+                billable_ms: row.billable_ms,
+                teams_user: text(key, row.teams_user, "teams_user")?,
+                teams_call_type: text(key, row.teams_call_type, "teams_call_type")?,
+                teams_sbc_fqdn: text(key, row.teams_sbc_fqdn, "teams_sbc_fqdn")?,
+            };
             let Some(index) = known else {
                 if direction == Direction::Outbound && disposition == Disposition::Answered {
                     unmatched.push(UnmatchedCall {
                         customer_id: String::new(),
-                        trunk_id: call.trunk_id.clone(),
-                        call_key: call.call_key.clone(),
+                        trunk_id: call.trunk_id.to_owned(),
+                        call_key: call.call_key.to_owned(),
                         invite_ms: call.invite_ms,
-                        destination: call.callee.clone(),
+                        destination: call.callee.to_owned(),
                         category: String::new(),
                         rule: None,
                         reason: "unknown trunk: not in trunks.toml, not billed".to_owned(),
@@ -619,7 +644,7 @@ pub async fn rate_month(
             }
         }
         for rated in billed.drain(..) {
-            writer.write(&rated).await?;
+            writer.write(rated).await?;
         }
     }
     spill.finish_writing()?;
@@ -656,17 +681,17 @@ pub async fn rate_month(
             raters[index as usize].fair_use_pass(&mut counted, &mut |r| emitted.push(r));
             drop(counted);
             for rated in emitted {
-                writer.write(&rated).await?;
                 if rated.status == Status::Unmatched {
                     unmatched.push(UnmatchedCall::of(&rated));
                 }
+                writer.write(rated).await?;
             }
         }
     }
-    writer.flush().await?;
+    let rated_written = writer.finish().await?;
     tracing::info!(
         trunks = wanted.len(),
-        rated = writer.written,
+        rated = rated_written,
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "Fair-use pass done."
     );
@@ -687,10 +712,15 @@ pub async fn rate_month(
     let mut invoices = Vec::new();
     let mut customers: Vec<&provisioning::Customer> = p.customers().iter().collect();
     customers.sort_by(|a, b| a.id().cmp(b.id()));
+    let mut outcomes_of: BTreeMap<&str, Vec<&TrunkOutcome>> = BTreeMap::new();
+    for o in &outcomes {
+        outcomes_of.entry(o.customer_id.as_str()).or_default().push(o);
+    }
     for customer in customers {
-        let bills: Vec<TrunkBill<'_>> = outcomes
-            .iter()
-            .filter(|o| o.customer_id == customer.id())
+        let bills: Vec<TrunkBill<'_>> = outcomes_of
+            .get(customer.id())
+            .into_iter()
+            .flatten()
             .filter_map(|o| {
                 Some(TrunkBill {
                     trunk: p.trunk(&o.trunk_id)?,
@@ -733,7 +763,7 @@ pub async fn rate_month(
         unmatched,
         calls_read,
         calls_digest: format!("{calls_read}-{digest_sum:016x}{digest_xor:016x}"),
-        rated_written: writer.written,
+        rated_written,
     })
 }
 
