@@ -17,6 +17,7 @@
 //! the expected rows), each bounded in time.
 
 mod binary;
+mod defence;
 mod lab;
 mod raw;
 mod scenarios;
