@@ -18,6 +18,7 @@
 
 mod binary;
 mod defence;
+mod fraud;
 mod lab;
 mod raw;
 mod scenarios;
