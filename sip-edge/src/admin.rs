@@ -399,6 +399,7 @@ pub async fn serve(listener: TcpListener, context: Arc<AdminContext>) {
                 async move { Ok::<_, Infallible>(handle(&context, request, peer).await) }
             });
             let connection = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
                 .header_read_timeout(std::time::Duration::from_secs(10))
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
             if let Err(error) = connection.await {
