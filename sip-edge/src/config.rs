@@ -20,7 +20,8 @@
 //!                                 #   to a call refused for lack of a channel
 //! max_call_duration_secs = 14400  # default 4 h: the edge ends longer calls (BYE both sides)
 //! drain_timeout_secs = 30         # SIGTERM: calls in progress may go on this long
-//! user_agent = "fairtrunk-sip-edge"  # Server header of the edge's own responses
+//! user_agent = "fairtrunk-sip-edge"  # Server header of the edge's own responses; no
+//!                                 #   digits (a version would guide scanners)
 //!
 //! [[listen]]                      # at least one; UDP and TCP, IPv4 and IPv6
 //! transport = "udp"               # udp | tcp
@@ -758,6 +759,74 @@ bogus = 1
         );
         let errors = EdgeConfig::from_toml(&text).unwrap_err().0.join("\n");
         assert!(errors.contains("listen: missing"), "{errors}");
+    }
+
+    #[test]
+    fn defence_sections_are_read_and_checked() {
+        let c = EdgeConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(c.guard, crate::guard::GuardConfig::default());
+        assert_eq!(c.fraud, crate::fraud::FraudConfig::default());
+        assert_eq!(c.admin, None);
+        let text = format!(
+            "{MINIMAL}{}",
+            r#"
+[guard]
+requests_per_sec = 5
+ban_secs = 60
+scanner_user_agents = ["EvilDialer"]
+[fraud]
+window_secs = 60
+baseline_secs = 86400
+factor = 4.5
+[admin]
+address = "127.0.0.1:9091"
+[[admin.token]]
+name = "noc"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+issued = 2026-11-01
+"#
+        );
+        let c = EdgeConfig::from_toml(&text).unwrap();
+        assert_eq!(c.guard.requests_per_sec, 5);
+        assert_eq!(c.guard.burst, 40);
+        assert_eq!(c.guard.scanner_user_agents, ["EvilDialer"]);
+        assert_eq!(c.fraud.factor, 4.5);
+        assert_eq!(c.fraud.min_calls, 20);
+        let admin = c.admin.unwrap();
+        assert_eq!(admin.token_idle_days, 183);
+        assert_eq!(admin.token[0].name, "noc");
+
+        let bad = format!(
+            "user_agent = \"edge 2.1\"\n{MINIMAL}{}",
+            r#"
+[guard]
+requests_per_sec = 0
+ban_sec = 60
+[fraud]
+factor = 0.5
+[admin]
+address = "127.0.0.1:9091"
+"#
+        );
+        let errors = EdgeConfig::from_toml(&bad).unwrap_err().0.join("\n");
+        for phrase in [
+            "user_agent: \"edge 2.1\" must not carry a version",
+            "guard: unknown field `ban_sec`",
+            "fraud.factor: must be a number of at least 1, got 0.5",
+            "admin.token: missing",
+        ] {
+            assert!(errors.contains(phrase), "missing {phrase:?} in:\n{errors}");
+        }
+    }
+
+    #[test]
+    fn the_production_sample_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/sip-edge/production.toml");
+        let c = EdgeConfig::load(&path).unwrap();
+        assert_eq!(c.listen.len(), 4);
+        assert!(c.admin.unwrap().address.ip().is_loopback());
+        assert!(c.metrics_address.unwrap().ip().is_loopback());
     }
 
     #[test]
