@@ -114,7 +114,10 @@ pub fn render(rating: &MonthRating, inputs: &Inputs) -> String {
     let mut outcomes_of: std::collections::BTreeMap<&str, Vec<&TrunkOutcome>> =
         std::collections::BTreeMap::new();
     for o in &rating.outcomes {
-        outcomes_of.entry(o.customer_id.as_str()).or_default().push(o);
+        outcomes_of
+            .entry(o.customer_id.as_str())
+            .or_default()
+            .push(o);
     }
     for invoice in &rating.invoices {
         let customer = inputs.provisioning.customer(&invoice.customer_id);

@@ -33,8 +33,7 @@ use provisioning::{Provisioning, ProvisioningError, ProvisioningErrors};
 use sha2::{Digest, Sha256};
 
 use crate::engine::{
-    Assessed, Breach, CallRef, NotBilled, RatedCall, Status, TrunkContext, TrunkOutcome,
-    TrunkRater,
+    Assessed, Breach, CallRef, RatedCall, Status, TrunkContext, TrunkOutcome, TrunkRater,
 };
 use crate::inventory::Inventory;
 use crate::invoice::{build_invoice, channel_prices, Invoice, TrunkBill};
@@ -289,48 +288,6 @@ pub enum RunError {
     Refused(String),
 }
 
-/// Trunk ids to rater indexes: a map from the id's hash to its position, the ids
-/// kept side by side in one buffer to check a match, so that looking up the
-/// trunk of each of millions of rows stays in cache.
-#[derive(Default)]
-struct TrunkIds {
-    text: Vec<u8>,
-    spans: Vec<(u32, u32, u32)>,
-    by_hash: crate::hashing::FastMap<u64, u32>,
-}
-
-impl TrunkIds {
-    fn hash(id: &[u8]) -> u64 {
-        use std::hash::Hasher;
-        let mut h = crate::hashing::FastHasher::default();
-        h.write(id);
-        h.finish()
-    }
-
-    fn insert(&mut self, id: &str, index: u32) {
-        let start = self.text.len() as u32;
-        self.text.extend_from_slice(id.as_bytes());
-        // On a (64-bit) hash collision the first id keeps the slot; `get` then
-        // finds the other by scanning.
-        let span = self.spans.len() as u32;
-        self.by_hash
-            .entry(Self::hash(id.as_bytes()))
-            .or_insert(span);
-        self.spans.push((start, id.len() as u32, index));
-    }
-
-    fn matches(&self, span: usize, id: &[u8]) -> Option<u32> {
-        let (start, len, index) = *self.spans.get(span)?;
-        (self.text.get(start as usize..(start + len) as usize) == Some(id)).then_some(index)
-    }
-
-    fn get(&self, id: &[u8]) -> Option<u32> {
-        let span = *self.by_hash.get(&Self::hash(id))?;
-        self.matches(span as usize, id)
-            .or_else(|| (0..self.spans.len()).find_map(|i| self.matches(i, id)))
-    }
-}
-
 /// An error about a stored record, naming its key.
 fn record_error(key: &[u8], message: String) -> RunError {
     RunError::Record(format!("call {}: {message}", String::from_utf8_lossy(key)))
@@ -344,33 +301,6 @@ fn text<'a>(key: &[u8], bytes: &'a [u8], what: &str) -> Result<&'a str, RunError
 /// The query streaming a month (shared with the benchmark's floor).
 pub const MONTH_QUERY: &str =
     "SELECT ?fields FROM calls FINAL WHERE invite_ms >= ? AND invite_ms < ?";
-
-fn disposition_of(code: i8) -> Result<Disposition, String> {
-    usize::try_from(code - 1)
-        .ok()
-        .and_then(|i| Disposition::ALL.get(i).copied())
-        .ok_or_else(|| format!("disposition value {code} is not known"))
-}
-
-/// A stable 64-bit hash of a call key for the calls digest: 8 bytes at a time,
-/// each word mixed with a multiply and a rotation (a fixed algorithm, so digests
-/// stay comparable across releases).
-fn key_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ (bytes.len() as u64).wrapping_mul(K);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(word))
-            .wrapping_mul(K)
-            .rotate_left(29);
-    }
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    h ^ (h >> 32)
-}
 
 /// Rated calls handed to the insert task at a time.
 const HANDOVER_BATCH: usize = 8_192;
@@ -471,7 +401,9 @@ impl RatedCallWriter {
         match self.task.take() {
             Some(task) => match task.await {
                 Ok(result) => Ok(result?),
-                Err(e) => Err(RunError::Stream(format!("the rated-call insert task failed: {e}"))),
+                Err(e) => Err(RunError::Stream(format!(
+                    "the rated-call insert task failed: {e}"
+                ))),
             },
             None => Ok(0),
         }
@@ -517,7 +449,7 @@ pub async fn rate_month(
     let tariffs = TariffIndex::new(p.tariffs());
     let calendar = crate::month::MonthCalendar::new(month);
     let mut raters: Vec<TrunkRater<'_>> = Vec::new();
-    let mut index_of = TrunkIds::default();
+    let mut index_of = crate::triage::TrunkIds::default();
     for trunk in p.trunks() {
         let Some(customer) = p.customer(trunk.customer_id()) else {
             continue;
@@ -542,56 +474,29 @@ pub async fn rate_month(
     );
     let mut spill = Spill::new(spill_dir)?;
     let mut unmatched = Vec::new();
-    let (mut digest_sum, mut digest_xor, mut calls_read) = (0u64, 0u64, 0u64);
 
     // Pass 1: the month, unordered.
-    let mut stream = MonthStream::open(
+    let stream = MonthStream::open(
         config,
         month.start_ms(),
         until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
     )?;
+    let checks_callers: Vec<bool> = raters.iter().map(TrunkRater::checks_callers).collect();
+    let (mut batches, first_stage) = crate::triage::spawn(stream, index_of, checks_callers);
     let mut billed: Vec<RatedCall> = Vec::new();
-    while stream.fill().await.map_err(RunError::Stream)? {
-        while let Some(row) = stream.next_row() {
-            calls_read += 1;
-            let h = key_hash(row.call_key)
-                ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            digest_sum = digest_sum.wrapping_add(h);
-            digest_xor ^= h.rotate_left(17);
-            let direction = match row.direction {
-                1 => Direction::Inbound,
-                2 => Direction::Outbound,
-                other => {
-                    return Err(record_error(
-                        row.call_key,
-                        format!("direction value {other} is not known"),
-                    ))
-                }
+    while let Some(batch) = batches.recv().await {
+        let batch = batch.map_err(RunError::Stream)?;
+        for &(index, offset) in &batch.rows {
+            let mut at = offset as usize;
+            let Some(row) = crate::stream::parse_row(&batch.bytes, &mut at) else {
+                return Err(RunError::Stream(format!(
+                    "a row handed over at offset {offset} does not parse"
+                )));
             };
-            let disposition =
-                disposition_of(row.disposition).map_err(|e| record_error(row.call_key, e))?;
-            let known = index_of.get(row.trunk_id);
-            let not_billed = if direction == Direction::Inbound {
-                Some(NotBilled::Inbound)
-            } else if row.emergency != 0 {
-                Some(NotBilled::Emergency)
-            } else if disposition != Disposition::Answered {
-                Some(NotBilled::Unanswered(disposition))
-            } else {
-                None
-            };
-            let no_teams = row.teams_user.is_empty()
-                && row.teams_call_type.is_empty()
-                && row.teams_sbc_fqdn.is_empty();
-            if let (Some(index), Some(why)) = (known, not_billed) {
-                let rater = &mut raters[index as usize];
-                // Nothing to learn from this call: count it and move on.
-                if no_teams && (direction == Direction::Inbound || !rater.checks_callers()) {
-                    rater.skip(why);
-                    continue;
-                }
-            }
             let key = row.call_key;
+            let record = |e: String| RunError::Record(crate::triage::record_error(key, &e));
+            let direction = crate::triage::direction_of(row.direction).map_err(record)?;
+            let disposition = crate::triage::disposition_of(row.disposition).map_err(record)?;
             let call = CallRef {
                 call_key: text(key, row.call_key, "call_key")?,
                 trunk_id: text(key, row.trunk_id, "trunk_id")?,
@@ -607,7 +512,7 @@ pub async fn rate_month(
                 teams_call_type: text(key, row.teams_call_type, "teams_call_type")?,
                 teams_sbc_fqdn: text(key, row.teams_sbc_fqdn, "teams_sbc_fqdn")?,
             };
-            let Some(index) = known else {
+            if index == crate::triage::UNKNOWN_TRUNK {
                 if direction == Direction::Outbound && disposition == Disposition::Answered {
                     unmatched.push(UnmatchedCall {
                         customer_id: String::new(),
@@ -622,8 +527,11 @@ pub async fn rate_month(
                     });
                 }
                 continue;
+            }
+            let Some(rater) = raters.get_mut(index as usize) else {
+                continue;
             };
-            match raters[index as usize].assess(&call) {
+            match rater.assess(&call) {
                 Assessed::Final(rated) => match rated.status {
                     Status::OutOfPlan | Status::Repriced => billed.push(*rated),
                     Status::Unmatched => {
@@ -638,7 +546,7 @@ pub async fn rate_month(
                     call.invite_ms,
                     call.billable_ms,
                     number,
-                    &call.call_key,
+                    call.call_key,
                     call.forwarding_user(),
                 )?,
             }
@@ -647,6 +555,13 @@ pub async fn rate_month(
             writer.write(rated).await?;
         }
     }
+    let triage = first_stage
+        .await
+        .map_err(|e| RunError::Stream(format!("the stream task failed: {e}")))?;
+    for (rater, n) in raters.iter_mut().zip(&triage.not_billed) {
+        rater.skip_many(*n);
+    }
+    let calls_read = triage.calls_read;
     spill.finish_writing()?;
     tracing::info!(
         calls = calls_read,
@@ -714,7 +629,10 @@ pub async fn rate_month(
     customers.sort_by(|a, b| a.id().cmp(b.id()));
     let mut outcomes_of: BTreeMap<&str, Vec<&TrunkOutcome>> = BTreeMap::new();
     for o in &outcomes {
-        outcomes_of.entry(o.customer_id.as_str()).or_default().push(o);
+        outcomes_of
+            .entry(o.customer_id.as_str())
+            .or_default()
+            .push(o);
     }
     for customer in customers {
         let bills: Vec<TrunkBill<'_>> = outcomes_of
@@ -762,7 +680,10 @@ pub async fn rate_month(
         breaches,
         unmatched,
         calls_read,
-        calls_digest: format!("{calls_read}-{digest_sum:016x}{digest_xor:016x}"),
+        calls_digest: format!(
+            "{calls_read}-{:016x}{:016x}",
+            triage.digest_sum, triage.digest_xor
+        ),
         rated_written,
     })
 }

@@ -181,12 +181,30 @@ impl RowChunks {
 
     /// The next complete row, if any.
     pub fn next_row(&mut self) -> Option<RowRef<'_>> {
+        self.next_row_at().map(|(row, _)| row)
+    }
+
+    /// The next complete row with its offset in [`chunk`](Self::chunk), or `None`
+    /// as offset for the row cut by the chunk boundary
+    /// ([`pending_head`](Self::pending_head)).
+    pub fn next_row_at(&mut self) -> Option<(RowRef<'_>, Option<u32>)> {
         if self.head_pending {
             self.head_pending = false;
             let mut at = 0;
-            return parse_row(&self.head, &mut at);
+            return parse_row(&self.head, &mut at).map(|row| (row, None));
         }
-        parse_row(&self.chunk, &mut self.pos)
+        let offset = u32::try_from(self.pos).ok()?;
+        parse_row(&self.chunk, &mut self.pos).map(|row| (row, Some(offset)))
+    }
+
+    /// The current chunk (shared, not copied).
+    pub fn chunk(&self) -> bytes::Bytes {
+        self.chunk.clone()
+    }
+
+    /// The row cut by the last chunk boundary, completed, while not yet read.
+    pub fn pending_head(&self) -> Option<&[u8]> {
+        self.head_pending.then_some(self.head.as_slice())
     }
 
     /// Bytes received and not yet read as a row.
@@ -259,6 +277,21 @@ impl MonthStream {
     /// The next complete row of the bytes received, if any.
     pub fn next_row(&mut self) -> Option<RowRef<'_>> {
         self.rows.next_row()
+    }
+
+    /// See [`RowChunks::next_row_at`].
+    pub fn next_row_at(&mut self) -> Option<(RowRef<'_>, Option<u32>)> {
+        self.rows.next_row_at()
+    }
+
+    /// See [`RowChunks::chunk`].
+    pub fn chunk(&self) -> bytes::Bytes {
+        self.rows.chunk()
+    }
+
+    /// See [`RowChunks::pending_head`].
+    pub fn pending_head(&self) -> Option<&[u8]> {
+        self.rows.pending_head()
     }
 }
 

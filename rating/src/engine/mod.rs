@@ -602,7 +602,7 @@ impl<'a> TrunkRater<'a> {
         if call.disposition != Disposition::Answered {
             return self.not_billed(NotBilled::Unanswered(call.disposition));
         }
-        let destination = Destination::classify(&call.callee);
+        let destination = Destination::classify(call.callee);
         if destination.is_emergency() {
             return self.not_billed(NotBilled::Emergency);
         }
@@ -646,9 +646,11 @@ impl<'a> TrunkRater<'a> {
             }
             Eligibility::InPlan => {
                 let excluded: Option<(Rule, String)> = if self.telecom_professional {
-                    if self.telecom_first.as_ref().is_none_or(|f| {
-                        (call.invite_ms, call.call_key) < (f.0, f.1.as_str())
-                    }) {
+                    if self
+                        .telecom_first
+                        .as_ref()
+                        .is_none_or(|f| (call.invite_ms, call.call_key) < (f.0, f.1.as_str()))
+                    {
                         self.telecom_first = Some((call.invite_ms, call.call_key.to_owned()));
                     }
                     Some((Rule::TelecomProfessional, String::new()))
@@ -1149,6 +1151,13 @@ impl<'a> TrunkRater<'a> {
         let _ = self.not_billed(why);
     }
 
+    /// Counts `n` calls the caller settled as not billed without details (see
+    /// [`skip`](Self::skip)).
+    pub fn skip_many(&mut self, n: u64) {
+        self.calls += n;
+        self.by_status[Status::NotBilled.index()] += n;
+    }
+
     fn not_billed(&mut self, why: NotBilled) -> Assessed {
         self.by_status[Status::NotBilled.index()] += 1;
         Assessed::NotBilled(why)
@@ -1174,7 +1183,7 @@ impl<'a> TrunkRater<'a> {
             return;
         }
         let customer = self.ctx.customer.id();
-        let normalised = match number_portability::parse(&call.caller) {
+        let normalised = match number_portability::parse(call.caller) {
             Ok(n) => n.as_str().to_owned(),
             Err(_) => call.caller.to_owned(),
         };
@@ -1291,7 +1300,7 @@ impl<'a> TrunkRater<'a> {
             ));
             entry.0 += 1;
             entry.1 += rated.amount;
-            keep_earliest(&mut entry.2, call.invite_ms, &call.call_key);
+            keep_earliest(&mut entry.2, call.invite_ms, call.call_key);
         }
         Assessed::Final(Box::new(rated))
     }
