@@ -33,6 +33,16 @@
 //!   failover on 503, 408 or a transport error. Anything else is refused (403 unknown
 //!   source, 404 unknown number): the edge is never an open relay; in-dialog requests
 //!   must belong to a call it knows (481).
+//! - **Defence in front of the parser** ([`guard`]): per source IP, bans (packets
+//!   dropped unread), a token bucket on messages, open transactions counted by the
+//!   core, scanner User-Agents and size limits; carriers, trunk addresses and inbound
+//!   targets are known sources and never banned.
+//! - **Toll-fraud guard** ([`fraud`]), owned by the core and asked before channel
+//!   admission: blocks (trunk or class, kept on disk), anomaly detection against the
+//!   trunk's own baseline, provisioned caps per destination class.
+//! - **Admin API** ([`admin`]): hyper on its own listener; it reads and changes the
+//!   core's state only through commands on the core's queue
+//!   ([`core::Command::Admin`]).
 //! - **Records** ([`records`]) are built when a call ends and queued to a writer task
 //!   that submits them to the `cdr` no-loss writer and awaits each acknowledgement in
 //!   its own task: the SIP path never waits for ClickHouse or the disk.
@@ -61,6 +71,32 @@
 //! - Overload: when more than 2,048 events wait for the core (about 20 ms of work),
 //!   UDP readers answer new INVITEs `503` with `Retry-After: 1` themselves, before
 //!   any trunk lookup: these get no record, only `sip_edge_refusals_total{reason="overload"}`.
+//!
+//! - Flood defence: limits apply to unknown sources (customers and carriers are known
+//!   by address and never banned: a burst or a bad User-Agent from a customer's PBX is
+//!   dropped and logged, not banned; `known_requests_per_sec` can cap them). Every
+//!   datagram counts toward the rate, responses included. Open transactions include
+//!   completed ones waiting for retransmissions (64×T1 over UDP): that is the memory
+//!   a source holds. Scanner User-Agents ban on the first request, so sipvicious
+//!   gets no answer at all.
+//! - Unknown sources get `403 Forbidden` to every out-of-dialog request (INVITE,
+//!   OPTIONS, MESSAGE, SUBSCRIBE...), with the same headers whatever the number or
+//!   user asked; REGISTER is left to the registrar (405 while there is none).
+//! - Fraud classes: `premium` = `special_premium` in any country plus
+//!   `international_network` (satellite), `international` = any other number outside
+//!   the national plan, `other` = the rest (overseas departments are national). Only
+//!   outbound calls are classified and capped; a trunk block refuses inbound calls
+//!   too; emergency calls are never refused and still count.
+//! - Anomaly detection counts attempts (refused ones too) per trunk and class in
+//!   buckets of a quarter window (at most ~1,000 per baseline); the attempt that
+//!   trips the detector is itself refused. Unblocking a class clears its history, so
+//!   the burst that tripped it is not held against the trunk again.
+//! - A call ended by an operator (block with `end_calls`, `POST /calls/{id}/end`) is
+//!   recorded as any call the edge ends: `answered` (billable to the BYE) when it was
+//!   answered, `failed` (503) while still ringing; who and why are in the log lines
+//!   of the call (the call-record schema has no reason column).
+//! - Admin tokens are stored as SHA-256 hashes; last use is kept in
+//!   `<spool_dir>/admin-tokens.json`, fraud blocks in `<spool_dir>/fraud-blocks.json`.
 //!
 //! # Configuration
 //! See [`config`] for the TOML reference. Run `sip-edge --config FILE`; SIGHUP
