@@ -2,7 +2,7 @@
 //!
 //! This crate owns the record type shared by the edge, the importer and rating, the
 //! ClickHouse schema and its migrations ([`schema`]), the batched writer with its
-//! durable spool ([`writer`], [`spool`]) and the readers rating uses ([`reader`]).
+//! durable spool ([`writer`], [`spool`], [`native`] for its wire format) and the readers rating uses ([`reader`]).
 //! It holds no business rule: it stores what it is given, deduplicates and reads.
 //!
 //! The record reference below is `cdr/call-record.md`, also linked from the README.
@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod key;
+pub mod native;
 pub mod reader;
 pub mod record;
 pub mod schema;
@@ -22,5 +23,6 @@ pub use key::CallKey;
 pub use record::{CallRecord, CallRow, Direction, Disposition, Source, TeamsDetails};
 pub use store::ClickhouseConfig;
 pub use writer::{
-    Accepted, CallRecordWriter, RunningWriter, WriteError, WriterConfig, WriterStats,
+    Accepted, BatchAccepted, BatchAck, CallRecordWriter, RunningWriter, WriteError, WriterConfig,
+    WriterStats,
 };

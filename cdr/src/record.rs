@@ -87,7 +87,7 @@ impl Disposition {
         }
     }
 
-    fn to_enum8(self) -> i8 {
+    pub(crate) fn to_enum8(self) -> i8 {
         Disposition::ALL
             .iter()
             .position(|d| *d == self)

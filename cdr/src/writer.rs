@@ -8,9 +8,21 @@
 //!   ClickHouse refuses it for good or it fails its own checks, fsync'd in the spool's
 //!   `rejected.jsonl` with the reason ([`Accepted::SetAside`]). An error means the
 //!   record is NOT durable and the caller still owns it.
+//! - [`CallRecordWriter::submit_batch`] queues many records at once and returns one
+//!   [`BatchAck`] for them all, resolving once every one of them is durable, with the
+//!   same three outcomes counted per batch (and the records refused or not durable named
+//!   by their index). It costs one acknowledgement per batch instead of one per record;
+//!   the guarantees are the same as for [`CallRecordWriter::submit`].
 //! - Records are grouped into batches of up to `batch_max_records`, or whatever
 //!   arrived within `batch_max_delay` of the first: one insert, or one fsync, per batch
-//!   (group commit).
+//!   (group commit). A submitted batch is never split: a larger one is one insert.
+//! - Up to `inserts_in_flight` batches are inserted at once (1 by default: strictly in
+//!   order). With more, a batch that fails goes to the spool while a later one may have
+//!   been delivered: the order changes, never the set of records, and revisions, not
+//!   arrival order, decide which copy of a call ClickHouse keeps.
+//! - Inserts are `Native` blocks ([`crate::native`]), uncompressed when ClickHouse is
+//!   on a loopback address (compression would only cost CPU on both sides), LZ4
+//!   otherwise.
 //! - While the spool holds anything, new batches are appended to it rather than sent
 //!   directly, so ClickHouse receives records in the order they were accepted and an
 //!   outage costs one timeout, not one per batch. A replay task sends the oldest spooled
@@ -20,8 +32,9 @@
 //!   [`CallRecordWriter::start`] on the same spool folder replays it. A batch inserted
 //!   but not yet removed from the spool when the process died is sent again; the copies
 //!   share their keys and ClickHouse collapses them.
-//! - The queue in front of the writer is bounded: when it is full, `submit` waits
-//!   (backpressure), it never drops.
+//! - The queue in front of the writer is bounded in records (queued and being
+//!   written): when it is full, `submit` and `submit_batch` wait (backpressure), they
+//!   never drop.
 
 use crate::record::CallRecord;
 use crate::spool::{RecoveryReport, Spool};
@@ -30,8 +43,8 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot, watch, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::{mpsc, oneshot, watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
 
 /// Writer settings.
 #[derive(Clone, Debug)]
@@ -52,13 +65,17 @@ pub struct WriterConfig {
     pub retry_max: Duration,
     /// Size at which a spool segment is closed and a new one started.
     pub segment_max_bytes: u64,
-    /// Records that may wait in the queue before `submit` waits.
+    /// Records that may wait in the queue or be in a batch being written before
+    /// `submit` waits.
     pub queue_capacity: usize,
+    /// Batches that may be inserted at once (at least 1).
+    pub inserts_in_flight: usize,
 }
 
 impl WriterConfig {
     /// Defaults for a spool in `spool_dir`: batches of 5,000 records or 200 ms, 10 s
-    /// insert timeout, retries from 250 ms to 10 s, 64 MiB segments, 100,000 queued.
+    /// insert timeout, retries from 250 ms to 10 s, 64 MiB segments, 100,000 queued,
+    /// one insert at a time.
     pub fn new(spool_dir: impl Into<PathBuf>) -> Self {
         WriterConfig {
             spool_dir: spool_dir.into(),
@@ -70,6 +87,7 @@ impl WriterConfig {
             retry_max: Duration::from_secs(10),
             segment_max_bytes: 64 * 1024 * 1024,
             queue_capacity: 100_000,
+            inserts_in_flight: 1,
         }
     }
 }
@@ -116,6 +134,37 @@ impl std::future::Future for Ack {
     }
 }
 
+/// How the records of one submitted batch were made durable.
+#[derive(Debug, Default)]
+pub struct BatchAccepted {
+    /// Records ClickHouse acknowledged.
+    pub delivered: usize,
+    /// Records fsync'd in the spool (they reach ClickHouse when it answers again).
+    pub spooled: usize,
+    /// Records refused for good and kept in the spool's `rejected.jsonl`: their index
+    /// in the submitted batch and the reason.
+    pub set_aside: Vec<(usize, String)>,
+    /// Records that are NOT durable (neither ClickHouse nor the spool took them):
+    /// their index in the submitted batch and why.
+    pub failed: Vec<(usize, WriteError)>,
+}
+
+/// Resolves when every record of a submitted batch is durable (or known not to be).
+pub struct BatchAck(oneshot::Receiver<BatchAccepted>);
+
+impl std::future::Future for BatchAck {
+    type Output = Result<BatchAccepted, WriteError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        std::pin::Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|result| result.map_err(|_| WriteError::Closed))
+    }
+}
+
 /// Counters of a writer, for metrics and tests.
 #[derive(Debug, Default)]
 struct Counters {
@@ -153,14 +202,43 @@ impl Counters {
     }
 }
 
-struct Submission {
-    record: CallRecord,
-    ack: oneshot::Sender<Result<Accepted, WriteError>>,
+// Most submissions are single records (the edge): boxing them would cost an
+// allocation each to save the queue a few hundred bytes per slot.
+#[allow(clippy::large_enum_variant)]
+enum Submission {
+    One {
+        record: CallRecord,
+        ack: oneshot::Sender<Result<Accepted, WriteError>>,
+        room: OwnedSemaphorePermit,
+    },
+    Many {
+        records: Vec<CallRecord>,
+        ack: oneshot::Sender<BatchAccepted>,
+        room: OwnedSemaphorePermit,
+    },
+}
+
+impl Submission {
+    fn len(&self) -> usize {
+        match self {
+            Submission::One { .. } => 1,
+            Submission::Many { records, .. } => records.len(),
+        }
+    }
+}
+
+/// Where a batch's outcomes go back to.
+enum Reply {
+    One(oneshot::Sender<Result<Accepted, WriteError>>),
+    Many(oneshot::Sender<BatchAccepted>, usize),
 }
 
 struct Shared {
     client: clickhouse::Client,
     config: WriterConfig,
+    /// Room in the queue, in records: taken by a submission, given back once its
+    /// records are durable.
+    queue_room: Arc<Semaphore>,
     spool: Mutex<Spool>,
     counters: Counters,
     spool_changed: Notify,
@@ -169,7 +247,7 @@ struct Shared {
 /// Handle to submit records; cheap to clone, one per task that writes.
 #[derive(Clone)]
 pub struct CallRecordWriter {
-    queue: mpsc::Sender<Submission>,
+    queue: mpsc::UnboundedSender<Submission>,
     shared: Arc<Shared>,
 }
 
@@ -208,8 +286,16 @@ impl CallRecordWriter {
                 "Spool holds records from an earlier run; replaying."
             );
         }
+        let client = if is_loopback(&store.url) {
+            store
+                .client()
+                .with_compression(clickhouse::Compression::None)
+        } else {
+            store.client()
+        };
         let shared = Arc::new(Shared {
-            client: store.client(),
+            client,
+            queue_room: Arc::new(Semaphore::new(config.queue_capacity.max(1))),
             spool: Mutex::new(spool),
             counters: Counters::default(),
             spool_changed: Notify::new(),
@@ -219,7 +305,8 @@ impl CallRecordWriter {
             .counters
             .spool_pending
             .store(report.pending_records as u64, Ordering::Relaxed);
-        let (queue, receiver) = mpsc::channel(shared.config.queue_capacity.max(1));
+        // Bounded by `queue_room`, in records rather than in submissions.
+        let (queue, receiver) = mpsc::unbounded_channel();
         let (stop_intake, intake_stopped) = watch::channel(false);
         let (stop_replay, replay_stopped) = watch::channel(false);
         let intake = tokio::spawn(intake_loop(shared.clone(), receiver, intake_stopped));
@@ -245,12 +332,46 @@ impl CallRecordWriter {
     /// # Errors
     /// [`WriteError::Closed`] when the writer is shutting down.
     pub async fn submit(&self, record: CallRecord) -> Result<Ack, WriteError> {
-        let (ack, receiver) = oneshot::channel();
-        self.queue
-            .send(Submission { record, ack })
+        let room = self
+            .shared
+            .queue_room
+            .clone()
+            .acquire_owned()
             .await
             .map_err(|_| WriteError::Closed)?;
+        let (ack, receiver) = oneshot::channel();
+        self.queue
+            .send(Submission::One { record, ack, room })
+            .map_err(|_| WriteError::Closed)?;
         Ok(Ack(receiver))
+    }
+
+    /// Queues a batch of records for one acknowledgement; waits only while the queue
+    /// is full (a batch larger than the whole queue waits for it to be empty).
+    ///
+    /// # Errors
+    /// [`WriteError::Closed`] when the writer is shutting down.
+    pub async fn submit_batch(&self, records: Vec<CallRecord>) -> Result<BatchAck, WriteError> {
+        let (ack, receiver) = oneshot::channel();
+        if records.is_empty() {
+            let _ = ack.send(BatchAccepted::default());
+            return Ok(BatchAck(receiver));
+        }
+        let wanted = records
+            .len()
+            .min(self.shared.config.queue_capacity.max(1))
+            .min(u32::MAX as usize) as u32;
+        let room = self
+            .shared
+            .queue_room
+            .clone()
+            .acquire_many_owned(wanted)
+            .await
+            .map_err(|_| WriteError::Closed)?;
+        self.queue
+            .send(Submission::Many { records, ack, room })
+            .map_err(|_| WriteError::Closed)?;
+        Ok(BatchAck(receiver))
     }
 
     /// Queues a record and waits until it is durable.
@@ -277,6 +398,8 @@ impl RunningWriter {
     /// task empty the spool for at most `drain` before stopping it. What is still
     /// spooled then is replayed by the next start.
     pub async fn shutdown(self, drain: Duration) -> WriterStats {
+        // Submitters waiting for room are told the writer is closed.
+        self.shared.queue_room.close();
         let _ = self.stop_intake.send(true);
         let _ = self.intake.await;
         let shared = self.shared.clone();
@@ -307,6 +430,21 @@ fn lock(spool: &Mutex<Spool>) -> std::sync::MutexGuard<'_, Spool> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// True when the URL's host is a loopback address or `localhost`.
+fn is_loopback(url: &str) -> bool {
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let host = match host_port.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host_port.split(':').next().unwrap_or(""),
+    };
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
 fn now_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -316,11 +454,19 @@ fn now_ms() -> u64 {
 
 async fn intake_loop(
     shared: Arc<Shared>,
-    mut receiver: mpsc::Receiver<Submission>,
+    mut receiver: mpsc::UnboundedReceiver<Submission>,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut closing = false;
+    let slots = Arc::new(Semaphore::new(shared.config.inserts_in_flight.max(1)));
+    let mut writes = JoinSet::new();
     loop {
+        // Room for one more insert before collecting a batch: with one insert in
+        // flight, a batch forms only once the previous one is durable.
+        let Ok(slot) = slots.clone().acquire_owned().await else {
+            break;
+        };
+        while writes.try_join_next().is_some() {}
         let first = if closing {
             receiver.recv().await
         } else {
@@ -335,28 +481,56 @@ async fn intake_loop(
             }
         };
         let Some(first) = first else { break };
+        let mut records = first.len();
         let mut batch = vec![first];
         let deadline = tokio::time::Instant::now() + shared.config.batch_max_delay;
-        while batch.len() < shared.config.batch_max_records {
-            match receiver.try_recv() {
-                Ok(next) => batch.push(next),
+        while records < shared.config.batch_max_records {
+            let next = match receiver.try_recv() {
+                Ok(next) => next,
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
                 Err(mpsc::error::TryRecvError::Empty) => {
                     match tokio::time::timeout_at(deadline, receiver.recv()).await {
-                        Ok(Some(next)) => batch.push(next),
+                        Ok(Some(next)) => next,
                         Ok(None) | Err(_) => break,
                     }
                 }
-            }
+            };
+            records += next.len();
+            batch.push(next);
         }
-        write_batch(&shared, batch).await;
+        let shared = shared.clone();
+        writes.spawn(async move {
+            write_batch(&shared, batch).await;
+            drop(slot);
+        });
     }
+    while writes.join_next().await.is_some() {}
 }
 
 /// Makes one batch durable and answers every submitter.
 async fn write_batch(shared: &Arc<Shared>, batch: Vec<Submission>) {
-    let (records, acks): (Vec<CallRecord>, Vec<_>) =
-        batch.into_iter().map(|s| (s.record, s.ack)).unzip();
+    let mut records = Vec::with_capacity(batch.iter().map(Submission::len).sum());
+    let mut replies = Vec::with_capacity(batch.len());
+    // Held until the records are durable: the queue's bound covers batches being written.
+    let mut _room = Vec::with_capacity(batch.len());
+    for submission in batch {
+        match submission {
+            Submission::One { record, ack, room } => {
+                records.push(record);
+                replies.push(Reply::One(ack));
+                _room.push(room);
+            }
+            Submission::Many {
+                records: many,
+                ack,
+                room,
+            } => {
+                replies.push(Reply::Many(ack, many.len()));
+                records.extend(many);
+                _room.push(room);
+            }
+        }
+    }
     let mut outcomes: Vec<Option<Result<Accepted, WriteError>>> =
         records.iter().map(|_| None).collect();
 
@@ -444,8 +618,27 @@ async fn write_batch(shared: &Arc<Shared>, batch: Vec<Submission>) {
         }
     }
 
-    for (ack, outcome) in acks.into_iter().zip(outcomes) {
-        let _ = ack.send(outcome.unwrap_or(Err(WriteError::Closed)));
+    let mut outcomes = outcomes
+        .into_iter()
+        .map(|outcome| outcome.unwrap_or(Err(WriteError::Closed)));
+    for reply in replies {
+        match reply {
+            Reply::One(ack) => {
+                let _ = ack.send(outcomes.next().unwrap_or(Err(WriteError::Closed)));
+            }
+            Reply::Many(ack, len) => {
+                let mut accepted = BatchAccepted::default();
+                for (i, outcome) in outcomes.by_ref().take(len).enumerate() {
+                    match outcome {
+                        Ok(Accepted::Delivered) => accepted.delivered += 1,
+                        Ok(Accepted::Spooled) => accepted.spooled += 1,
+                        Ok(Accepted::SetAside { reason }) => accepted.set_aside.push((i, reason)),
+                        Err(error) => accepted.failed.push((i, error)),
+                    }
+                }
+                let _ = ack.send(accepted);
+            }
+        }
     }
 }
 
@@ -471,14 +664,18 @@ async fn spool_io<T: Send + 'static>(
 
 async fn insert(shared: &Shared, records: &[&CallRecord]) -> Result<(), (Failure, String)> {
     let timeout = shared.config.insert_timeout;
+    let mut block = Vec::with_capacity(records.len() * 256 + 4096);
+    crate::native::encode(records, &mut block);
     let attempt = async {
         let mut insert = shared
             .client
-            .insert::<crate::record::CallRow>(&shared.config.table)
-            .await?
-            .with_timeouts(Some(timeout), Some(timeout));
-        for record in records {
-            insert.write(&record.to_row()).await?;
+            .insert_formatted_with(crate::native::insert_statement(&shared.config.table))
+            .with_timeouts(Some(timeout), Some(timeout))
+            .buffered_with_capacity(1 << 20);
+        let mut rest = block.as_slice();
+        while !rest.is_empty() {
+            let written = insert.write(rest).await?;
+            rest = &rest[written..];
         }
         insert.end().await
     };
@@ -586,5 +783,31 @@ async fn replay_one_by_one(shared: &Arc<Shared>, batch: crate::spool::SpooledBat
             );
         }
         Err(error) => tracing::error!(%error, "Cannot set aside refused spooled records."),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_loopback;
+
+    #[test]
+    fn loopback_hosts_are_recognised() {
+        for url in [
+            "http://127.0.0.1:8123",
+            "http://localhost:8123/",
+            "http://user:pw@127.0.0.2",
+            "http://[::1]:8123",
+            "127.0.0.1:8123",
+        ] {
+            assert!(is_loopback(url), "{url}");
+        }
+        for url in [
+            "https://clickhouse.example.net:8443",
+            "http://10.0.0.5:8123",
+            "http://[2001:db8::1]:8123",
+            "http://localhost.example.net",
+        ] {
+            assert!(!is_loopback(url), "{url}");
+        }
     }
 }

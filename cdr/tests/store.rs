@@ -544,3 +544,194 @@ async fn an_inconsistent_record_is_set_aside_without_reaching_clickhouse() {
     let rejected = std::fs::read_to_string(spool.path().join("rejected.jsonl")).unwrap();
     assert!(rejected.contains(bad.key.as_str()));
 }
+
+#[tokio::test]
+async fn the_native_block_columns_are_the_table_columns() {
+    let url = shared_clickhouse_url();
+    let (db, store) = migrated(&url, "native_columns").await;
+    let columns: Vec<(String, String)> = store
+        .client()
+        .query(
+            "SELECT name, type FROM system.columns WHERE database = ? AND table = 'calls' \
+             AND default_kind = ''",
+        )
+        .bind(&db.name)
+        .fetch_all()
+        .await
+        .unwrap();
+    let expected: Vec<(String, String)> = cdr::native::CALL_COLUMNS
+        .iter()
+        .map(|(name, kind)| (name.to_string(), kind.to_string()))
+        .collect();
+    assert_eq!(columns, expected);
+}
+
+/// An imported Teams record with every optional field set, and one with none.
+fn imported(run: &str, n: u64) -> CallRecord {
+    let mut r = record(run, n);
+    r.key = CallKey::for_import("teams", &format!("{run}-{n}"));
+    r.source = Source::Import {
+        format: "teams-json".into(),
+        file: format!("logs/{run}.json"),
+        line: 10 + n,
+    };
+    r.direction = Direction::Inbound;
+    r.site_id = (n % 2 == 0).then(|| "paris".to_string());
+    r.original_called = (n % 2 == 0).then(|| "+33140000001".to_string());
+    r.forwarding_party = (n % 2 == 0).then(|| "élodie@contoso.fr".to_string());
+    r.channels_in_force = None;
+    r.calls_in_progress = (n % 2 == 0).then_some(0);
+    r.emergency = n % 5 == 0;
+    r.teams = (n % 2 == 0).then(|| cdr::TeamsDetails {
+        id: format!("teams-{n}"),
+        user_principal_name: "élodie@contoso.fr".into(),
+        call_type: "ByotOutUserForwarding".into(),
+        sbc_fqdn: "sbc.contoso.fr".into(),
+        duration_ms: (n % 4 == 0).then_some(n * 1_000),
+    });
+    r
+}
+
+#[tokio::test]
+async fn a_batch_round_trips_every_field_with_one_acknowledgement() {
+    let url = shared_clickhouse_url();
+    let (_db, store) = migrated(&url, "batch_round_trip").await;
+    let spool = tempfile::tempdir().unwrap();
+    let mut config = WriterConfig::new(spool.path());
+    config.inserts_in_flight = 2;
+    let (writer, running, _) = CallRecordWriter::start(&store, config).unwrap();
+    let records: Vec<CallRecord> = (0..300).map(|n| imported("round", n)).collect();
+    let first = writer.submit_batch(records[..120].to_vec()).await.unwrap();
+    let single = writer.submit(records[120].clone()).await.unwrap();
+    let rest = writer.submit_batch(records[121..].to_vec()).await.unwrap();
+    let empty = writer.submit_batch(Vec::new()).await.unwrap();
+    let first = first.await.unwrap();
+    assert_eq!((first.delivered, first.spooled), (120, 0));
+    assert!(first.set_aside.is_empty() && first.failed.is_empty());
+    assert_eq!(single.await.unwrap(), Accepted::Delivered);
+    assert_eq!(rest.await.unwrap().delivered, 179);
+    assert_eq!(empty.await.unwrap().delivered, 0);
+    drop(writer);
+    let stats = running.shutdown(Duration::from_secs(5)).await;
+    assert_eq!(stats.written, 300);
+
+    let mut stream = CallReader::new(&store).calls(0, u64::MAX, None).unwrap();
+    let mut seen = Vec::new();
+    while let Some(r) = stream.next().await.unwrap() {
+        seen.push(r);
+    }
+    seen.sort_by_key(|r| r.invite_ms);
+    assert_eq!(seen, records, "every field comes back as written");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_stopped_mid_batch_loses_nothing_and_doubles_nothing() {
+    let mut server = ClickhouseServer::start().expect("private ClickHouse");
+    let (_db, store) = migrated(&server.url(), "batch_outage").await;
+    let spool = tempfile::tempdir().unwrap();
+    let mut config = WriterConfig::new(spool.path());
+    config.batch_max_records = 100;
+    config.batch_max_delay = Duration::from_millis(10);
+    config.insert_timeout = Duration::from_secs(3);
+    config.retry_min = Duration::from_millis(50);
+    config.retry_max = Duration::from_millis(500);
+    config.inserts_in_flight = 2;
+    config.queue_capacity = 1_000;
+    let (writer, running, _) = CallRecordWriter::start(&store, config).unwrap();
+
+    let records: Vec<CallRecord> = (0..6_000).map(|n| record("batch-outage", n)).collect();
+    let mut acks = Vec::new();
+    for (i, chunk) in records.chunks(250).enumerate() {
+        // The server dies while batches are queued and in flight, and comes back
+        // while later ones are.
+        if i == 8 {
+            server.kill();
+        }
+        if i == 16 {
+            server.resume().expect("restart ClickHouse");
+        }
+        acks.push(writer.submit_batch(chunk.to_vec()).await.unwrap());
+        if i % 8 == 7 {
+            // Wait at the phase boundaries so that each phase really happens.
+            let outcomes = futures_join(std::mem::take(&mut acks)).await;
+            acks.clear();
+            check_batches(&outcomes, &mut 0, &mut 0);
+        }
+    }
+    let (mut delivered, mut spooled) = (0, 0);
+    let outcomes = futures_join(acks).await;
+    check_batches(&outcomes, &mut delivered, &mut spooled);
+    drop(writer);
+    let stats = running.shutdown(Duration::from_secs(60)).await;
+    assert!(stats.spooled > 0, "the outage was not seen: {stats:?}");
+    assert_eq!(stats.spool_pending, 0, "{stats:?}");
+    assert_eq!(stats.replayed, stats.spooled, "{stats:?}");
+    assert_eq!(
+        stats.written + stats.spooled,
+        6_000,
+        "counted once each: {stats:?}"
+    );
+    assert_eq!(stats.rejected, 0);
+
+    let (final_count, keys, _raw) = stored(&store).await;
+    assert_eq!(final_count, 6_000);
+    assert_eq!(keys, keys_of(&records));
+}
+
+/// Awaits batch acknowledgements in order.
+async fn futures_join(acks: Vec<cdr::BatchAck>) -> Vec<cdr::BatchAccepted> {
+    let mut outcomes = Vec::with_capacity(acks.len());
+    for ack in acks {
+        outcomes.push(ack.await.expect("the writer answers every batch"));
+    }
+    outcomes
+}
+
+/// Every record of every 250-record batch is durable, once.
+fn check_batches(outcomes: &[cdr::BatchAccepted], delivered: &mut usize, spooled: &mut usize) {
+    for outcome in outcomes {
+        assert!(outcome.set_aside.is_empty(), "{outcome:?}");
+        assert!(outcome.failed.is_empty(), "{outcome:?}");
+        assert_eq!(outcome.delivered + outcome.spooled, 250, "{outcome:?}");
+        *delivered += outcome.delivered;
+        *spooled += outcome.spooled;
+    }
+}
+
+#[tokio::test]
+async fn a_batch_names_the_records_set_aside_by_their_index() {
+    use std::sync::atomic::Ordering;
+    let (url, requests) = refusing_server().await;
+    let store = ClickhouseConfig::new(&url).with_database("fake");
+    let spool = tempfile::tempdir().unwrap();
+    let (writer, running, _) =
+        CallRecordWriter::start(&store, WriterConfig::new(spool.path())).unwrap();
+    let mut records: Vec<CallRecord> = (0..4).map(|n| record("batch-refused", n)).collect();
+    records[2].end_ms = records[2].invite_ms - 1;
+    let outcome = writer
+        .submit_batch(records.clone())
+        .await
+        .unwrap()
+        .await
+        .unwrap();
+    assert_eq!((outcome.delivered, outcome.spooled), (0, 0));
+    assert!(outcome.failed.is_empty());
+    let indexes: Vec<usize> = outcome.set_aside.iter().map(|(i, _)| *i).collect();
+    assert_eq!(
+        indexes.iter().copied().collect::<BTreeSet<_>>(),
+        [0, 1, 2, 3].into()
+    );
+    for (i, reason) in &outcome.set_aside {
+        if *i == 2 {
+            assert!(reason.contains("inconsistent record: end_ms"), "{reason}");
+        } else {
+            assert!(reason.contains("Code: 117"), "{reason}");
+        }
+    }
+    drop(writer);
+    let stats = running.shutdown(Duration::from_secs(1)).await;
+    assert_eq!(stats.rejected, 4);
+    // The inconsistent record never reaches the server: one batch insert of the three
+    // others, then one attempt each.
+    assert_eq!(requests.load(Ordering::SeqCst), 4);
+}

@@ -42,6 +42,7 @@
 mod calendar;
 mod customer;
 mod error;
+mod fraud_caps;
 mod identify;
 mod names;
 mod site;
@@ -57,6 +58,7 @@ use std::path::Path;
 pub use calendar::{paris_date, paris_day_start};
 pub use customer::{Customer, CustomerCategory};
 pub use error::{ErrorKind, ProvisioningError, ProvisioningErrors};
+pub use fraud_caps::{ClassCaps, FraudCaps, MAX_FRAUD_CAP};
 pub use identify::{DigestCredentials, Identify, SourceMatch};
 pub use site::Site;
 pub use tariff::{Increments, TariffRow, MAX_PRICE_DECIMALS, TARIFF_COLUMNS};

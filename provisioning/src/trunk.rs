@@ -21,6 +21,9 @@
 //! address = "12 rue de la Paix, 75002 Paris"
 //! insee_code = "75056"
 //!
+//! [trunk.fraud_caps]                # optional, see the fraud_caps module
+//! international = { concurrent = 4, per_minute = 10 }
+//!
 //! [[trunk.suspension]]              # optional: the unlimited plan is suspended
 //! from = 2026-10-10                 # date (00:00 Paris) or date-time with offset
 //! to = 2026-10-20                   # exclusive, after from
@@ -42,6 +45,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::calendar::paris_date;
 use crate::error::ErrorKind;
+use crate::fraud_caps::{read_fraud_caps, FraudCaps};
 use crate::identify::{read_identify, Identify, IdentifyRefs};
 use crate::names::{is_dns_name, is_e164_prefix, is_id, ID_SYNTAX};
 use crate::site::{read_site, Site, SiteContext};
@@ -241,6 +245,7 @@ pub struct Trunk {
     inbound: Inbound,
     sites: Vec<Site>,
     suspensions: Vec<Suspension>,
+    fraud_caps: FraudCaps,
 }
 
 impl Trunk {
@@ -319,6 +324,12 @@ impl Trunk {
             .filter_map(|site| site.match_len(ip).map(|len| (len, site)))
             .max_by_key(|(len, _)| *len)
             .map(|(_, site)| site)
+    }
+
+    /// The toll-fraud caps per destination class (`[trunk.fraud_caps]`; none when
+    /// absent).
+    pub fn fraud_caps(&self) -> &FraudCaps {
+        &self.fraud_caps
     }
 
     /// The suspension periods, in file order.
@@ -514,12 +525,17 @@ fn read_trunk(
             }
         }
     }
+    let fraud_caps_value = r.optional("fraud_caps");
+    let fraud_caps = match &fraud_caps_value {
+        Some(v) => v.table().and_then(read_fraud_caps),
+        None => Some(FraudCaps::default()),
+    };
     let entry = r.entry().to_owned();
     r.finish();
 
     let trunk = match (id, customer, plan, channels, identify, inbound) {
         (Some(id), Some(customer), Some(plan), Some(channels), Some(identify), Some(inbound))
-            if intl_ok && sites_ok && suspensions_ok =>
+            if intl_ok && sites_ok && suspensions_ok && fraud_caps.is_some() =>
         {
             Some(Trunk {
                 id,
@@ -531,6 +547,7 @@ fn read_trunk(
                 inbound,
                 sites,
                 suspensions,
+                fraud_caps: fraud_caps.unwrap_or_default(),
             })
         }
         _ => None,
@@ -853,7 +870,7 @@ reason = ""
             "trunks.toml:1: trunk \"bad\": missing required field \"site\"",
             "trunks.toml:21: trunk \"bad\": suspension[0].to: 2026-09-10 is not after from 2026-09-20",
             "trunks.toml:22: trunk \"bad\": suspension[0].reason: is empty",
-            "trunks.toml:10: trunk \"bad\": unknown field \"chanels\" (expected one of: id, customer, plan, international_destinations, channels, identify, inbound, site, suspension)",
+            "trunks.toml:10: trunk \"bad\": unknown field \"chanels\" (expected one of: id, customer, plan, international_destinations, channels, identify, inbound, site, suspension, fraud_caps)",
         ];
         for phrase in expected {
             assert!(
@@ -898,5 +915,42 @@ reason = ""
             errors[0].contains("site[1].source_addresses[0]: \"127.0.0.21\" is already claimed by site \"paris-hq\""),
             "{errors:?}"
         );
+    }
+
+    #[test]
+    fn fraud_caps_are_read_per_class() {
+        assert_eq!(valid_trunk().fraud_caps(), &FraudCaps::default());
+        let text = VALID.replace(
+            "[trunk.inbound]",
+            "[trunk.fraud_caps]\ninternational = { concurrent = 4, per_minute = 10 }\npremium = { concurrent = 0 }\n\n[trunk.inbound]",
+        );
+        let (mut entries, errors) = read(&text);
+        assert!(errors.is_empty(), "{errors:?}");
+        let trunk = entries.remove(0).trunk.unwrap();
+        let caps = trunk.fraud_caps();
+        assert_eq!(caps.international().concurrent(), Some(4));
+        assert_eq!(caps.international().per_minute(), Some(10));
+        assert_eq!(caps.premium().concurrent(), Some(0));
+        assert_eq!(caps.premium().per_minute(), None);
+        assert_eq!(caps.other().concurrent(), None);
+    }
+
+    #[test]
+    fn fraud_cap_mistakes_are_reported_with_their_line() {
+        let text = VALID.replace(
+            "[trunk.inbound]",
+            "[trunk.fraud_caps]\ninternational = { concurrent = -1, per_minut = 10 }\nsatellite = { concurrent = 1 }\npremium = 3\n\n[trunk.inbound]",
+        );
+        let (entries, errors) = read(&text);
+        assert!(entries[0].trunk.is_none());
+        let all = errors.join("\n");
+        for phrase in [
+            "trunks.toml:16: trunk \"acme-multisite\": fraud_caps.international.concurrent: -1 is out of range (expected 0..=1000000",
+            "fraud_caps.international: unknown field \"per_minut\" (expected one of: concurrent, per_minute)",
+            "fraud_caps: unknown field \"satellite\" (expected one of: international, premium, other)",
+            "fraud_caps.premium: expected a table",
+        ] {
+            assert!(all.contains(phrase), "missing {phrase:?} in:\n{all}");
+        }
     }
 }

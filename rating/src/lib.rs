@@ -60,6 +60,7 @@ pub mod stream;
 pub mod syntec;
 #[cfg(test)]
 pub(crate) mod testutil;
+pub mod triage;
 
 pub use channels::ChannelMonths;
 pub use month::BillingMonth;

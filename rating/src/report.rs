@@ -111,6 +111,14 @@ pub fn render(rating: &MonthRating, inputs: &Inputs) -> String {
     }
 
     // Per customer and trunk.
+    let mut outcomes_of: std::collections::BTreeMap<&str, Vec<&TrunkOutcome>> =
+        std::collections::BTreeMap::new();
+    for o in &rating.outcomes {
+        outcomes_of
+            .entry(o.customer_id.as_str())
+            .or_default()
+            .push(o);
+    }
     for invoice in &rating.invoices {
         let customer = inputs.provisioning.customer(&invoice.customer_id);
         let _ = writeln!(
@@ -120,10 +128,10 @@ pub fn render(rating: &MonthRating, inputs: &Inputs) -> String {
             escape(customer.map_or("", |c| c.category().as_str())),
             id = escape(&invoice.customer_id)
         );
-        for outcome in rating
-            .outcomes
-            .iter()
-            .filter(|o| o.customer_id == invoice.customer_id)
+        for outcome in outcomes_of
+            .get(invoice.customer_id.as_str())
+            .into_iter()
+            .flatten()
         {
             trunk_section(&mut h, rating, inputs, outcome, &invoice.lines);
         }

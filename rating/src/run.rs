@@ -33,8 +33,7 @@ use provisioning::{Provisioning, ProvisioningError, ProvisioningErrors};
 use sha2::{Digest, Sha256};
 
 use crate::engine::{
-    Assessed, Breach, NotBilled, RatedCall, RatingCall, Status, TrunkContext, TrunkOutcome,
-    TrunkRater,
+    Assessed, Breach, CallRef, RatedCall, Status, TrunkContext, TrunkOutcome, TrunkRater,
 };
 use crate::inventory::Inventory;
 use crate::invoice::{build_invoice, channel_prices, Invoice, TrunkBill};
@@ -48,7 +47,7 @@ use crate::store::{
     BreachRow, ClosedMonthRow, CounterRow, InvoiceLineRow, RatedCallRowRef, RatingStore, RunRow,
     RATING_MIGRATIONS,
 };
-use crate::stream::{parse_row, MonthStream};
+use crate::stream::MonthStream;
 use crate::syntec::{PriceHistory, SyntecIndices};
 
 /// Rows per insert of rated calls.
@@ -289,48 +288,6 @@ pub enum RunError {
     Refused(String),
 }
 
-/// Trunk ids to rater indexes: a map from the id's hash to its position, the ids
-/// kept side by side in one buffer to check a match, so that looking up the
-/// trunk of each of millions of rows stays in cache.
-#[derive(Default)]
-struct TrunkIds {
-    text: Vec<u8>,
-    spans: Vec<(u32, u32, u32)>,
-    by_hash: crate::hashing::FastMap<u64, u32>,
-}
-
-impl TrunkIds {
-    fn hash(id: &[u8]) -> u64 {
-        use std::hash::Hasher;
-        let mut h = crate::hashing::FastHasher::default();
-        h.write(id);
-        h.finish()
-    }
-
-    fn insert(&mut self, id: &str, index: u32) {
-        let start = self.text.len() as u32;
-        self.text.extend_from_slice(id.as_bytes());
-        // On a (64-bit) hash collision the first id keeps the slot; `get` then
-        // finds the other by scanning.
-        let span = self.spans.len() as u32;
-        self.by_hash
-            .entry(Self::hash(id.as_bytes()))
-            .or_insert(span);
-        self.spans.push((start, id.len() as u32, index));
-    }
-
-    fn matches(&self, span: usize, id: &[u8]) -> Option<u32> {
-        let (start, len, index) = *self.spans.get(span)?;
-        (self.text.get(start as usize..(start + len) as usize) == Some(id)).then_some(index)
-    }
-
-    fn get(&self, id: &[u8]) -> Option<u32> {
-        let span = *self.by_hash.get(&Self::hash(id))?;
-        self.matches(span as usize, id)
-            .or_else(|| (0..self.spans.len()).find_map(|i| self.matches(i, id)))
-    }
-}
-
 /// An error about a stored record, naming its key.
 fn record_error(key: &[u8], message: String) -> RunError {
     RunError::Record(format!("call {}: {message}", String::from_utf8_lossy(key)))
@@ -341,86 +298,115 @@ fn text<'a>(key: &[u8], bytes: &'a [u8], what: &str) -> Result<&'a str, RunError
     std::str::from_utf8(bytes).map_err(|_| record_error(key, format!("{what} is not UTF-8")))
 }
 
-/// Copies `from` into `to`, reusing its buffer.
-fn set(to: &mut String, from: &str) {
-    to.clear();
-    to.push_str(from);
-}
-
 /// The query streaming a month (shared with the benchmark's floor).
 pub const MONTH_QUERY: &str =
     "SELECT ?fields FROM calls FINAL WHERE invite_ms >= ? AND invite_ms < ?";
 
-fn disposition_of(code: i8) -> Result<Disposition, String> {
-    usize::try_from(code - 1)
-        .ok()
-        .and_then(|i| Disposition::ALL.get(i).copied())
-        .ok_or_else(|| format!("disposition value {code} is not known"))
+/// Rated calls handed to the insert task at a time.
+const HANDOVER_BATCH: usize = 8_192;
+
+/// Streams rated calls into `rated_calls` from a task of its own (one insert per
+/// [`INSERT_BATCH`] rows), so that encoding and sending them overlaps the month's
+/// stream; or drops them (dry runs).
+struct RatedCallWriter {
+    batch: Vec<RatedCall>,
+    to_task: Option<tokio::sync::mpsc::Sender<Vec<RatedCall>>>,
+    task: Option<tokio::task::JoinHandle<Result<u64, clickhouse::error::Error>>>,
 }
 
-/// A stable 64-bit hash of a call key for the calls digest: 8 bytes at a time,
-/// each word mixed with a multiply and a rotation (a fixed algorithm, so digests
-/// stay comparable across releases).
-fn key_hash(bytes: &[u8]) -> u64 {
-    const K: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ (bytes.len() as u64).wrapping_mul(K);
-    let mut chunks = bytes.chunks_exact(8);
-    for chunk in &mut chunks {
-        let mut word = [0u8; 8];
-        word.copy_from_slice(chunk);
-        h = (h ^ u64::from_le_bytes(word))
-            .wrapping_mul(K)
-            .rotate_left(29);
+impl RatedCallWriter {
+    fn new(store: Option<&RatingStore>, loopback: bool, run_id: &str, month: &str) -> Self {
+        let Some(store) = store else {
+            return RatedCallWriter {
+                batch: Vec::new(),
+                to_task: None,
+                task: None,
+            };
+        };
+        let mut client = store.client().clone();
+        if loopback {
+            // On loopback, compression only costs CPU on both sides.
+            client = client.with_compression(clickhouse::Compression::None);
+        }
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RatedCall>>(4);
+        let (run_id, month) = (run_id.to_owned(), month.to_owned());
+        let task = tokio::spawn(async move {
+            let mut insert: Option<clickhouse::insert::Insert<RatedCallRowRef<'static>>> = None;
+            let (mut in_insert, mut written) = (0usize, 0u64);
+            while let Some(batch) = rx.recv().await {
+                for call in &batch {
+                    let current = match insert.as_mut() {
+                        Some(current) => current,
+                        None => insert.insert(client.insert("rated_calls").await?),
+                    };
+                    current
+                        .write(&RatedCallRowRef::new(&run_id, &month, call))
+                        .await?;
+                    in_insert += 1;
+                    written += 1;
+                    if in_insert >= INSERT_BATCH {
+                        if let Some(full) = insert.take() {
+                            full.end().await?;
+                        }
+                        in_insert = 0;
+                    }
+                }
+            }
+            if let Some(last) = insert {
+                last.end().await?;
+            }
+            Ok(written)
+        });
+        RatedCallWriter {
+            batch: Vec::with_capacity(HANDOVER_BATCH),
+            to_task: Some(tx),
+            task: Some(task),
+        }
     }
-    let mut last = [0u8; 8];
-    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
-    h ^ (h >> 32)
-}
 
-/// Streams rated calls into `rated_calls` (one insert per [`INSERT_BATCH`] rows),
-/// or drops them (dry runs).
-struct RatedCallWriter<'s> {
-    store: Option<&'s RatingStore>,
-    run_id: String,
-    month: String,
-    insert: Option<clickhouse::insert::Insert<RatedCallRowRef<'static>>>,
-    in_insert: usize,
-    written: u64,
-}
+    async fn write(&mut self, call: RatedCall) -> Result<(), RunError> {
+        if self.to_task.is_none() {
+            return Ok(());
+        }
+        self.batch.push(call);
+        if self.batch.len() >= HANDOVER_BATCH {
+            self.hand_over().await?;
+        }
+        Ok(())
+    }
 
-impl RatedCallWriter<'_> {
-    async fn write(&mut self, call: &RatedCall) -> Result<(), clickhouse::error::Error> {
-        let Some(store) = self.store else {
+    async fn hand_over(&mut self) -> Result<(), RunError> {
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(HANDOVER_BATCH));
+        let Some(tx) = &self.to_task else {
             return Ok(());
         };
-        if self.insert.is_none() {
-            self.insert = Some(
-                store
-                    .client()
-                    .insert::<RatedCallRowRef<'static>>("rated_calls")
-                    .await?,
-            );
+        if batch.is_empty() || tx.send(batch).await.is_ok() {
+            return Ok(());
         }
-        if let Some(insert) = self.insert.as_mut() {
-            insert
-                .write(&RatedCallRowRef::new(&self.run_id, &self.month, call))
-                .await?;
-        }
-        self.in_insert += 1;
-        self.written += 1;
-        if self.in_insert >= INSERT_BATCH {
-            self.flush().await?;
-        }
-        Ok(())
+        // The task stopped: its error says why.
+        self.to_task = None;
+        self.join().await.map(|_| ())
     }
 
-    async fn flush(&mut self) -> Result<(), clickhouse::error::Error> {
-        if let Some(insert) = self.insert.take() {
-            insert.end().await?;
+    /// Sends what is left and waits for the inserts: the rows written.
+    async fn finish(&mut self) -> Result<u64, RunError> {
+        if !self.batch.is_empty() {
+            self.hand_over().await?;
         }
-        self.in_insert = 0;
-        Ok(())
+        self.to_task = None;
+        self.join().await
+    }
+
+    async fn join(&mut self) -> Result<u64, RunError> {
+        match self.task.take() {
+            Some(task) => match task.await {
+                Ok(result) => Ok(result?),
+                Err(e) => Err(RunError::Stream(format!(
+                    "the rated-call insert task failed: {e}"
+                ))),
+            },
+            None => Ok(0),
+        }
     }
 }
 
@@ -463,7 +449,7 @@ pub async fn rate_month(
     let tariffs = TariffIndex::new(p.tariffs());
     let calendar = crate::month::MonthCalendar::new(month);
     let mut raters: Vec<TrunkRater<'_>> = Vec::new();
-    let mut index_of = TrunkIds::default();
+    let mut index_of = crate::triage::TrunkIds::default();
     for trunk in p.trunks() {
         let Some(customer) = p.customer(trunk.customer_id()) else {
             continue;
@@ -480,116 +466,60 @@ pub async fn rate_month(
         }));
     }
 
-    let mut writer = RatedCallWriter {
+    let mut writer = RatedCallWriter::new(
         store,
-        run_id: run_id.to_owned(),
-        month: month.to_string(),
-        insert: None,
-        in_insert: 0,
-        written: 0,
-    };
+        crate::stream::is_loopback(&config.url),
+        run_id,
+        &month.to_string(),
+    );
     let mut spill = Spill::new(spill_dir)?;
     let mut unmatched = Vec::new();
-    let (mut digest_sum, mut digest_xor, mut calls_read) = (0u64, 0u64, 0u64);
 
     // Pass 1: the month, unordered.
-    let mut stream = MonthStream::open(
+    let stream = MonthStream::open(
         config,
         month.start_ms(),
         until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
     )?;
-    // One call buffer, refilled for each row: no allocation per call.
-    let mut call = RatingCall {
-        call_key: String::new(),
-        trunk_id: String::new(),
-        direction: Direction::Outbound,
-        caller: String::new(),
-        callee: String::new(),
-        forwarding_party: String::new(),
-        disposition: Disposition::Answered,
-        emergency: false,
-        invite_ms: 0,
-        billable_ms: 0,
-        teams_user: String::new(),
-        teams_call_type: String::new(),
-        teams_sbc_fqdn: String::new(),
-    };
+    let checks_callers: Vec<bool> = raters.iter().map(TrunkRater::checks_callers).collect();
+    let (mut batches, first_stage) = crate::triage::spawn(stream, index_of, checks_callers);
     let mut billed: Vec<RatedCall> = Vec::new();
-    while stream.fill().await.map_err(RunError::Stream)? {
-        let (bytes, pos) = stream.unparsed();
-        while let Some(row) = parse_row(bytes, pos) {
-            calls_read += 1;
-            let h = key_hash(row.call_key)
-                ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-            digest_sum = digest_sum.wrapping_add(h);
-            digest_xor ^= h.rotate_left(17);
-            let direction = match row.direction {
-                1 => Direction::Inbound,
-                2 => Direction::Outbound,
-                other => {
-                    return Err(record_error(
-                        row.call_key,
-                        format!("direction value {other} is not known"),
-                    ))
-                }
+    while let Some(batch) = batches.recv().await {
+        let batch = batch.map_err(RunError::Stream)?;
+        for &(index, offset) in &batch.rows {
+            let mut at = offset as usize;
+            let Some(row) = crate::stream::parse_row(&batch.bytes, &mut at) else {
+                return Err(RunError::Stream(format!(
+                    "a row handed over at offset {offset} does not parse"
+                )));
             };
-            let disposition =
-                disposition_of(row.disposition).map_err(|e| record_error(row.call_key, e))?;
-            let known = index_of.get(row.trunk_id);
-            let not_billed = if direction == Direction::Inbound {
-                Some(NotBilled::Inbound)
-            } else if row.emergency != 0 {
-                Some(NotBilled::Emergency)
-            } else if disposition != Disposition::Answered {
-                Some(NotBilled::Unanswered(disposition))
-            } else {
-                None
-            };
-            let no_teams = row.teams_user.is_empty()
-                && row.teams_call_type.is_empty()
-                && row.teams_sbc_fqdn.is_empty();
-            if let (Some(index), Some(why)) = (known, not_billed) {
-                let rater = &mut raters[index as usize];
-                // Nothing to learn from this call: count it and move on.
-                if no_teams && (direction == Direction::Inbound || !rater.checks_callers()) {
-                    rater.skip(why);
-                    continue;
-                }
-            }
             let key = row.call_key;
-            set(&mut call.call_key, text(key, row.call_key, "call_key")?);
-            set(&mut call.trunk_id, text(key, row.trunk_id, "trunk_id")?);
-            set(&mut call.caller, text(key, row.caller, "caller")?);
-            set(&mut call.callee, text(key, row.callee, "callee")?);
-            set(
-                &mut call.forwarding_party,
-                text(key, row.forwarding_party, "forwarding_party")?,
-            );
-            set(
-                &mut call.teams_user,
-                text(key, row.teams_user, "teams_user")?,
-            );
-            set(
-                &mut call.teams_call_type,
-                text(key, row.teams_call_type, "teams_call_type")?,
-            );
-            set(
-                &mut call.teams_sbc_fqdn,
-                text(key, row.teams_sbc_fqdn, "teams_sbc_fqdn")?,
-            );
-            call.direction = direction;
-            call.disposition = disposition;
-            call.emergency = row.emergency != 0;
-            call.invite_ms = row.invite_ms;
-            call.billable_ms = row.billable_ms;
-            let Some(index) = known else {
+            let record = |e: String| RunError::Record(crate::triage::record_error(key, &e));
+            let direction = crate::triage::direction_of(row.direction).map_err(record)?;
+            let disposition = crate::triage::disposition_of(row.disposition).map_err(record)?;
+            let call = CallRef {
+                call_key: text(key, row.call_key, "call_key")?,
+                trunk_id: text(key, row.trunk_id, "trunk_id")?,
+                direction,
+                caller: text(key, row.caller, "caller")?,
+                callee: text(key, row.callee, "callee")?,
+                forwarding_party: text(key, row.forwarding_party, "forwarding_party")?,
+                disposition,
+                emergency: row.emergency != 0,
+                invite_ms: row.invite_ms,
+                billable_ms: row.billable_ms,
+                teams_user: text(key, row.teams_user, "teams_user")?,
+                teams_call_type: text(key, row.teams_call_type, "teams_call_type")?,
+                teams_sbc_fqdn: text(key, row.teams_sbc_fqdn, "teams_sbc_fqdn")?,
+            };
+            if index == crate::triage::UNKNOWN_TRUNK {
                 if direction == Direction::Outbound && disposition == Disposition::Answered {
                     unmatched.push(UnmatchedCall {
                         customer_id: String::new(),
-                        trunk_id: call.trunk_id.clone(),
-                        call_key: call.call_key.clone(),
+                        trunk_id: call.trunk_id.to_owned(),
+                        call_key: call.call_key.to_owned(),
                         invite_ms: call.invite_ms,
-                        destination: call.callee.clone(),
+                        destination: call.callee.to_owned(),
                         category: String::new(),
                         rule: None,
                         reason: "unknown trunk: not in trunks.toml, not billed".to_owned(),
@@ -597,8 +527,11 @@ pub async fn rate_month(
                     });
                 }
                 continue;
+            }
+            let Some(rater) = raters.get_mut(index as usize) else {
+                continue;
             };
-            match raters[index as usize].assess(&call) {
+            match rater.assess(&call) {
                 Assessed::Final(rated) => match rated.status {
                     Status::OutOfPlan | Status::Repriced => billed.push(*rated),
                     Status::Unmatched => {
@@ -613,15 +546,22 @@ pub async fn rate_month(
                     call.invite_ms,
                     call.billable_ms,
                     number,
-                    &call.call_key,
+                    call.call_key,
                     call.forwarding_user(),
                 )?,
             }
         }
         for rated in billed.drain(..) {
-            writer.write(&rated).await?;
+            writer.write(rated).await?;
         }
     }
+    let triage = first_stage
+        .await
+        .map_err(|e| RunError::Stream(format!("the stream task failed: {e}")))?;
+    for (rater, n) in raters.iter_mut().zip(&triage.not_billed) {
+        rater.skip_many(*n);
+    }
+    let calls_read = triage.calls_read;
     spill.finish_writing()?;
     tracing::info!(
         calls = calls_read,
@@ -656,17 +596,17 @@ pub async fn rate_month(
             raters[index as usize].fair_use_pass(&mut counted, &mut |r| emitted.push(r));
             drop(counted);
             for rated in emitted {
-                writer.write(&rated).await?;
                 if rated.status == Status::Unmatched {
                     unmatched.push(UnmatchedCall::of(&rated));
                 }
+                writer.write(rated).await?;
             }
         }
     }
-    writer.flush().await?;
+    let rated_written = writer.finish().await?;
     tracing::info!(
         trunks = wanted.len(),
-        rated = writer.written,
+        rated = rated_written,
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "Fair-use pass done."
     );
@@ -687,10 +627,18 @@ pub async fn rate_month(
     let mut invoices = Vec::new();
     let mut customers: Vec<&provisioning::Customer> = p.customers().iter().collect();
     customers.sort_by(|a, b| a.id().cmp(b.id()));
+    let mut outcomes_of: BTreeMap<&str, Vec<&TrunkOutcome>> = BTreeMap::new();
+    for o in &outcomes {
+        outcomes_of
+            .entry(o.customer_id.as_str())
+            .or_default()
+            .push(o);
+    }
     for customer in customers {
-        let bills: Vec<TrunkBill<'_>> = outcomes
-            .iter()
-            .filter(|o| o.customer_id == customer.id())
+        let bills: Vec<TrunkBill<'_>> = outcomes_of
+            .get(customer.id())
+            .into_iter()
+            .flatten()
             .filter_map(|o| {
                 Some(TrunkBill {
                     trunk: p.trunk(&o.trunk_id)?,
@@ -732,8 +680,11 @@ pub async fn rate_month(
         breaches,
         unmatched,
         calls_read,
-        calls_digest: format!("{calls_read}-{digest_sum:016x}{digest_xor:016x}"),
-        rated_written: writer.written,
+        calls_digest: format!(
+            "{calls_read}-{:016x}{:016x}",
+            triage.digest_sum, triage.digest_xor
+        ),
+        rated_written,
     })
 }
 

@@ -125,10 +125,92 @@ pub fn parse_row<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<RowRef<'a>> {
 }
 
 /// The month's rows as chunks of bytes, read by a task of their own.
+///
+/// Rows are parsed straight out of the chunks the HTTP client hands over; only a
+/// row cut by a chunk boundary is copied (into `head`, with the start of the next
+/// chunk), so the month's bytes are not copied again on the client.
 pub struct MonthStream {
-    chunks: tokio::sync::mpsc::Receiver<Result<Vec<u8>, String>>,
-    pending: Vec<u8>,
-    start: usize,
+    chunks: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    rows: RowChunks,
+}
+
+/// Rows out of a sequence of byte chunks: parsed in place, only a row cut by a
+/// chunk boundary is copied (into `head`, with the start of the next chunk).
+#[derive(Default)]
+pub struct RowChunks {
+    /// A row cut by the previous chunk boundary, completed from the current chunk.
+    head: Vec<u8>,
+    head_pending: bool,
+    chunk: bytes::Bytes,
+    pos: usize,
+}
+
+impl RowChunks {
+    /// Adds the next chunk of the stream; call once every row of the previous
+    /// one was read ([`next_row`](Self::next_row) returned `None`).
+    pub fn push(&mut self, chunk: bytes::Bytes) {
+        let tail_len = self.chunk.len() - self.pos;
+        if tail_len == 0 {
+            self.chunk = chunk;
+            self.pos = 0;
+            return;
+        }
+        // Complete the cut row with as little of the new chunk as it needs.
+        let mut take = chunk.len().min(1024);
+        loop {
+            self.head.clear();
+            self.head.extend_from_slice(&self.chunk[self.pos..]);
+            self.head.extend_from_slice(&chunk[..take]);
+            let mut end = 0;
+            if parse_row(&self.head, &mut end).is_some() {
+                self.head.truncate(end);
+                self.head_pending = true;
+                self.pos = end - tail_len;
+                self.chunk = chunk;
+                return;
+            }
+            if take == chunk.len() {
+                // Still cut: the row spans more than this chunk; keep it whole.
+                self.chunk = bytes::Bytes::from(std::mem::take(&mut self.head));
+                self.pos = 0;
+                return;
+            }
+            take = (take * 4).min(chunk.len());
+        }
+    }
+
+    /// The next complete row, if any.
+    pub fn next_row(&mut self) -> Option<RowRef<'_>> {
+        self.next_row_at().map(|(row, _)| row)
+    }
+
+    /// The next complete row with its offset in [`chunk`](Self::chunk), or `None`
+    /// as offset for the row cut by the chunk boundary
+    /// ([`pending_head`](Self::pending_head)).
+    pub fn next_row_at(&mut self) -> Option<(RowRef<'_>, Option<u32>)> {
+        if self.head_pending {
+            self.head_pending = false;
+            let mut at = 0;
+            return parse_row(&self.head, &mut at).map(|row| (row, None));
+        }
+        let offset = u32::try_from(self.pos).ok()?;
+        parse_row(&self.chunk, &mut self.pos).map(|row| (row, Some(offset)))
+    }
+
+    /// The current chunk (shared, not copied).
+    pub fn chunk(&self) -> bytes::Bytes {
+        self.chunk.clone()
+    }
+
+    /// The row cut by the last chunk boundary, completed, while not yet read.
+    pub fn pending_head(&self) -> Option<&[u8]> {
+        self.head_pending.then_some(self.head.as_slice())
+    }
+
+    /// Bytes received and not yet read as a row.
+    pub fn unread(&self) -> usize {
+        self.chunk.len() - self.pos
+    }
 }
 
 impl MonthStream {
@@ -157,7 +239,7 @@ impl MonthStream {
         tokio::spawn(async move {
             loop {
                 let next = match cursor.next().await {
-                    Ok(Some(chunk)) => Ok(chunk.to_vec()),
+                    Ok(Some(chunk)) => Ok(chunk),
                     Ok(None) => break,
                     Err(e) => Err(e.to_string()),
                 };
@@ -169,8 +251,7 @@ impl MonthStream {
         });
         Ok(MonthStream {
             chunks: rx,
-            pending: Vec::new(),
-            start: 0,
+            rows: RowChunks::default(),
         })
     }
 
@@ -181,23 +262,36 @@ impl MonthStream {
     pub async fn fill(&mut self) -> Result<bool, String> {
         match self.chunks.recv().await {
             Some(Ok(chunk)) => {
-                self.pending.drain(..self.start);
-                self.start = 0;
-                self.pending.extend_from_slice(&chunk);
+                self.rows.push(chunk);
                 Ok(true)
             }
             Some(Err(e)) => Err(e),
-            None if self.start < self.pending.len() => Err(format!(
+            None if self.rows.unread() > 0 => Err(format!(
                 "the stream ended inside a row ({} bytes left): the calls table does not have the expected columns",
-                self.pending.len() - self.start
+                self.rows.unread()
             )),
             None => Ok(false),
         }
     }
 
-    /// The bytes not yet parsed, and the position to parse from.
-    pub fn unparsed(&mut self) -> (&[u8], &mut usize) {
-        (&self.pending, &mut self.start)
+    /// The next complete row of the bytes received, if any.
+    pub fn next_row(&mut self) -> Option<RowRef<'_>> {
+        self.rows.next_row()
+    }
+
+    /// See [`RowChunks::next_row_at`].
+    pub fn next_row_at(&mut self) -> Option<(RowRef<'_>, Option<u32>)> {
+        self.rows.next_row_at()
+    }
+
+    /// See [`RowChunks::chunk`].
+    pub fn chunk(&self) -> bytes::Bytes {
+        self.rows.chunk()
+    }
+
+    /// See [`RowChunks::pending_head`].
+    pub fn pending_head(&self) -> Option<&[u8]> {
+        self.rows.pending_head()
     }
 }
 
@@ -278,6 +372,38 @@ mod tests {
             assert_eq!(parse_row(&one[..cut], &mut pos), None, "cut at {cut}");
             assert_eq!(pos, 0);
         }
+    }
+
+    #[test]
+    fn rows_cut_anywhere_by_chunk_boundaries_come_out_whole() {
+        let long = "y".repeat(2_000); // longer than the first look into a chunk
+        let rows: Vec<Vec<u8>> = vec![
+            row("k1", "+33612345678"),
+            row("k2", &long),
+            row("k3", "+33140000001"),
+            row("k4", "3949"),
+        ];
+        let stream: Vec<u8> = rows.concat();
+        for size in [1, 2, 7, 50, 64, 333, 1_024, 5_000] {
+            let mut reader = RowChunks::default();
+            let mut seen: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+            for chunk in stream.chunks(size) {
+                reader.push(bytes::Bytes::copy_from_slice(chunk));
+                while let Some(r) = reader.next_row() {
+                    seen.push((r.call_key.to_vec(), r.callee.to_vec()));
+                }
+            }
+            assert_eq!(reader.unread(), 0, "chunks of {size}");
+            let keys: Vec<&[u8]> = seen.iter().map(|(k, _)| k.as_slice()).collect();
+            assert_eq!(keys, [b"k1", b"k2", b"k3", b"k4"], "chunks of {size}");
+            assert_eq!(seen[1].1.len(), 2_000);
+            assert_eq!(seen[3].1, b"3949");
+        }
+        // A stream cut inside its last row leaves bytes unread.
+        let mut reader = RowChunks::default();
+        reader.push(bytes::Bytes::copy_from_slice(&stream[..stream.len() - 3]));
+        while reader.next_row().is_some() {}
+        assert_eq!(reader.unread(), rows[3].len() - 3);
     }
 
     #[test]

@@ -20,7 +20,8 @@
 //!                                 #   to a call refused for lack of a channel
 //! max_call_duration_secs = 14400  # default 4 h: the edge ends longer calls (BYE both sides)
 //! drain_timeout_secs = 30         # SIGTERM: calls in progress may go on this long
-//! user_agent = "fairtrunk-sip-edge"  # Server header of the edge's own responses
+//! user_agent = "fairtrunk-sip-edge"  # Server header of the edge's own responses; no
+//!                                 #   digits (a version would guide scanners)
 //!
 //! [[listen]]                      # at least one; UDP, TCP and TLS, IPv4 and IPv6
 //! transport = "udp"               # udp | tcp | tls (tls needs the [tls] table)
@@ -72,6 +73,31 @@
 //!
 //! [clickhouse]                    # the cdr crate's settings: url, database, user,
 //! url = "http://127.0.0.1:8123"   #   password, cluster
+//!
+//! [guard]                         # scanner and flood defence (crate::guard); defaults shown
+//! requests_per_sec = 20           # sustained messages/s of an unknown source, and
+//! burst = 40                      #   how many at once: above, the source is banned
+//! transactions_in_flight = 64     # open server transactions of an unknown source
+//! ban_secs = 3600                 # how long a ban lasts
+//! known_requests_per_sec = 0      # carriers and trunk addresses: 0 = unlimited
+//! max_message_bytes = 16384       # larger messages are dropped unparsed
+//! max_header_bytes = 4096         # longest header line
+//! max_headers = 128               # most header lines
+//! scanner_user_agents = []        # more User-Agent fragments that ban at once
+//!
+//! [fraud]                         # anomaly detection (crate::fraud); defaults shown
+//! window_secs = 300               # recent window compared with the baseline
+//! baseline_secs = 604800          # the trunk's baseline: this long before the window
+//! factor = 10.0                   # recent attempts above factor x baseline: blocked
+//! min_calls = 20                  #   (and at least this many in the window)
+//!
+//! [admin]                         # optional: the admin API (crate::admin)
+//! address = "127.0.0.1:9091"      # required in the section; loopback advised
+//! token_idle_days = 183           # a token unused this long is disabled
+//! [[admin.token]]
+//! name = "noc-alice"              # written in every log line of its actions
+//! sha256 = "9f86d0...0f00a08"      # hex SHA-256 of the secret token
+//! issued = 2026-11-01             # counts as its last use until it is used
 //! ```
 
 use cdr::ClickhouseConfig;
@@ -287,6 +313,12 @@ pub struct EdgeConfig {
     pub keepalive: Option<KeepaliveSettings>,
     /// Names resolved without DNS.
     pub hosts: BTreeMap<String, std::net::IpAddr>,
+    /// Scanner and flood defence.
+    pub guard: crate::guard::GuardConfig,
+    /// Toll-fraud anomaly detection.
+    pub fraud: crate::fraud::FraudConfig,
+    /// The admin API, when configured.
+    pub admin: Option<crate::admin::AdminConfig>,
 }
 
 /// Every problem found in a configuration file.
@@ -312,6 +344,9 @@ const TOP_KEYS: &[&str] = &[
     "auth",
     "keepalive",
     "hosts",
+    "guard",
+    "fraud",
+    "admin",
 ];
 
 struct Reader {
@@ -400,6 +435,19 @@ impl Reader {
                 self.errors.push(format!(
                     "{path}transport: {other:?} is not supported (expected udp, tcp or tls)"
                 ));
+                None
+            }
+        }
+    }
+
+    /// A section read with serde (`deny_unknown_fields`): `None` when absent or
+    /// invalid (the error is recorded with the section's name).
+    fn section<T: serde::de::DeserializeOwned>(&mut self, table: &Table, key: &str) -> Option<T> {
+        let value = table.get(key)?;
+        match value.clone().try_into::<T>() {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.errors.push(format!("{key}: {}", e.to_string().trim()));
                 None
             }
         }
@@ -632,6 +680,19 @@ impl EdgeConfig {
                 "tls: missing (a tls listener or carrier needs [tls] with certificate, private_key and trusted_roots)".into(),
             );
         }
+        let guard: crate::guard::GuardConfig = r.section(&table, "guard").unwrap_or_default();
+        r.errors.extend(guard.check());
+        let fraud: crate::fraud::FraudConfig = r.section(&table, "fraud").unwrap_or_default();
+        r.errors.extend(fraud.check());
+        let admin: Option<crate::admin::AdminConfig> = r.section(&table, "admin");
+        if let Some(admin) = &admin {
+            r.errors.extend(admin.check());
+        }
+        if user_agent.chars().any(|c| c.is_ascii_digit()) {
+            r.errors.push(format!(
+                "user_agent: {user_agent:?} must not carry a version (scanners pick their targets by version)"
+            ));
+        }
 
         if !r.errors.is_empty() {
             return Err(ConfigErrors(r.errors));
@@ -659,6 +720,9 @@ impl EdgeConfig {
             auth: security.auth,
             keepalive: security.keepalive,
             hosts: security.hosts,
+            guard,
+            fraud,
+            admin,
         })
     }
 
@@ -977,6 +1041,74 @@ bogus = 1
         );
         let errors = EdgeConfig::from_toml(&text).unwrap_err().0.join("\n");
         assert!(errors.contains("listen: missing"), "{errors}");
+    }
+
+    #[test]
+    fn defence_sections_are_read_and_checked() {
+        let c = EdgeConfig::from_toml(MINIMAL).unwrap();
+        assert_eq!(c.guard, crate::guard::GuardConfig::default());
+        assert_eq!(c.fraud, crate::fraud::FraudConfig::default());
+        assert_eq!(c.admin, None);
+        let text = format!(
+            "{MINIMAL}{}",
+            r#"
+[guard]
+requests_per_sec = 5
+ban_secs = 60
+scanner_user_agents = ["EvilDialer"]
+[fraud]
+window_secs = 60
+baseline_secs = 86400
+factor = 4.5
+[admin]
+address = "127.0.0.1:9091"
+[[admin.token]]
+name = "noc"
+sha256 = "0000000000000000000000000000000000000000000000000000000000000000"
+issued = 2026-11-01
+"#
+        );
+        let c = EdgeConfig::from_toml(&text).unwrap();
+        assert_eq!(c.guard.requests_per_sec, 5);
+        assert_eq!(c.guard.burst, 40);
+        assert_eq!(c.guard.scanner_user_agents, ["EvilDialer"]);
+        assert_eq!(c.fraud.factor, 4.5);
+        assert_eq!(c.fraud.min_calls, 20);
+        let admin = c.admin.unwrap();
+        assert_eq!(admin.token_idle_days, 183);
+        assert_eq!(admin.token[0].name, "noc");
+
+        let bad = format!(
+            "user_agent = \"edge 2.1\"\n{MINIMAL}{}",
+            r#"
+[guard]
+requests_per_sec = 0
+ban_sec = 60
+[fraud]
+factor = 0.5
+[admin]
+address = "127.0.0.1:9091"
+"#
+        );
+        let errors = EdgeConfig::from_toml(&bad).unwrap_err().0.join("\n");
+        for phrase in [
+            "user_agent: \"edge 2.1\" must not carry a version",
+            "guard: unknown field `ban_sec`",
+            "fraud.factor: must be a number of at least 1, got 0.5",
+            "admin.token: missing",
+        ] {
+            assert!(errors.contains(phrase), "missing {phrase:?} in:\n{errors}");
+        }
+    }
+
+    #[test]
+    fn the_production_sample_is_valid() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../samples/sip-edge/production.toml");
+        let c = EdgeConfig::load(&path).unwrap();
+        assert_eq!(c.listen.len(), 4);
+        assert!(c.admin.unwrap().address.ip().is_loopback());
+        assert!(c.metrics_address.unwrap().ip().is_loopback());
     }
 
     #[test]

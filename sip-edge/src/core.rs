@@ -65,6 +65,8 @@ pub enum Command {
     /// New provisioning (and number directory, unless fixed at start): new counts
     /// apply to new calls.
     Reload(Arc<Provisioning>, Option<Arc<dyn DidDirectory>>),
+    /// A request of the admin API (see [`crate::admin`]).
+    Admin(crate::admin::AdminRequest),
     /// Stop taking calls; end what remains at `deadline`; answer when done.
     Drain {
         /// When calls still in progress are ended.
@@ -73,6 +75,10 @@ pub enum Command {
         done: oneshot::Sender<()>,
     },
 }
+
+/// The core's side of the admin API (block, end calls, status), in its own file.
+#[path = "core_admin.rs"]
+mod admin_ops;
 
 /// The RFC 3261 magic cookie that starts every branch.
 const MAGIC_COOKIE: &str = "z9hG4bK";
@@ -187,6 +193,8 @@ struct Call {
     upstream_routes: Vec<String>,
     downstream_routes: Vec<String>,
     span: Span,
+    /// The call's place in the fraud guard's class counts (outbound calls).
+    fraud: Option<crate::fraud::FraudPermit>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,6 +263,10 @@ pub struct CoreParts {
     pub tls: Option<Arc<crate::tls::TlsContext>>,
     /// Names of next hops.
     pub resolver: Arc<crate::resolve::Resolver>,
+    /// Scanner and flood defence (transactions in flight, known sources).
+    pub guard: Arc<crate::guard::Guard>,
+    /// Toll-fraud guard.
+    pub fraud: crate::fraud::FraudGuard,
 }
 
 /// The core task's state.
@@ -270,6 +282,8 @@ pub struct Core {
     counters: Arc<TransportCounters>,
     records: mpsc::UnboundedSender<CallRecord>,
     metrics: Arc<Metrics>,
+    guard: Arc<crate::guard::Guard>,
+    fraud: crate::fraud::FraudGuard,
     carrier_ips: HashSet<IpAddr>,
     own_addresses: Vec<(String, u16)>,
     conns: HashMap<ConnId, Conn>,
@@ -376,6 +390,8 @@ impl Core {
             counters: parts.counters,
             records: parts.records,
             metrics: parts.metrics,
+            guard: parts.guard,
+            fraud: parts.fraud,
             carrier_ips,
             own_addresses,
             conns: HashMap::new(),
@@ -462,12 +478,16 @@ impl Core {
                 if let Some(dids) = dids {
                     self.dids = dids;
                 }
+                self.access
+                    .resolver
+                    .prefetch(crate::resolve::dns_targets(&provisioning));
                 info!(
                     fingerprint = provisioning.fingerprint(),
                     "Provisioning reloaded; new channel counts apply to new calls."
                 );
                 self.provisioning = provisioning;
             }
+            Event::Command(Command::Admin(request)) => self.on_admin(request),
             Event::Command(Command::Drain { deadline, done }) => {
                 info!(calls = self.calls.len(), "Draining: new calls get 503.");
                 self.draining = Some(done);
@@ -525,7 +545,9 @@ impl Core {
             }
             TimerKind::ServerExpire(key, gen) => {
                 if self.servers.get(&key).is_some_and(|tx| tx.gen == gen) {
-                    self.servers.remove(&key);
+                    if let Some(tx) = self.servers.remove(&key) {
+                        self.guard.transaction_closed(tx.flow.peer().ip());
+                    }
                 }
             }
             TimerKind::ClientRetransmit(key, gen) => {
@@ -712,6 +734,7 @@ impl Core {
                     receiver,
                     self.events.clone(),
                     self.counters.clone(),
+                    self.guard.clone(),
                 ));
                 Some(Flow::Tcp {
                     conn,
@@ -920,6 +943,7 @@ impl Core {
                 to_tag,
             },
         );
+        self.guard.transaction_opened(peer.ip());
         if method == Method::Invite {
             self.reply(&key, 100, "Trying", &[]);
         }
@@ -933,6 +957,16 @@ impl Core {
         match method {
             Method::Cancel => self.on_cancel(&key),
             _ if message.to_tag().is_some() => self.on_in_dialog(flow, message, key),
+            // Unknown sources get one answer whatever they ask (no enumeration of
+            // numbers or users); REGISTER is the registrar's to answer.
+            _ if method.as_str() != "REGISTER"
+                && !self.guard.is_known(peer.ip())
+                && !self.known_by_identity(&flow) =>
+            {
+                self.metrics.count_refusal("unknown_source");
+                info!(%peer, method = method.as_str(), "Request from an unknown source: 403.");
+                self.reply(&key, 403, "Forbidden", &[]);
+            }
             Method::Invite => self.on_initial_invite(flow, message, key),
             Method::Options => {
                 let known = self.carrier_ips.contains(&peer.ip())
@@ -1078,6 +1112,28 @@ impl Core {
             refuse(self, 503, "Service Unavailable", &[], Disposition::Failed);
             return;
         }
+        let fraud_permit = match self.fraud.check(
+            trunk,
+            direction,
+            &parties.callee,
+            parties.emergency,
+        ) {
+            crate::fraud::Verdict::Admit(permit) => permit,
+            crate::fraud::Verdict::Refuse { reason, label } => {
+                self.metrics.count_refusal(label);
+                info!(trunk = trunk.id(), callee = %parties.callee, %reason, "Toll-fraud guard: call refused (403).");
+                let host = self.listener_for(&flow).advertised();
+                let warning = format!("399 {host} \"{reason}\"");
+                refuse(
+                    self,
+                    403,
+                    "Forbidden",
+                    &[("Warning", warning)],
+                    Disposition::RejectedPolicy,
+                );
+                return;
+            }
+        };
         let site_limit = site_id
             .as_deref()
             .and_then(|s| trunk.site(s))
@@ -1161,6 +1217,7 @@ impl Core {
             caller_flow: flow,
             callee_flow: None,
             span,
+            fraud: Some(fraud_permit),
         };
         self.calls_by_call_id
             .entry(call.call_id.clone())

@@ -33,6 +33,16 @@
 //!   failover on 503, 408 or a transport error. Anything else is refused (403 unknown
 //!   source, 404 unknown number): the edge is never an open relay; in-dialog requests
 //!   must belong to a call it knows (481).
+//! - **Defence in front of the parser** ([`guard`]): per source IP, bans (packets
+//!   dropped unread), a token bucket on messages, open transactions counted by the
+//!   core, scanner User-Agents and size limits; carriers, trunk addresses and inbound
+//!   targets are known sources and never banned.
+//! - **Toll-fraud guard** ([`fraud`]), owned by the core and asked before channel
+//!   admission: blocks (trunk or class, kept on disk), anomaly detection against the
+//!   trunk's own baseline, provisioned caps per destination class.
+//! - **Admin API** ([`admin`]): hyper on its own listener; it reads and changes the
+//!   core's state only through commands on the core's queue
+//!   ([`core::Command::Admin`]).
 //! - **Records** ([`records`]) are built when a call ends and queued to a writer task
 //!   that submits them to the `cdr` no-loss writer and awaits each acknowledgement in
 //!   its own task: the SIP path never waits for ClickHouse or the disk.
@@ -62,6 +72,32 @@
 //!   UDP readers answer new INVITEs `503` with `Retry-After: 1` themselves, before
 //!   any trunk lookup: these get no record, only `sip_edge_refusals_total{reason="overload"}`.
 //!
+//! - Flood defence: limits apply to unknown sources (customers and carriers are known
+//!   by address and never banned: a burst or a bad User-Agent from a customer's PBX is
+//!   dropped and logged, not banned; `known_requests_per_sec` can cap them). Every
+//!   datagram counts toward the rate, responses included. Open transactions include
+//!   completed ones waiting for retransmissions (64×T1 over UDP): that is the memory
+//!   a source holds. Scanner User-Agents ban on the first request, so sipvicious
+//!   gets no answer at all.
+//! - Unknown sources get `403 Forbidden` to every out-of-dialog request (INVITE,
+//!   OPTIONS, MESSAGE, SUBSCRIBE...), with the same headers whatever the number or
+//!   user asked; REGISTER is left to the registrar (405 while there is none).
+//! - Fraud classes: `premium` = `special_premium` in any country plus
+//!   `international_network` (satellite), `international` = any other number outside
+//!   the national plan, `other` = the rest (overseas departments are national). Only
+//!   outbound calls are classified and capped; a trunk block refuses inbound calls
+//!   too; emergency calls are never refused and still count.
+//! - Anomaly detection counts attempts (refused ones too) per trunk and class in
+//!   buckets of a quarter window (at most ~1,000 per baseline); the attempt that
+//!   trips the detector is itself refused. Unblocking a class clears its history, so
+//!   the burst that tripped it is not held against the trunk again.
+//! - A call ended by an operator (block with `end_calls`, `POST /calls/{id}/end`) is
+//!   recorded as any call the edge ends: `answered` (billable to the BYE) when it was
+//!   answered, `failed` (503) while still ringing; who and why are in the log lines
+//!   of the call (the call-record schema has no reason column).
+//! - Admin tokens are stored as SHA-256 hashes; last use is kept in
+//!   `<spool_dir>/admin-tokens.json`, fraud blocks in `<spool_dir>/fraud-blocks.json`.
+//!
 //! # Configuration
 //! See [`config`] for the TOML reference. Run `sip-edge --config FILE`; SIGHUP
 //! reloads provisioning (new counts apply to new calls), SIGTERM drains.
@@ -79,12 +115,15 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod auth;
 pub mod channels;
 pub mod config;
 pub mod core;
 pub mod dids;
 pub mod framing;
+pub mod fraud;
+pub mod guard;
 pub mod message;
 pub mod metrics;
 pub mod peers;
@@ -98,6 +137,7 @@ use crate::channels::Channels;
 use crate::config::{EdgeConfig, Transport};
 use crate::core::{Command, Core, CoreParts};
 use crate::dids::{DidDirectory, InventoryDids, StaticDids};
+use crate::guard::Guard;
 use crate::metrics::Metrics;
 use crate::transport::{Event, TransportCounters};
 use anyhow::Context as _;
@@ -131,9 +171,10 @@ pub struct Edge {
     metrics: Arc<Metrics>,
     metrics_address: Option<SocketAddr>,
     sip_addresses: Vec<(Transport, SocketAddr)>,
+    admin_address: Option<SocketAddr>,
+    guard: Arc<Guard>,
     background: Vec<JoinHandle<()>>,
     tls: Option<Arc<tls::TlsContext>>,
-    resolver: Arc<resolve::Resolver>,
 }
 
 impl Edge {
@@ -162,6 +203,16 @@ impl Edge {
         }
         let fixed_dids = dids.is_some();
         let dids = dids.unwrap_or(inventory);
+        let guard = Arc::new(Guard::new(config.guard.clone()));
+        guard.set_known(
+            known_addresses(&config, &provisioning),
+            provisioning.clone(),
+        );
+        let fraud = fraud::FraudGuard::new(
+            config.fraud.clone(),
+            Some(config.spool_dir.join("fraud-blocks.json")),
+        )
+        .map_err(anyhow::Error::msg)?;
 
         let (writer, running, _recovery) =
             CallRecordWriter::start(&config.clickhouse, WriterConfig::new(&config.spool_dir))
@@ -180,6 +231,8 @@ impl Edge {
             counters.clone(),
             writer.clone(),
         ));
+        metrics.add_section(guard.clone());
+        metrics.add_section(fraud.metrics());
         let next_conn = Arc::new(AtomicU64::new(1));
         let tls = match &config.tls {
             Some(settings) => {
@@ -190,7 +243,7 @@ impl Edge {
             None => None,
         };
         let resolver = resolve::Resolver::new(config.hosts.clone());
-        resolver.prefetch(dns_targets(&provisioning));
+        resolver.prefetch(resolve::dns_targets(&provisioning));
         let mut background = Vec::new();
         let mut udp = Vec::new();
         let mut tcp = Vec::new();
@@ -209,6 +262,7 @@ impl Edge {
                             events.clone(),
                             counters.clone(),
                             config.user_agent.clone(),
+                            guard.clone(),
                         )));
                     }
                     udp.push((listen.clone(), socket));
@@ -223,6 +277,7 @@ impl Edge {
                         events.clone(),
                         next_conn.clone(),
                         counters.clone(),
+                        guard.clone(),
                     )));
                     tcp.push(listen.clone());
                 }
@@ -240,6 +295,7 @@ impl Edge {
                         events.clone(),
                         next_conn.clone(),
                         counters.clone(),
+                        guard.clone(),
                     )));
                     tcp.push(listen.clone());
                 }
@@ -253,6 +309,43 @@ impl Edge {
                     .with_context(|| format!("cannot bind the metrics endpoint {address}"))?;
                 let local = listener.local_addr()?;
                 background.push(tokio::spawn(metrics::serve(listener, metrics.clone())));
+                Some(local)
+            }
+            None => None,
+        };
+        background.push(tokio::spawn(guard::sweep_every(
+            guard.clone(),
+            Duration::from_secs(1),
+        )));
+        let admin_address = match &config.admin {
+            Some(admin_config) => {
+                let listener =
+                    TcpListener::bind(admin_config.address)
+                        .await
+                        .with_context(|| {
+                            format!("cannot bind the admin API {}", admin_config.address)
+                        })?;
+                let local = listener.local_addr()?;
+                let reload_config = config.clone();
+                let reload_events = events.clone();
+                let reload_guard = guard.clone();
+                let context = Arc::new(admin::AdminContext {
+                    tokens: std::sync::Mutex::new(admin::Tokens::new(
+                        admin_config,
+                        Some(config.spool_dir.join("admin-tokens.json")),
+                    )),
+                    events: events.clone(),
+                    guard: guard.clone(),
+                    reload: Arc::new(move || {
+                        let config = reload_config.clone();
+                        let events = reload_events.clone();
+                        let guard = reload_guard.clone();
+                        Box::pin(async move {
+                            reload_provisioning(&config, &events, &guard, fixed_dids).await
+                        })
+                    }),
+                });
+                background.push(tokio::spawn(admin::serve(listener, context)));
                 Some(local)
             }
             None => None,
@@ -274,9 +367,11 @@ impl Edge {
             metrics: metrics.clone(),
             tls: tls.clone(),
             resolver: resolver.clone(),
+            guard: guard.clone(),
+            fraud,
         });
         let core = tokio::spawn(core.run(receiver));
-        tracing::info!(node = %config.node_id, listeners = ?sip_addresses, metrics = ?metrics_address, "SIP edge started.");
+        tracing::info!(node = %config.node_id, listeners = ?sip_addresses, metrics = ?metrics_address, admin = ?admin_address, "SIP edge started.");
         Ok(Edge {
             fixed_dids,
             config,
@@ -287,9 +382,10 @@ impl Edge {
             metrics,
             metrics_address,
             sip_addresses,
+            admin_address,
+            guard,
             background,
             tls,
-            resolver,
         })
     }
 
@@ -304,16 +400,18 @@ impl Edge {
             Some(context) => context.reload().map_err(|e| format!("TLS: {e:#}")),
             None => Ok(()),
         };
-        let (provisioning, inventory) = load_provisioning(&self.config)
-            .await
-            .map_err(|e| format!("{e:#}"))?;
-        self.resolver.prefetch(dns_targets(&provisioning));
-        let dids = (!self.fixed_dids).then_some(inventory);
-        self.events
-            .send(Event::Command(Command::Reload(provisioning, dids)))
-            .await
-            .map_err(|_| "the edge has stopped".to_string())?;
+        reload_provisioning(&self.config, &self.events, &self.guard, self.fixed_dids).await?;
         tls_result
+    }
+
+    /// The admin API's address, when configured.
+    pub fn admin_address(&self) -> Option<SocketAddr> {
+        self.admin_address
+    }
+
+    /// The scanner and flood defence.
+    pub fn guard(&self) -> &Arc<Guard> {
+        &self.guard
     }
 
     /// The metrics endpoint's address, when configured.
@@ -362,18 +460,6 @@ impl Edge {
     }
 }
 
-/// The DNS names of the trunks' inbound targets.
-fn dns_targets(provisioning: &Provisioning) -> Vec<String> {
-    provisioning
-        .trunks()
-        .iter()
-        .filter_map(|t| match t.inbound().target().host() {
-            provisioning::Host::Dns(name) => Some(name.clone()),
-            provisioning::Host::Ip(_) => None,
-        })
-        .collect()
-}
-
 fn bind_udp(address: SocketAddr) -> anyhow::Result<UdpSocket> {
     let socket = std::net::UdpSocket::bind(address)
         .with_context(|| format!("cannot listen on UDP {address}"))?;
@@ -412,6 +498,43 @@ fn set_receive_buffer(socket: &std::net::UdpSocket, bytes: i32) -> i32 {
         // Linux reports twice the requested size (bookkeeping overhead included).
         granted / 2
     }
+}
+
+/// Reloads provisioning (SIGHUP and the admin API): the core takes the new data for
+/// new calls, the guard the new known addresses.
+async fn reload_provisioning(
+    config: &Arc<EdgeConfig>,
+    events: &mpsc::Sender<Event>,
+    guard: &Guard,
+    fixed_dids: bool,
+) -> Result<(), String> {
+    let (provisioning, inventory) = load_provisioning(config)
+        .await
+        .map_err(|e| format!("{e:#}"))?;
+    guard.set_known(known_addresses(config, &provisioning), provisioning.clone());
+    let dids = (!fixed_dids).then_some(inventory);
+    events
+        .send(Event::Command(Command::Reload(provisioning, dids)))
+        .await
+        .map_err(|_| "the edge has stopped".to_string())
+}
+
+/// Addresses the guard treats as known besides the trunks' source addresses: the
+/// carriers and the trunks' inbound targets given as IP addresses (a PBX answering
+/// inbound calls from an address it does not call from).
+fn known_addresses(
+    config: &EdgeConfig,
+    provisioning: &Provisioning,
+) -> std::collections::HashSet<std::net::IpAddr> {
+    let carriers = config.carriers.iter().map(|c| c.address.ip());
+    let targets = provisioning
+        .trunks()
+        .iter()
+        .filter_map(|t| match t.inbound().target().host() {
+            provisioning::Host::Ip(ip) => Some(*ip),
+            provisioning::Host::Dns(_) => None,
+        });
+    carriers.chain(targets).collect()
 }
 
 /// Loads the provisioning directory and its number inventory (`numbers/`, empty when

@@ -6,7 +6,7 @@
 //! - `sip_edge_active_calls{trunk}`: calls holding a channel now;
 //! - `sip_edge_calls_total{disposition}`: call attempts ended, by record disposition;
 //! - `sip_edge_refusals_total{reason}`: INVITEs the edge refused (`no_channel`,
-//!   `unknown_source`, `unknown_number`, `draining`, `unroutable`, `overload`,
+//!   `blocked` and `fraud_cap` (toll-fraud guard), `unknown_source`, `unknown_number`, `draining`, `unroutable`, `overload`,
 //!   `too_many_hops`);
 //! - `sip_edge_messages_received_total`, `sip_edge_malformed_messages_total`;
 //! - `sip_edge_records_queued`, `sip_edge_records_not_durable_total`;
@@ -17,7 +17,12 @@
 //!   REGISTER binding), `sip_edge_auth_total{result}` (digest: `challenged`,
 //!   `accepted`, `rejected`, `stale`, `replayed`, `malformed`),
 //!   `sip_edge_tls_refusals_total{reason}` (`handshake`, `no_certificate`,
-//!   `certificate_mismatch`, `not_tls`).
+//!   `certificate_mismatch`, `not_tls`);
+//! - the families of the parts registered with [`Metrics::add_section`]: the flood
+//!   guard (`sip_edge_bans_total{reason}`, `sip_edge_banned_sources`,
+//!   `sip_edge_banned_packets_total`, `sip_edge_oversized_messages_total`...) and
+//!   the fraud guard (`sip_edge_fraud_anomalies_total`,
+//!   `sip_edge_fraud_blocked{trunk,class,automatic}`).
 
 use crate::channels::TrunkGauges;
 use crate::transport::TransportCounters;
@@ -30,8 +35,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// Reasons an INVITE is refused, as metric labels.
-pub const REFUSAL_REASONS: [&str; 7] = [
+pub const REFUSAL_REASONS: [&str; 9] = [
     "no_channel",
+    "blocked",
+    "fraud_cap",
     "unknown_source",
     "unknown_number",
     "draining",
@@ -40,8 +47,15 @@ pub const REFUSAL_REASONS: [&str; 7] = [
     "too_many_hops",
 ];
 
+/// A part of the edge that renders its own metric families.
+pub trait MetricsSection: Send + Sync {
+    /// Appends its families in the text exposition format.
+    fn render(&self, out: &mut String);
+}
+
 /// Every counter of the edge.
 pub struct Metrics {
+    sections: std::sync::Mutex<Vec<Arc<dyn MetricsSection>>>,
     /// Calls in progress per trunk.
     pub trunks: TrunkGauges,
     /// Transport counters.
@@ -65,6 +79,7 @@ impl Metrics {
         writer: CallRecordWriter,
     ) -> Self {
         Metrics {
+            sections: std::sync::Mutex::new(Vec::new()),
             trunks,
             transport,
             dispositions: Default::default(),
@@ -74,6 +89,14 @@ impl Metrics {
             security: SecurityMetrics::default(),
             writer,
         }
+    }
+
+    /// Adds a part's families to the exposition.
+    pub fn add_section(&self, section: Arc<dyn MetricsSection>) {
+        self.sections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(section);
     }
 
     /// Counts an ended call attempt.
@@ -219,6 +242,14 @@ impl Metrics {
             let _ = writeln!(out, "{name} {value}");
         }
         self.security.render(&mut out);
+        for section in self
+            .sections
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            section.render(&mut out);
+        }
         out
     }
 }

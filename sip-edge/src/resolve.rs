@@ -124,6 +124,18 @@ impl Resolver {
     }
 }
 
+/// The DNS names of the trunks' inbound targets.
+pub fn dns_targets(provisioning: &provisioning::Provisioning) -> Vec<String> {
+    provisioning
+        .trunks()
+        .iter()
+        .filter_map(|t| match t.inbound().target().host() {
+            provisioning::Host::Dns(name) => Some(name.clone()),
+            provisioning::Host::Ip(_) => None,
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

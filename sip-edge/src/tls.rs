@@ -15,6 +15,7 @@
 //!   them, established connections (and the calls over them) go on untouched.
 
 use crate::config::TlsSettings;
+use crate::guard::Guard;
 use crate::transport::{self, ConnId, Event, Events, TransportCounters};
 use anyhow::Context as _;
 use rustls::pki_types::pem::PemObject as _;
@@ -166,6 +167,7 @@ pub async fn acceptor(
     events: Events,
     next_conn: Arc<AtomicU64>,
     counters: Arc<TransportCounters>,
+    guard: Arc<Guard>,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -179,10 +181,14 @@ pub async fn acceptor(
         if events.is_closed() {
             return;
         }
+        if !guard.admit_connection(peer.ip()) {
+            continue; // dropped before the handshake: the connection closes
+        }
         let _ = stream.set_nodelay(true);
         let context = context.clone();
         let events = events.clone();
         let counters = counters.clone();
+        let guard = guard.clone();
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
         tokio::spawn(async move {
             let acceptor = TlsAcceptor::from(context.server());
@@ -221,8 +227,10 @@ pub async fn acceptor(
                 return;
             }
             let (reader, writer) = tokio::io::split(stream);
-            transport::run_connection(conn, peer, true, reader, writer, receiver, events, counters)
-                .await;
+            transport::run_connection(
+                conn, peer, true, reader, writer, receiver, events, counters, guard,
+            )
+            .await;
         });
     }
 }
@@ -239,6 +247,7 @@ pub async fn connect(
     receiver: mpsc::Receiver<Vec<u8>>,
     events: Events,
     counters: Arc<TransportCounters>,
+    guard: Arc<Guard>,
 ) {
     let timeout = context.settings.handshake_timeout;
     let attempt = async {
@@ -266,8 +275,10 @@ pub async fn connect(
         Ok(Ok(stream)) => {
             tracing::debug!(%peer, %server_name, "TLS connection opened.");
             let (reader, writer) = tokio::io::split(stream);
-            transport::run_connection(conn, peer, true, reader, writer, receiver, events, counters)
-                .await;
+            transport::run_connection(
+                conn, peer, true, reader, writer, receiver, events, counters, guard,
+            )
+            .await;
         }
         Ok(Err(reason)) => {
             context.handshake_failures.fetch_add(1, Ordering::Relaxed);

@@ -11,12 +11,17 @@
 //! queueing bytes to the connection's task. A connection's task reports its end once
 //! ([`Event::Closed`]), whoever closed it; the core then ends what depended on it.
 //!
+//! Defence: every datagram and every framed stream message first passes the
+//! [`Guard`] (bans, rate, size limits) unparsed, then, parsed, its scanner check; a
+//! banned source's TCP connections are refused or closed.
+//!
 //! Overload: when the core's queue is nearly full, a UDP reader answers a new INVITE
 //! itself with `503 Service Unavailable` instead of queueing it, so the edge sheds new
 //! calls and keeps serving the calls it admitted.
 
 use crate::config::Transport;
 use crate::framing::Framer;
+use crate::guard::Guard;
 use crate::message::Message;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -220,6 +225,7 @@ pub async fn udp_reader(
     events: Events,
     counters: Arc<TransportCounters>,
     server_header: String,
+    guard: Arc<Guard>,
 ) {
     let mut buf = vec![0u8; 65_535];
     loop {
@@ -232,6 +238,9 @@ pub async fn udp_reader(
             }
         };
         let bytes = &buf[..n];
+        if !guard.admit_bytes(peer.ip(), bytes) {
+            continue;
+        }
         if bytes.iter().all(|b| b.is_ascii_whitespace()) {
             continue; // keep-alive
         }
@@ -240,6 +249,7 @@ pub async fn udp_reader(
             peer,
         };
         let event = match parse_or_count(bytes, &flow, &counters) {
+            Some(message) if !guard.admit_message(peer.ip(), &message) => continue,
             Some(message) => {
                 if events.max_capacity() - events.capacity() > SHED_ABOVE_QUEUED
                     && message.method() == crate::message::Method::Invite
@@ -282,6 +292,7 @@ pub async fn tcp_acceptor(
     events: Events,
     next_conn: Arc<AtomicU64>,
     counters: Arc<TransportCounters>,
+    guard: Arc<Guard>,
 ) {
     loop {
         let (stream, peer) = match listener.accept().await {
@@ -292,6 +303,9 @@ pub async fn tcp_acceptor(
                 continue;
             }
         };
+        if !guard.admit_connection(peer.ip()) {
+            continue; // dropped: the connection closes unread
+        }
         let _ = stream.set_nodelay(true);
         let conn = next_conn.fetch_add(1, Ordering::Relaxed);
         let (sender, receiver) = mpsc::channel(1024);
@@ -312,6 +326,7 @@ pub async fn tcp_acceptor(
             receiver,
             events.clone(),
             counters.clone(),
+            guard.clone(),
         ));
     }
 }
@@ -325,6 +340,7 @@ pub async fn connect(
     receiver: mpsc::Receiver<Vec<u8>>,
     events: Events,
     counters: Arc<TransportCounters>,
+    guard: Arc<Guard>,
 ) {
     let attempt = async {
         let socket = if peer.is_ipv4() {
@@ -342,7 +358,7 @@ pub async fn connect(
             let _ = stream.set_nodelay(true);
             let (reader, writer) = stream.into_split();
             run_connection(
-                conn, peer, false, reader, writer, receiver, events, counters,
+                conn, peer, false, reader, writer, receiver, events, counters, guard,
             )
             .await;
         }
@@ -377,6 +393,7 @@ pub(crate) async fn run_connection<R, W>(
     mut outgoing: mpsc::Receiver<Vec<u8>>,
     events: Events,
     counters: Arc<TransportCounters>,
+    guard: Arc<Guard>,
 ) where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -403,8 +420,22 @@ pub(crate) async fn run_connection<R, W>(
                 loop {
                     match framer.next_message() {
                         Ok(Some(bytes)) => {
+                            if !guard.admit_bytes(peer.ip(), &bytes) {
+                                if guard.is_banned(peer.ip()) {
+                                    failure = Some("source banned".to_string());
+                                    break;
+                                }
+                                continue;
+                            }
                             let flow = flow_of(conn, peer);
                             let event = match parse_or_count(&bytes, &flow, &counters) {
+                                Some(message) if !guard.admit_message(peer.ip(), &message) => {
+                                    if guard.is_banned(peer.ip()) {
+                                        failure = Some("source banned".to_string());
+                                        break;
+                                    }
+                                    continue;
+                                }
                                 Some(message) => Event::Received { flow, message: Box::new(message) },
                                 None => {
                                     if let Some(reply) = bad_request_reply(&bytes, "malformed request") {

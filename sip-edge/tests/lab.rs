@@ -27,6 +27,12 @@ pub struct LabOptions {
     pub site_channels: Option<u32>,
     /// Transport of the trunk's inbound target.
     pub inbound_transport: &'static str,
+    /// TOML tables appended to the edge configuration (`[guard]`, `[fraud]`...).
+    pub edge_extra: String,
+    /// TOML tables added to trunk `acme-test` (e.g. `[trunk.fraud_caps]`).
+    pub trunk_extra: String,
+    /// More `[[trunk]]` entries for `trunks.toml`.
+    pub more_trunks: String,
 }
 
 impl Default for LabOptions {
@@ -40,6 +46,9 @@ impl Default for LabOptions {
             carriers: vec![(3, "udp")],
             site_channels: None,
             inbound_transport: "udp",
+            edge_extra: String::new(),
+            trunk_extra: String::new(),
+            more_trunks: String::new(),
         }
     }
 }
@@ -59,6 +68,8 @@ struct TrunkShape {
     channels: u32,
     site_channels: Option<u32>,
     inbound_transport: &'static str,
+    extra: String,
+    more_trunks: String,
 }
 
 pub fn scenario(name: &str) -> PathBuf {
@@ -98,6 +109,8 @@ contract_start = 2024-01-01
             channels: options.channels,
             site_channels: options.site_channels,
             inbound_transport: options.inbound_transport,
+            extra: options.trunk_extra.clone(),
+            more_trunks: options.more_trunks.clone(),
         };
         std::fs::write(prov.join("trunks.toml"), trunks_toml(n, &trunks)).unwrap();
 
@@ -146,7 +159,10 @@ timer_c_secs = {timer_c}
 [clickhouse]
 url = "{url}"
 database = "{database}"
+
+{edge_extra}
 "#,
+            edge_extra = options.edge_extra,
             prov = prov.display(),
             spool = dir.path().join("spool").display(),
             refusal = options.refusal_code,
@@ -380,12 +396,15 @@ fn trunks_toml(n: u8, shape: &TrunkShape) -> String {
         .site_channels
         .map(|c| format!("channels = {c}\n"))
         .unwrap_or_default();
+    let extra = &shape.extra;
+    let more_trunks = &shape.more_trunks;
     format!(
         r#"[[trunk]]
 id = "{TRUNK}"
 customer = "acme"
 plan = "fixed"
 channels = [{{ from = 2024-01-01, channels = {channels} }}]
+{extra}
 
 [trunk.identify]
 source_addresses = ["127.0.{n}.16/28"]
@@ -407,6 +426,8 @@ name = "Annexe"
 address = "2 rue de la Paix, 75002 Paris"
 insee_code = "75056"
 source_addresses = ["127.0.{n}.22"]
+
+{more_trunks}
 "#
     )
 }

@@ -16,7 +16,10 @@
 //! Waits are on events (SIPp exiting, a metric reaching a value, ClickHouse holding
 //! the expected rows), each bounded in time.
 
+mod admin;
 mod binary;
+mod defence;
+mod fraud;
 mod lab;
 mod peers;
 mod raw;

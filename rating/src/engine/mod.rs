@@ -104,10 +104,56 @@ impl RatingCall {
     /// The forwarding user: the recorded forwarding party, else the Teams user of
     /// a Teams forwarded call; empty when the call was not forwarded.
     pub fn forwarding_user(&self) -> &str {
+        self.view().forwarding_user()
+    }
+
+    /// The call as the engine reads it.
+    pub fn view(&self) -> CallRef<'_> {
+        CallRef {
+            call_key: &self.call_key,
+            trunk_id: &self.trunk_id,
+            direction: self.direction,
+            caller: &self.caller,
+            callee: &self.callee,
+            forwarding_party: &self.forwarding_party,
+            disposition: self.disposition,
+            emergency: self.emergency,
+            invite_ms: self.invite_ms,
+            billable_ms: self.billable_ms,
+            teams_user: &self.teams_user,
+            teams_call_type: &self.teams_call_type,
+            teams_sbc_fqdn: &self.teams_sbc_fqdn,
+        }
+    }
+}
+
+/// A [`RatingCall`] borrowing its text: what the engine reads, so that the
+/// monthly job rates rows straight out of the ClickHouse stream without copies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub struct CallRef<'a> {
+    pub call_key: &'a str,
+    pub trunk_id: &'a str,
+    pub direction: Direction,
+    pub caller: &'a str,
+    pub callee: &'a str,
+    pub forwarding_party: &'a str,
+    pub disposition: Disposition,
+    pub emergency: bool,
+    pub invite_ms: u64,
+    pub billable_ms: u64,
+    pub teams_user: &'a str,
+    pub teams_call_type: &'a str,
+    pub teams_sbc_fqdn: &'a str,
+}
+
+impl<'a> CallRef<'a> {
+    /// See [`RatingCall::forwarding_user`].
+    pub fn forwarding_user(&self) -> &'a str {
         if !self.forwarding_party.is_empty() {
-            &self.forwarding_party
+            self.forwarding_party
         } else if self.teams_call_type == TEAMS_FORWARDING {
-            &self.teams_user
+            self.teams_user
         } else {
             ""
         }
@@ -287,9 +333,9 @@ impl NotBilled {
 
 impl CountedCall {
     /// The compact form of a counted call whose packed destination is `number`.
-    pub fn of(call: &RatingCall, number: u64) -> Self {
+    pub fn of(call: &CallRef<'_>, number: u64) -> Self {
         CountedCall {
-            call_key: call.call_key.clone(),
+            call_key: call.call_key.to_owned(),
             invite_ms: call.invite_ms,
             billable_ms: call.billable_ms,
             number,
@@ -536,7 +582,7 @@ impl<'a> TrunkRater<'a> {
 
     /// Pass 1: settles a call that is not counted, or returns it as counted. Calls
     /// may come in any order.
-    pub fn assess(&mut self, call: &RatingCall) -> Assessed {
+    pub fn assess(&mut self, call: &CallRef<'_>) -> Assessed {
         self.calls += 1;
         let outbound = call.direction == Direction::Outbound;
         if outbound {
@@ -556,7 +602,7 @@ impl<'a> TrunkRater<'a> {
         if call.disposition != Disposition::Answered {
             return self.not_billed(NotBilled::Unanswered(call.disposition));
         }
-        let destination = Destination::classify(&call.callee);
+        let destination = Destination::classify(call.callee);
         if destination.is_emergency() {
             return self.not_billed(NotBilled::Emergency);
         }
@@ -600,19 +646,21 @@ impl<'a> TrunkRater<'a> {
             }
             Eligibility::InPlan => {
                 let excluded: Option<(Rule, String)> = if self.telecom_professional {
-                    if self.telecom_first.as_ref().is_none_or(|f| {
-                        (call.invite_ms, call.call_key.as_str()) < (f.0, f.1.as_str())
-                    }) {
-                        self.telecom_first = Some((call.invite_ms, call.call_key.clone()));
+                    if self
+                        .telecom_first
+                        .as_ref()
+                        .is_none_or(|f| (call.invite_ms, call.call_key) < (f.0, f.1.as_str()))
+                    {
+                        self.telecom_first = Some((call.invite_ms, call.call_key.to_owned()));
                     }
                     Some((Rule::TelecomProfessional, String::new()))
                 } else if let Some(index) = self.suspension_index(call.invite_ms) {
                     let first = self
                         .suspended_first
                         .entry(index)
-                        .or_insert((call.invite_ms, call.call_key.clone()));
-                    if (call.invite_ms, call.call_key.as_str()) < (first.0, first.1.as_str()) {
-                        *first = (call.invite_ms, call.call_key.clone());
+                        .or_insert_with(|| (call.invite_ms, call.call_key.to_owned()));
+                    if (call.invite_ms, call.call_key) < (first.0, first.1.as_str()) {
+                        *first = (call.invite_ms, call.call_key.to_owned());
                     }
                     Some((
                         Rule::Suspension,
@@ -805,20 +853,20 @@ impl<'a> TrunkRater<'a> {
                 .calendar
                 .date_of(call.invite_ms)
                 .unwrap_or(self.ctx.month.first_day());
-            let as_call = RatingCall {
-                call_key: call.call_key.clone(),
-                trunk_id: self.ctx.trunk.id().to_owned(),
+            let as_call = CallRef {
+                call_key: &call.call_key,
+                trunk_id: self.ctx.trunk.id(),
                 direction: Direction::Outbound,
-                caller: String::new(),
-                callee: destination.number().to_owned(),
-                forwarding_party: call.forwarding_party.clone(),
+                caller: "",
+                callee: destination.number(),
+                forwarding_party: &call.forwarding_party,
                 disposition: Disposition::Answered,
                 emergency: false,
                 invite_ms: call.invite_ms,
                 billable_ms: call.billable_ms,
-                teams_user: String::new(),
-                teams_call_type: String::new(),
-                teams_sbc_fqdn: String::new(),
+                teams_user: "",
+                teams_call_type: "",
+                teams_sbc_fqdn: "",
             };
             let subject = if rule == Rule::Forwarding {
                 if breaching_users.contains(&call.forwarding_party) {
@@ -1103,12 +1151,19 @@ impl<'a> TrunkRater<'a> {
         let _ = self.not_billed(why);
     }
 
+    /// Counts `n` calls the caller settled as not billed without details (see
+    /// [`skip`](Self::skip)).
+    pub fn skip_many(&mut self, n: u64) {
+        self.calls += n;
+        self.by_status[Status::NotBilled.index()] += n;
+    }
+
     fn not_billed(&mut self, why: NotBilled) -> Assessed {
         self.by_status[Status::NotBilled.index()] += 1;
         Assessed::NotBilled(why)
     }
 
-    fn check_teams(&mut self, call: &RatingCall) {
+    fn check_teams(&mut self, call: &CallRef<'_>) {
         if !call.teams_sbc_fqdn.is_empty() {
             let fqdn = call
                 .teams_sbc_fqdn
@@ -1123,14 +1178,14 @@ impl<'a> TrunkRater<'a> {
         }
     }
 
-    fn check_caller(&mut self, call: &RatingCall) {
+    fn check_caller(&mut self, call: &CallRef<'_>) {
         if !self.checks_callers || call.caller.is_empty() {
             return;
         }
         let customer = self.ctx.customer.id();
-        let normalised = match number_portability::parse(&call.caller) {
+        let normalised = match number_portability::parse(call.caller) {
             Ok(n) => n.as_str().to_owned(),
-            Err(_) => call.caller.clone(),
+            Err(_) => call.caller.to_owned(),
         };
         if !self.ctx.inventory.holds(customer, &normalised) {
             earliest_of(&mut self.foreign_callers, normalised, call);
@@ -1140,7 +1195,7 @@ impl<'a> TrunkRater<'a> {
     /// Prices a call the plan would cover, naming the rule that re-prices it.
     fn reprice(
         &mut self,
-        call: &RatingCall,
+        call: &CallRef<'_>,
         destination: &Destination,
         date: NaiveDate,
         rule: Rule,
@@ -1180,7 +1235,7 @@ impl<'a> TrunkRater<'a> {
     #[allow(clippy::too_many_arguments)]
     fn settle(
         &mut self,
-        call: &RatingCall,
+        call: &CallRef<'_>,
         destination: &Destination,
         in_plan: bool,
         status: Status,
@@ -1203,7 +1258,7 @@ impl<'a> TrunkRater<'a> {
             None => (0, Decimal::ZERO, None),
         };
         let rated = RatedCall {
-            call_key: call.call_key.clone(),
+            call_key: call.call_key.to_owned(),
             trunk_id: self.ctx.trunk.id().to_owned(),
             customer_id: self.ctx.customer.id().to_owned(),
             invite_ms: call.invite_ms,
@@ -1245,7 +1300,7 @@ impl<'a> TrunkRater<'a> {
             ));
             entry.0 += 1;
             entry.1 += rated.amount;
-            keep_earliest(&mut entry.2, call.invite_ms, &call.call_key);
+            keep_earliest(&mut entry.2, call.invite_ms, call.call_key);
         }
         Assessed::Final(Box::new(rated))
     }
@@ -1300,13 +1355,13 @@ pub fn hours(ms: u64) -> Decimal {
 }
 
 /// Records `key`'s earliest call (by start, then call key).
-fn earliest_of(map: &mut BTreeMap<String, (u64, String)>, key: String, call: &RatingCall) {
-    let candidate = (call.invite_ms, call.call_key.as_str());
+fn earliest_of(map: &mut BTreeMap<String, (u64, String)>, key: String, call: &CallRef<'_>) {
+    let candidate = (call.invite_ms, call.call_key);
     match map.get_mut(&key) {
         Some(first) if (first.0, first.1.as_str()) <= candidate => {}
-        Some(first) => *first = (call.invite_ms, call.call_key.clone()),
+        Some(first) => *first = (call.invite_ms, call.call_key.to_owned()),
         None => {
-            map.insert(key, (call.invite_ms, call.call_key.clone()));
+            map.insert(key, (call.invite_ms, call.call_key.to_owned()));
         }
     }
 }
@@ -1353,7 +1408,7 @@ pub fn rate_in_memory(
     let mut counted = Vec::new();
     let mut counted_at: HashMap<String, usize> = HashMap::new();
     for call in calls {
-        match rater.assess(call) {
+        match rater.assess(&call.view()) {
             Assessed::Final(r) => rated.push(Some(*r)),
             Assessed::NotBilled(why) => {
                 let destination = Destination::classify(&call.callee);
@@ -1376,7 +1431,7 @@ pub fn rate_in_memory(
                 }))
             }
             Assessed::Counted(number) => {
-                let c = CountedCall::of(call, number);
+                let c = CountedCall::of(&call.view(), number);
                 counted_at.insert(c.call_key.clone(), rated.len());
                 rated.push(None);
                 counted.push(c);

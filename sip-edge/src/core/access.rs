@@ -166,6 +166,26 @@ impl Core {
         self.access.certificates.insert(conn, certificate);
     }
 
+    /// Whether a source the provisioning does not list is known all the same: a live
+    /// registration from its address, or a TLS client certificate naming a trunk.
+    pub(super) fn known_by_identity(&mut self, flow: &Flow) -> bool {
+        if !self
+            .access
+            .registrar
+            .trunks_at(flow.peer().ip(), Instant::now())
+            .is_empty()
+        {
+            return true;
+        }
+        let Flow::Tls { conn, .. } = flow else {
+            return false;
+        };
+        let Some(Some(der)) = self.access.certificates.get(conn) else {
+            return false;
+        };
+        trunk_by_certificate(&self.provisioning, der).is_some()
+    }
+
     /// Identifies the trunk of a request from a non-carrier source (module doc).
     pub(super) fn identify_caller(
         &mut self,
@@ -555,6 +575,7 @@ impl Core {
             receiver,
             self.events.clone(),
             self.counters.clone(),
+            self.guard.clone(),
         ));
         Some(Flow::Tls {
             conn,

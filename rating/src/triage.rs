@@ -1,0 +1,267 @@
+//! The first stage of the month's stream, on a task of its own: read the rows
+//! out of the HTTP chunks, digest them, find each row's trunk and settle the rows
+//! there is nothing to learn from; hand the others over to the rating.
+//!
+//! Most of a month's rows (inbound calls, unanswered attempts) are only counted.
+//! This stage counts them per trunk itself and passes on, per chunk, the position
+//! and trunk of each row the engine must see, sharing the chunk (no copy). The two
+//! stages run on two threads, so rating a row overlaps reading the next ones while
+//! ClickHouse streams on its own core.
+
+use bytes::Bytes;
+use cdr::{Direction, Disposition};
+
+use crate::stream::{MonthStream, RowRef};
+
+/// Rows of one chunk the engine must see: `(trunk index, offset)`, the trunk
+/// index [`UNKNOWN_TRUNK`] for a trunk provisioning does not know.
+pub struct RowBatch {
+    /// The chunk (or the one row a chunk boundary cut, completed).
+    pub bytes: Bytes,
+    /// Trunk index and row offset in `bytes`, in stream order.
+    pub rows: Vec<(u32, u32)>,
+}
+
+/// The trunk index of a row whose trunk provisioning does not know.
+pub const UNKNOWN_TRUNK: u32 = u32::MAX;
+
+/// What the first stage counted over the whole month.
+#[derive(Debug, Default)]
+pub struct Triage {
+    /// Rows read.
+    pub calls_read: u64,
+    /// Order-independent digest of the keys and revisions read: wrapping sum and
+    /// xor of [`key_hash`]es.
+    pub digest_sum: u64,
+    /// See `digest_sum`.
+    pub digest_xor: u64,
+    /// Per trunk index: rows settled here as not billed (inbound, emergency or
+    /// unanswered, carrying no evidence).
+    pub not_billed: Vec<u64>,
+}
+
+/// Trunk ids to rater indexes: a map from the id's hash to where the id sits in
+/// one buffer (to check a match) and its index, so that looking up the trunk of
+/// each of millions of rows stays in cache.
+#[derive(Default)]
+pub struct TrunkIds {
+    text: Vec<u8>,
+    /// (start in `text`, length, index), in insertion order.
+    spans: Vec<(u32, u32, u32)>,
+    by_hash: crate::hashing::FastMap<u64, (u32, u32, u32)>,
+}
+
+impl TrunkIds {
+    fn hash(id: &[u8]) -> u64 {
+        use std::hash::Hasher;
+        let mut h = crate::hashing::FastHasher::default();
+        h.write(id);
+        h.finish()
+    }
+
+    /// Adds a trunk id with its index.
+    pub fn insert(&mut self, id: &str, index: u32) {
+        let span = (self.text.len() as u32, id.len() as u32, index);
+        self.text.extend_from_slice(id.as_bytes());
+        // On a (64-bit) hash collision the first id keeps the slot; `get` then
+        // finds the other by scanning.
+        self.by_hash
+            .entry(Self::hash(id.as_bytes()))
+            .or_insert(span);
+        self.spans.push(span);
+    }
+
+    fn matches(&self, (start, len, index): (u32, u32, u32), id: &[u8]) -> Option<u32> {
+        (self.text.get(start as usize..(start + len) as usize) == Some(id)).then_some(index)
+    }
+
+    /// The index of a trunk id.
+    pub fn get(&self, id: &[u8]) -> Option<u32> {
+        let span = *self.by_hash.get(&Self::hash(id))?;
+        self.matches(span, id)
+            .or_else(|| self.spans.iter().find_map(|s| self.matches(*s, id)))
+    }
+}
+
+/// The direction column's Enum8 value.
+pub fn direction_of(code: i8) -> Result<Direction, String> {
+    match code {
+        1 => Ok(Direction::Inbound),
+        2 => Ok(Direction::Outbound),
+        other => Err(format!("direction value {other} is not known")),
+    }
+}
+
+/// The disposition column's Enum8 value.
+pub fn disposition_of(code: i8) -> Result<Disposition, String> {
+    usize::try_from(code - 1)
+        .ok()
+        .and_then(|i| Disposition::ALL.get(i).copied())
+        .ok_or_else(|| format!("disposition value {code} is not known"))
+}
+
+/// A stable 64-bit hash of a call key for the calls digest: 8 bytes at a time,
+/// each word mixed with a multiply and a rotation (a fixed algorithm, so digests
+/// stay comparable across releases).
+pub fn key_hash(bytes: &[u8]) -> u64 {
+    const K: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut h = 0xcbf2_9ce4_8422_2325_u64 ^ (bytes.len() as u64).wrapping_mul(K);
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word))
+            .wrapping_mul(K)
+            .rotate_left(29);
+    }
+    let mut last = [0u8; 8];
+    last[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+    h = (h ^ u64::from_le_bytes(last)).wrapping_mul(K);
+    h ^ (h >> 32)
+}
+
+/// Batches handed over between the stages.
+const BATCHES_IN_FLIGHT: usize = 16;
+
+/// An error about a stored record, naming its key.
+pub fn record_error(key: &[u8], message: &str) -> String {
+    format!("call {}: {message}", String::from_utf8_lossy(key))
+}
+
+/// Sorts rows out: `Some(index)` to hand over (with the trunk index, or
+/// [`UNKNOWN_TRUNK`]), `None` when counted here.
+fn sort_out(
+    row: &RowRef<'_>,
+    trunks: &TrunkIds,
+    checks_callers: &[bool],
+    not_billed: &mut [u64],
+) -> Result<Option<u32>, String> {
+    let direction = direction_of(row.direction).map_err(|e| record_error(row.call_key, &e))?;
+    let disposition =
+        disposition_of(row.disposition).map_err(|e| record_error(row.call_key, &e))?;
+    let Some(index) = trunks.get(row.trunk_id) else {
+        return Ok(Some(UNKNOWN_TRUNK));
+    };
+    let settled = direction == Direction::Inbound
+        || row.emergency != 0
+        || disposition != Disposition::Answered;
+    let no_teams = row.teams_user.is_empty()
+        && row.teams_call_type.is_empty()
+        && row.teams_sbc_fqdn.is_empty();
+    // Nothing to learn from this call: count it and move on.
+    let no_caller_check = direction == Direction::Inbound
+        || !checks_callers.get(index as usize).copied().unwrap_or(true);
+    if settled && no_teams && no_caller_check {
+        if let Some(n) = not_billed.get_mut(index as usize) {
+            *n += 1;
+        }
+        return Ok(None);
+    }
+    Ok(Some(index))
+}
+
+/// Starts the first stage on `stream`: the batches for the rating, and the
+/// month's totals when the stream ends. `checks_callers[i]` says whether trunk
+/// `i`'s outbound caller numbers are checked (then its unanswered calls are
+/// handed over too).
+pub fn spawn(
+    mut stream: MonthStream,
+    trunks: TrunkIds,
+    checks_callers: Vec<bool>,
+) -> (
+    tokio::sync::mpsc::Receiver<Result<RowBatch, String>>,
+    tokio::task::JoinHandle<Triage>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
+    let task = tokio::spawn(async move {
+        let mut triage = Triage {
+            not_billed: vec![0; checks_callers.len()],
+            ..Triage::default()
+        };
+        loop {
+            match stream.fill().await {
+                Ok(true) => {}
+                Ok(false) => break,
+                Err(e) => {
+                    let _ = tx.send(Err(e)).await;
+                    break;
+                }
+            }
+            let chunk = stream.chunk();
+            let head = stream.pending_head().map(Bytes::copy_from_slice);
+            let mut head_batch = None;
+            let mut rows = Vec::new();
+            let mut failed = None;
+            while let Some((row, offset)) = stream.next_row_at() {
+                triage.calls_read += 1;
+                let h = key_hash(row.call_key)
+                    ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+                triage.digest_sum = triage.digest_sum.wrapping_add(h);
+                triage.digest_xor ^= h.rotate_left(17);
+                match sort_out(&row, &trunks, &checks_callers, &mut triage.not_billed) {
+                    Ok(None) => {}
+                    Ok(Some(index)) => match offset {
+                        Some(offset) => rows.push((index, offset)),
+                        None => head_batch = Some(vec![(index, 0)]),
+                    },
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                }
+            }
+            if let (Some(bytes), Some(rows)) = (head, head_batch) {
+                if tx.send(Ok(RowBatch { bytes, rows })).await.is_err() {
+                    break;
+                }
+            }
+            if !rows.is_empty() && tx.send(Ok(RowBatch { bytes: chunk, rows })).await.is_err() {
+                break;
+            }
+            if let Some(e) = failed {
+                let _ = tx.send(Err(e)).await;
+                break;
+            }
+        }
+        triage
+    });
+    (rx, task)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trunk_ids_find_their_index() {
+        let mut ids = TrunkIds::default();
+        for (i, id) in ["acme", "t1", "t10", "boulangerie-martin-nantes"]
+            .iter()
+            .enumerate()
+        {
+            ids.insert(id, i as u32 * 10);
+        }
+        assert_eq!(ids.get(b"t10"), Some(20));
+        assert_eq!(ids.get(b"boulangerie-martin-nantes"), Some(30));
+        assert_eq!(ids.get(b"acme"), Some(0));
+        assert_eq!(ids.get(b"t100"), None);
+        assert_eq!(ids.get(b""), None);
+    }
+
+    #[test]
+    fn enum_values_are_checked() {
+        assert_eq!(direction_of(2), Ok(Direction::Outbound));
+        assert!(direction_of(3).unwrap_err().contains("direction value 3"));
+        assert_eq!(disposition_of(1), Ok(Disposition::Answered));
+        assert!(disposition_of(0).is_err());
+        assert!(disposition_of(100).is_err());
+    }
+
+    #[test]
+    fn key_hash_is_fixed() {
+        // The digest recorded with each run must not change across releases.
+        assert_ne!(key_hash(b"a"), key_hash(b"b"));
+        assert_ne!(key_hash(b"12345678a"), key_hash(b"12345678b"));
+        assert_eq!(key_hash(b"0123456789abcdef"), 0x6541_10dd_3cec_6d15);
+    }
+}
