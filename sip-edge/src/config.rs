@@ -1112,6 +1112,111 @@ address = "127.0.0.1:9091"
     }
 
     #[test]
+    fn tls_auth_keepalive_and_hosts_sections_are_read() {
+        let text = format!(
+            "{MINIMAL}{}",
+            r#"
+[[listen]]
+transport = "tls"
+address = "127.0.0.1:5061"
+advertise = "edge.example.net"
+[[carrier]]
+name = "secure"
+address = "127.0.0.3:5061"
+transport = "tls"
+server_name = "sbc.carrier.test"
+[tls]
+certificate = "edge.crt"
+private_key = "/etc/edge.key"
+trusted_roots = "roots.pem"
+[auth]
+realm = "edge.example.net"
+algorithms = ["MD5"]
+max_expires_secs = 600
+[keepalive]
+interval_ms = 250
+[hosts]
+"SBC.Contoso.fr" = "192.0.2.50"
+"#
+        );
+        let c = EdgeConfig::from_toml(&text).unwrap();
+        assert_eq!(c.listen[1].transport, Transport::Tls);
+        assert_eq!(c.listen[1].advertised(), "edge.example.net:5061");
+        assert_eq!(
+            c.carriers[0].server_name.as_deref(),
+            Some("sbc.carrier.test")
+        );
+        let tls = c.tls.as_ref().unwrap();
+        assert_eq!(tls.handshake_timeout, Duration::from_secs(10));
+        assert_eq!(c.auth.realm.as_deref(), Some("edge.example.net"));
+        assert_eq!(c.auth.algorithms, vec![crate::auth::Algorithm::Md5]);
+        assert_eq!(c.auth.min_expires, Duration::from_secs(60));
+        assert_eq!(c.auth.max_expires, Duration::from_secs(600));
+        let keepalive = c.keepalive.unwrap();
+        assert_eq!(keepalive.interval, Duration::from_millis(250));
+        assert_eq!(keepalive.down_after, 3);
+        assert_eq!(
+            c.hosts["sbc.contoso.fr"],
+            "192.0.2.50".parse::<std::net::IpAddr>().unwrap()
+        );
+        // Without the sections: no TLS, SHA-256 then MD5, no keepalives.
+        let plain = EdgeConfig::from_toml(MINIMAL).unwrap();
+        assert!(plain.tls.is_none() && plain.keepalive.is_none() && plain.hosts.is_empty());
+        assert_eq!(plain.auth.algorithms.len(), 2);
+        // Relative TLS files are taken relative to the configuration file.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("edge.toml");
+        std::fs::write(&path, &text).unwrap();
+        let loaded = EdgeConfig::load(&path).unwrap();
+        let tls = loaded.tls.unwrap();
+        assert_eq!(tls.certificate, dir.path().join("edge.crt"));
+        assert_eq!(tls.private_key, std::path::PathBuf::from("/etc/edge.key"));
+    }
+
+    #[test]
+    fn tls_and_auth_errors_are_reported() {
+        let text = format!(
+            "{MINIMAL}{}",
+            r#"
+[[listen]]
+transport = "tls"
+address = "127.0.0.1:5061"
+[[carrier]]
+name = "secure"
+address = "127.0.0.3:5061"
+transport = "tls"
+[auth]
+realm = "a\"b"
+algorithms = ["SHA-512", "MD5", "MD5"]
+min_expires_secs = 600
+max_expires_secs = 60
+[keepalive]
+interval_secs = 1
+interval_ms = 10
+[hosts]
+"sbc.contoso.fr" = "not-an-ip"
+"#
+        );
+        let all = EdgeConfig::from_toml(&text).unwrap_err().0.join("\n");
+        for phrase in [
+            "tls: missing (a tls listener or carrier needs [tls]",
+            "carrier[0].server_name: missing (required with transport \"tls\"",
+            "auth.realm: \"a\\\"b\" may not hold quotes",
+            "auth.algorithms: \"SHA-512\" is not supported",
+            "auth.algorithms: \"MD5\" is listed twice",
+            "auth.max_expires_secs: 60 is shorter than min_expires_secs 600",
+            "keepalive: interval_secs and interval_ms are exclusive",
+            "hosts.\"sbc.contoso.fr\": expected an IP address",
+        ] {
+            assert!(all.contains(phrase), "missing {phrase:?} in:\n{all}");
+        }
+        let missing = format!("{MINIMAL}[tls]\ncertificate = \"x\"\n");
+        let all = EdgeConfig::from_toml(&missing).unwrap_err().0.join("\n");
+        assert!(all.contains("tls.private_key: missing"), "{all}");
+        assert!(all.contains("tls.trusted_roots: missing"), "{all}");
+    }
+
+    #[test]
     fn syntax_errors_are_reported() {
         let err = EdgeConfig::from_toml("node_id = ").unwrap_err();
         assert_eq!(err.0.len(), 1);

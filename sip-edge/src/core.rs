@@ -35,8 +35,8 @@
 //! itself it sends BYE to both sides, as each side's peer (dialog identifiers, route
 //! set, next CSeq).
 //!
-//! TLS identities, digest challenges and registrations are in [`access`]; carrier
-//! keepalives in [`keepalive`].
+//! TLS identities, digest challenges and registrations are in the `access` module;
+//! carrier keepalives in `keepalive`.
 
 mod access;
 mod keepalive;

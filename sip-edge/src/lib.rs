@@ -8,8 +8,8 @@
 //! # Design
 //! - **One core task owns all state** ([`core`]): transactions, calls (dialogs),
 //!   channel counts and timers (a binary heap of deadlines polled with
-//!   `sleep_until`). Transport tasks ([`transport`]) read UDP sockets and TCP
-//!   connections, frame ([`framing`]) and parse ([`message`]) messages, and hand them
+//!   `sleep_until`). Transport tasks ([`transport`], [`tls`]) read UDP sockets and
+//!   TCP and TLS connections, frame ([`framing`]) and parse ([`message`]) messages, and hand them
 //!   to the core through one bounded queue; the core sends through the sockets and the
 //!   connections' writer queues. Admission is therefore atomic by construction: two
 //!   INVITEs with one free channel are decided one after the other, exactly one is
@@ -33,6 +33,28 @@
 //!   failover on 503, 408 or a transport error. Anything else is refused (403 unknown
 //!   source, 404 unknown number): the edge is never an open relay; in-dialog requests
 //!   must belong to a call it knows (481).
+//! - **TLS with rustls** ([`tls`]): a TLS listener (`transport = "tls"`, port 5061 by
+//!   custom) with the certificate and key from PEM files, re-read on SIGHUP without
+//!   touching established connections; TLS 1.3 and 1.2 only, `ring` cipher suites
+//!   (ECDHE with AES-GCM or ChaCha20-Poly1305). A client certificate is optional at
+//!   the handshake but must chain to `[tls] trusted_roots` when presented; outbound
+//!   TLS (carriers, Teams SBCs) verifies the peer's name against the same roots,
+//!   presents the edge's certificate and keeps one connection per peer address for
+//!   all calls (RFC 5923-style reuse). Via, Record-Route and Request-URI carry the
+//!   TLS listener's advertised FQDN, the SBC's name and `transport=tls`.
+//! - **Who the caller is** ([`core`]'s access module): a TLS client certificate whose
+//!   subject alternative name is a trunk's `tls_fqdn` identifies it; otherwise the
+//!   source address does, with mutual TLS enforced for trunks that ask for it (403
+//!   and a `sip_edge_tls_refusals_total` reason otherwise) and a digest challenge
+//!   ([`auth`], 407, RFC 8760 SHA-256 and MD5, nonces that expire and cannot be
+//!   replayed) for trunks with credentials. A PBX that REGISTERs ([`registrar`],
+//!   401 challenge, expiry bounded by `[auth]`) gets its trunk's inbound calls at
+//!   the registered contact, over the flow its REGISTER came through.
+//! - **Carrier health** ([`peers`]): with `[keepalive]`, OPTIONS to every carrier each
+//!   interval; a carrier that misses `down_after` in a row is skipped for routing until
+//!   it answers (`sip_edge_peer_up{peer}`).
+//! - **Names of next hops** ([`resolve`]): `[hosts]` first, then the system resolver in
+//!   background tasks, so the core never waits for DNS.
 //! - **Defence in front of the parser** ([`guard`]): per source IP, bans (packets
 //!   dropped unread), a token bucket on messages, open transactions counted by the
 //!   core, scanner User-Agents and size limits; carriers, trunk addresses and inbound
@@ -52,10 +74,10 @@
 //!   time (no session was established, nothing is billable); a call ended by a TCP
 //!   connection loss or by the edge (maximum duration, drain deadline) after its
 //!   answer is `answered`, ended then; a call refused while draining is
-//!   `rejected_policy` (503); an outbound call with no route (no carrier, or an
-//!   inbound target given as a DNS name or over TLS, which this version does not
-//!   resolve or speak) is `failed` (503); unknown sources and unknown numbers get no
-//!   record (no trunk is known), a counter and a log line.
+//!   `rejected_policy` (503); a call with no route (no carrier up, an inbound target
+//!   whose name is not resolved yet, a TLS connection that cannot be opened) is
+//!   `failed` (503); unknown sources and unknown numbers get no record (no trunk is
+//!   known), a counter and a log line.
 //! - The maximum call duration counts from the answer.
 //! - In-dialog requests are sent over the flow the dialog was set up through (the
 //!   caller's connection or address, the address the INVITE went to), not resolved
@@ -81,7 +103,29 @@
 //!   gets no answer at all.
 //! - Unknown sources get `403 Forbidden` to every out-of-dialog request (INVITE,
 //!   OPTIONS, MESSAGE, SUBSCRIBE...), with the same headers whatever the number or
-//!   user asked; REGISTER is left to the registrar (405 while there is none).
+//!   user asked; REGISTER is left to the registrar. A source that holds a live
+//!   registration, or presents a TLS certificate naming a trunk, is known.
+//! - TLS identity: a certificate naming trunk A from an address of trunk B is refused
+//!   (403): the two disagree. A trunk identified by its certificate is not asked for
+//!   digest credentials; a trunk without `mutual_tls` may use TLS without a
+//!   certificate (identified by its address). `handshake` failures (untrusted
+//!   certificates) are counted with the refusals.
+//! - Digest: challenges and failed authentications are not call attempts (no record);
+//!   a wrong password or unreadable credentials get 403, an expired nonce a new
+//!   challenge with `stale=true`, a replayed nonce count a fresh challenge. Nonces
+//!   are keyed by a per-process secret: after a restart (or on another node) a
+//!   client is challenged again with `stale=true`. `[auth] algorithms` orders the
+//!   challenges (SHA-256 then MD5 by default); clients that read only the first
+//!   challenge and compute only MD5 (SIPp 3.6) need MD5 first.
+//! - Registrations: one binding per trunk (a trunk is one PBX; a newer REGISTER
+//!   replaces it), held in memory (PBXs re-register within their expiry after a
+//!   restart); shorter than `min_expires_secs` gets 423 with `Min-Expires`, longer
+//!   than `max_expires_secs` is cut to it; a trunk with a binding gets its inbound
+//!   calls there, else at its provisioned target. A registration is accepted from any
+//!   address (the credentials identify the trunk); a `mutual_tls` trunk must register
+//!   over TLS with its certificate.
+//! - Keepalives: any response to an OPTIONS (even 404) means the carrier is alive;
+//!   carriers start up; when every carrier is down, outbound calls get 503 at once.
 //! - Fraud classes: `premium` = `special_premium` in any country plus
 //!   `international_network` (satellite), `international` = any other number outside
 //!   the national plan, `other` = the rest (overseas departments are national). Only

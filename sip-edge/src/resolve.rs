@@ -106,7 +106,7 @@ impl Resolver {
         }
     }
 
-    /// Resolves every cached name again, each [`REFRESH`], until the task is aborted.
+    /// Resolves every cached name again, each minute, until the task is aborted.
     pub async fn refresh_forever(self: Arc<Self>) {
         loop {
             tokio::time::sleep(REFRESH).await;

@@ -10,10 +10,10 @@
 //!    A trunk with `mutual_tls = true` must have come over TLS with a certificate
 //!    valid for its `tls_fqdn` (else 403, logged, counted by reason); a trunk with
 //!    digest credentials must answer a `407` challenge.
-//! 3. Otherwise valid digest credentials name the trunk (their user name); a source
-//!    that holds a live registration is challenged (`407`), any other gets the
-//!    caller's `403`: the edge does not challenge strangers, which would hand them a
-//!    password oracle.
+//! 3. Otherwise (a source known only by its live registration, see
+//!    `known_by_identity`; other unknown sources were refused 403 before) the
+//!    request is challenged (`407`) and the digest user name names the trunk: the
+//!    edge does not challenge strangers, which would hand them a password oracle.
 //!
 //! A challenge is not a call attempt: it gets no call record; neither does a refused
 //! authentication (logged and counted in `sip_edge_auth_total`).
