@@ -1106,7 +1106,9 @@ address = "127.0.0.1:9091"
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../samples/sip-edge/production.toml");
         let c = EdgeConfig::load(&path).unwrap();
-        assert_eq!(c.listen.len(), 4);
+        assert_eq!(c.listen.len(), 5);
+        assert_eq!(c.listen[4].advertised(), "sip.fairtrunk.example:5061");
+        assert!(c.tls.is_some() && c.keepalive.is_some());
         assert!(c.admin.unwrap().address.ip().is_loopback());
         assert!(c.metrics_address.unwrap().ip().is_loopback());
     }

@@ -696,10 +696,25 @@ async fn a_registered_pbx_receives_the_inbound_calls_of_its_trunk() {
         .unwrap();
     expect_success(uac).await;
     expect_success(pbx).await;
-    let records = lab.records(1).await;
+
+    // The PBX calls out from its registered address: challenged, then admitted as
+    // its trunk (no source address is provisioned for it).
+    let carrier = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
+    let outbound = lab
+        .uac("uac_auth", pbx_at, "0612345678", 1)
+        .args(["-au", "pbx-reg", "-ap", "r3gister-me", "-d", "100"])
+        .spawn("registered pbx calling out")
+        .unwrap();
+    expect_success(outbound).await;
+    expect_success(carrier).await;
+
+    let records = lab.records(2).await;
     assert_eq!(records[0].trunk_id, "pbx-reg");
     assert_eq!(records[0].direction, Direction::Inbound);
     assert_eq!(records[0].disposition, Disposition::Answered);
+    assert_eq!(records[1].trunk_id, "pbx-reg");
+    assert_eq!(records[1].direction, Direction::Outbound);
+    assert_eq!(records[1].disposition, Disposition::Answered);
     s.lab.stop().await;
 }
 
