@@ -16,6 +16,12 @@
 #
 # Usage: benches/edge_vs_kamailio.sh            (about 10-20 minutes)
 #        DURATION=5 RATES="200 400" HELD=1000 benches/edge_vs_kamailio.sh   (smoke run)
+#        TRANSPORT=tls benches/edge_vs_kamailio.sh  (callers' leg over TLS)
+# With TRANSPORT=tls the caller's leg is SIP over TLS to each proxy's port 5061 (the
+# edge's TLS listener, Kamailio's tls module) with certificates made here by openssl;
+# Debian's SIPp has no TLS, so it speaks TCP to a local stunnel that opens the TLS
+# connection from the PBX address (one connection, as a PBX or an SBC keeps). The
+# stunnel hop is the same for both proxies; the carrier leg stays UDP.
 # Installs sip-tester and kamailio if missing, starts the demo's private ClickHouse
 # (the edge writes its call records there, database fairtrunk_bench), builds the edge
 # in release mode. Loopback only: edge 127.0.100.1, Kamailio 127.0.101.1, their PBX
@@ -29,11 +35,23 @@ DURATION="${DURATION:-30}"
 RATES="${RATES:-250 500 750 1000 1250 1500 2000 2500 3000 3500 4000}"
 HOLD_MS="${HOLD_MS:-500}"
 HELD="${HELD:-10000}"
+TRANSPORT="${TRANSPORT:-udp}"
+case "$TRANSPORT" in udp | tls) ;; *) die "TRANSPORT must be udp or tls, not $TRANSPORT" ;; esac
 HERE="$FAIRTRUNK_ROOT/benches/edge_vs_kamailio"
 WORK="$FAIRTRUNK_VAR/bench-edge-vs-kamailio"
 mkdir -p "$WORK" "$HERE/results"
 
 ensure_packages sipp:sip-tester kamailio:kamailio python3:python3
+KAMAILIO_TLS_MODULE=/usr/lib/x86_64-linux-gnu/kamailio/modules/tls.so
+if [ "$TRANSPORT" = tls ]; then
+    ensure_packages stunnel4:stunnel4 openssl:openssl
+    if [ ! -e "$KAMAILIO_TLS_MODULE" ]; then
+        say "installing Debian packages: kamailio-tls-modules"
+        as_root apt-get update -qq || die "apt-get update failed"
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            kamailio-tls-modules >/dev/null || die "apt-get install kamailio-tls-modules failed"
+    fi
+fi
 if ss -uln | grep -qE ' 127\.0\.10[01]\.[0-9]+:'; then
     ss -ulpn | grep -E ' 127\.0\.10[01]\.' >&2
     die "the benchmark's addresses (127.0.100.0/24, 127.0.101.0/24) are in use: stop what holds them"
@@ -46,11 +64,66 @@ BIN="$FAIRTRUNK_ROOT/target/release"
 
 PROXY_PID=""
 UAS_PID=""
+STUNNEL_PIDS=""
 : > "$WORK/steps.txt"
 cleanup() {
     [ -n "$UAS_PID" ] && kill "$UAS_PID" 2>/dev/null || true
     [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null || true
-    wait 2>/dev/null || true
+    for pid in $STUNNEL_PIDS; do kill "$pid" 2>/dev/null || true; done
+    # Only our own processes: a ClickHouse started by clickhouse_start is a child too
+    # and keeps running for the next run.
+    # shellcheck disable=SC2086 # a list of pids
+    wait $UAS_PID $PROXY_PID $STUNNEL_PIDS 2>/dev/null || true
+}
+
+# make_certs: a CA and the certificates of edge.bench and kamailio.bench in $WORK/tls.
+make_certs() {
+    local d="$WORK/tls" name
+    rm -rf "$d" && mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 \
+        -subj "/CN=fairtrunk bench CA" -keyout "$d/ca.key" -out "$d/ca.pem" 2>/dev/null
+    for name in edge kamailio; do
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+            -subj "/CN=$name.bench" -keyout "$d/$name.key" -out "$d/$name.csr" 2>/dev/null
+        printf 'subjectAltName=DNS:%s.bench\nextendedKeyUsage=serverAuth,clientAuth\n' "$name" > "$d/$name.ext"
+        openssl x509 -req -in "$d/$name.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial \
+            -days 2 -extfile "$d/$name.ext" -out "$d/$name.crt" 2>/dev/null
+    done
+}
+
+# start_stunnel NET NAME: TCP on 127.0.NET.21:5062 -> TLS from 127.0.NET.21 to the
+# proxy's 127.0.NET.1:5061, verifying NAME.bench.
+start_stunnel() {
+    local conf="$WORK/stunnel-$1.conf" i
+    cat > "$conf" <<STUNNEL
+foreground = yes
+pid =
+output = $WORK/stunnel-$1.log
+[sip]
+client = yes
+accept = 127.0.$1.21:5062
+connect = 127.0.$1.1:5061
+local = 127.0.$1.21
+CAfile = $WORK/tls/ca.pem
+verifyChain = yes
+checkHost = $2.bench
+STUNNEL
+    stunnel4 "$conf" &
+    STUNNEL_PIDS="$STUNNEL_PIDS $!"
+    for i in $(seq 1 100); do
+        ss -tln | grep -q " 127.0.$1.21:5062 " && return 0
+        sleep 0.1
+    done
+    die "stunnel did not listen on 127.0.$1.21:5062 (see $WORK/stunnel-$1.log)"
+}
+
+# uac_target NET: SIPp's transport option and the address it calls.
+uac_target() {
+    if [ "$TRANSPORT" = tls ]; then
+        echo "-t t1 127.0.$1.21:5062"
+    else
+        echo "-t u1 127.0.$1.1:5060"
+    fi
 }
 trap cleanup EXIT
 
@@ -116,6 +189,18 @@ transport = "udp"
 url = "$(clickhouse_url)"
 database = "fairtrunk_bench"
 EOF
+    if [ "$TRANSPORT" = tls ]; then
+        cat >> "$dir/edge.toml" <<EOF
+[[listen]]
+transport = "tls"
+address = "127.0.100.1:5061"
+advertise = "edge.bench"
+[tls]
+certificate = "$WORK/tls/edge.crt"
+private_key = "$WORK/tls/edge.key"
+trusted_roots = "$WORK/tls/ca.pem"
+EOF
+    fi
     RUST_LOG=warn "$BIN/sip-edge" --config "$dir/edge.toml" 2> "$dir/edge.log" &
     PROXY_PID=$!
 }
@@ -125,9 +210,23 @@ start_kamailio() {
     rm -rf "$dir" && mkdir -p "$dir"
     sed -e 's/@PROXY@/127.0.101.1/g' -e 's/@PBX@/127.0.101.21/g' \
         -e 's/@CARRIER@/127.0.101.3/g' -e 's/@LIMIT@/100000/g' \
+        -e "s|@TLSCFG@|$dir/tls.cfg|g" \
         "$HERE/kamailio.cfg" > "$dir/kamailio.cfg"
-    kamailio -c -f "$dir/kamailio.cfg" >/dev/null 2>&1 || die "kamailio.cfg does not check: kamailio -c -f $dir/kamailio.cfg"
-    kamailio -f "$dir/kamailio.cfg" -DD -E -m 1024 -M 32 -Y "$dir" 2> "$dir/kamailio.log" &
+    local defines=()
+    if [ "$TRANSPORT" = tls ]; then
+        defines=(-A WITH_TLS)
+        cat > "$dir/tls.cfg" <<EOF
+[server:default]
+method = TLSv1.2+
+verify_certificate = no
+require_certificate = no
+certificate = $WORK/tls/kamailio.crt
+private_key = $WORK/tls/kamailio.key
+ca_list = $WORK/tls/ca.pem
+EOF
+    fi
+    kamailio -c "${defines[@]}" -f "$dir/kamailio.cfg" >/dev/null 2>&1 || die "kamailio.cfg does not check: kamailio -c ${defines[*]} -f $dir/kamailio.cfg"
+    kamailio "${defines[@]}" -f "$dir/kamailio.cfg" -DD -E -m 1024 -M 32 -Y "$dir" 2> "$dir/kamailio.log" &
     PROXY_PID=$!
 }
 
@@ -138,6 +237,16 @@ wait_bound() { # IP:PORT
         sleep 0.1
     done
     die "nothing listens on UDP $1"
+}
+
+wait_tls_bound() { # IP:PORT, only with TRANSPORT=tls
+    [ "$TRANSPORT" = tls ] || return 0
+    local i
+    for i in $(seq 1 100); do
+        ss -tln | grep -q " $1 " && return 0
+        sleep 0.1
+    done
+    die "nothing listens on TCP $1"
 }
 
 stop_proxy() {
@@ -165,10 +274,11 @@ run_rate() {
     local net=$1 rate=$2 dir="$WORK/run-$1-$2" calls
     calls=$((rate * DURATION))
     rm -rf "$dir" && mkdir -p "$dir"
+    # shellcheck disable=SC2046 # uac_target is two options and an address
     (cd "$dir" && sipp -sf "$HERE/uac.xml" -nostdin -i "127.0.$net.21" -p 5060 -mi "127.0.$net.21" \
         -s 0612345678 -r "$rate" -m "$calls" -d "$HOLD_MS" -max_recv_loops 10000 -max_sched_loops 10000 \
         -timeout "$((DURATION * 3 + 30))s" -trace_stat -fd 1 -trace_rtt -rtt_freq 1000 -trace_err \
-        "127.0.$net.1:5060" >/dev/null 2>&1) || true
+        $(uac_target "$net") >/dev/null 2>&1) || true
     python3 - "$dir" "$calls" "$DURATION" <<'EOF'
 import csv, glob, sys
 d, calls, duration = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
@@ -220,9 +330,10 @@ held_memory() {
     local net=$1 dir="$WORK/held-$1" idle loaded i
     idle=$(pss_kib "$PROXY_PID")
     rm -rf "$dir" && mkdir -p "$dir"
+    # shellcheck disable=SC2046 # uac_target is two options and an address
     (cd "$dir" && exec sipp -sf "$HERE/uac.xml" -nostdin -i "127.0.$net.21" -p 5060 -mi "127.0.$net.21" \
         -s 0612345678 -r 1000 -m "$HELD" -l "$HELD" -d 600000 -max_recv_loops 10000 \
-        -trace_stat -fd 1 "127.0.$net.1:5060" >/dev/null 2>&1) &
+        -trace_stat -fd 1 $(uac_target "$net") >/dev/null 2>&1) &
     local uac=$!
     for i in $(seq 1 $((HELD / 1000 * 10 + 100))); do
         if python3 - "$dir" "$HELD" <<'EOF'
@@ -243,7 +354,12 @@ EOF
 
 # Both proxies run side by side (idle while the other is measured) and the rate
 # ladder alternates between them, so background load on the machine hits both alike.
-say "rate ladder ($RATES calls/s, $DURATION s each, calls held $HOLD_MS ms), edge and Kamailio alternately"
+say "rate ladder ($RATES calls/s, $DURATION s each, calls held $HOLD_MS ms, callers over $TRANSPORT), edge and Kamailio alternately"
+if [ "$TRANSPORT" = tls ]; then
+    make_certs
+    start_stunnel 100 edge
+    start_stunnel 101 kamailio
+fi
 start_uas 100
 EDGE_UAS=$UAS_PID
 start_uas 101
@@ -255,6 +371,8 @@ KAM_PID=$PROXY_PID
 PROXY_PID=""
 wait_bound 127.0.100.1:5060
 wait_bound 127.0.101.1:5060
+wait_tls_bound 127.0.100.1:5061
+wait_tls_bound 127.0.101.1:5061
 edge_RATE=0 edge_LINE="" kamailio_RATE=0 kamailio_LINE=""
 edge_alive=1 kamailio_alive=1
 for rate in $RATES; do
@@ -274,6 +392,7 @@ held() { # NAME NET START_FUNCTION
     start_uas "$2"
     "$3"
     wait_bound "127.0.$2.1:5060"
+    wait_tls_bound "127.0.$2.1:5061"
     sleep 1
     eval "${1}_MEM=\"\$(held_memory $2)\""
     stop_proxy
@@ -283,9 +402,9 @@ held edge 100 start_edge
 held kamailio 101 start_kamailio
 
 report() {
-    python3 - "$edge_RATE" "$edge_LINE" "$edge_MEM" "$kamailio_RATE" "$kamailio_LINE" "$kamailio_MEM" "$HELD" "$DURATION" "$HOLD_MS" <<'EOF'
+    python3 - "$edge_RATE" "$edge_LINE" "$edge_MEM" "$kamailio_RATE" "$kamailio_LINE" "$kamailio_MEM" "$HELD" "$DURATION" "$HOLD_MS" "$TRANSPORT" <<'EOF'
 import sys
-er, el, em, kr, kl, km, held, duration, hold = sys.argv[1:10]
+er, el, em, kr, kl, km, held, duration, hold, transport = sys.argv[1:11]
 held = int(held)
 def parse(line):
     p = line.split()
@@ -293,7 +412,9 @@ def parse(line):
 def mem(m):
     idle, loaded = (int(x) for x in m.split())
     return idle, loaded, (loaded - idle) * 1024 / held
+leg = "UDP" if transport == "udp" else "TLS (SIPp over TCP through stunnel)"
 print(f"SIP edge vs Kamailio 5.6, same machine, SIPp UAC -> proxy -> SIPp UAS, calls held {hold} ms,")
+print(f"callers' leg over {leg}, carrier leg over UDP,")
 print(f"rate sustained {duration} s with < 0.1 % failed calls; response times in ms (SIPp resolution 1 ms)")
 print()
 print(f"{'':10} {'calls/s':>8} {'100 p50':>8} {'100 p99':>8} {'180 p50':>8} {'180 p99':>8} {'200 p50':>8} {'200 p99':>8} {'idle MiB':>9} {'held MiB':>9} {'B/call':>7}")
@@ -306,7 +427,9 @@ ratio = int(er) / int(kr) if int(kr) else float("inf")
 print(f"ratio of sustained call rates (edge / kamailio): {ratio:.2f}")
 EOF
 }
-RESULT="$HERE/results/$(date +%Y-%m-%d)-$(hostname -s 2>/dev/null || echo host).txt"
+SUFFIX=""
+[ "$TRANSPORT" = tls ] && SUFFIX="-tls"
+RESULT="$HERE/results/$(date +%Y-%m-%d)-$(hostname -s 2>/dev/null || echo host)$SUFFIX.txt"
 {
     report
     echo

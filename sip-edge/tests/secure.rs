@@ -883,3 +883,71 @@ async fn a_carrier_missing_options_is_skipped_until_it_answers_again() {
     assert_eq!(records[0].disposition, Disposition::Busy);
     s.lab.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_registration_sends_calls_back_to_the_provisioned_target() {
+    let n = 70;
+    let s = SecureLab::start(
+        n,
+        LabOptions::default(),
+        &registering_trunk(n),
+        "[auth]\nrealm = \"edge.test\"\nmin_expires_secs = 1\n",
+    )
+    .await;
+    let lab = &s.lab;
+    let pbx = UdpPeer::bind(lab.addr(60, 5080)).await;
+    let register = |cseq: u32, auth: &str| {
+        format!(
+            "REGISTER sip:127.0.{n}.1:5060 SIP/2.0
+Via: SIP/2.0/UDP 127.0.{n}.60:5080;branch=z9hG4bK-short{cseq};rport
+From: <sip:pbx-reg@127.0.{n}.1>;tag=r1
+To: <sip:pbx-reg@127.0.{n}.1>
+Call-ID: short@test
+CSeq: {cseq} REGISTER
+Contact: <sip:pbx-reg@127.0.{n}.60:5080>;expires=1
+Max-Forwards: 70
+{auth}
+"
+        )
+    };
+    pbx.send(lab.edge_addr(), &register(1, "")).await;
+    let challenge = pbx.response("short@test", 200).await;
+    let nonce = challenge_nonce(challenge.header("WWW-Authenticate").unwrap());
+    let uri = format!("sip:127.0.{n}.1:5060");
+    let response = sip_edge::auth::client_response(
+        sip_edge::auth::Algorithm::Sha256,
+        "pbx-reg",
+        "edge.test",
+        "r3gister-me",
+        "REGISTER",
+        &uri,
+        &nonce,
+        Some(("00000001", "5")),
+    );
+    let auth = format!("Authorization: Digest username=\"pbx-reg\", realm=\"edge.test\", nonce=\"{nonce}\", uri=\"{uri}\", response=\"{response}\", algorithm=SHA-256, qop=auth, nc=00000001, cnonce=\"5\"");
+    pbx.send(lab.edge_addr(), &register(2, &auth)).await;
+    let ok = pbx.response("short@test", 200).await;
+    assert_eq!(ok.status(), Some(200));
+    assert!(ok.header("Contact").unwrap().ends_with(";expires=1"));
+    lab.wait_metric("sip_edge_registrations", 1.0).await;
+
+    // The binding lapses after its second; the provisioned target answers instead.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let target = lab.uas("uas_basic", lab.addr(99, 5060), 1, &[]).await;
+    let uac = lab
+        .uac("uac_basic", lab.carrier(), "0140000003", 1)
+        .args(["-d", "100"])
+        .spawn("carrier after the registration lapsed")
+        .unwrap();
+    expect_success(uac).await;
+    expect_success(target).await;
+    assert!(
+        pbx.recv_within(Duration::from_millis(100)).await.is_none(),
+        "the lapsed contact got a request"
+    );
+    assert_eq!(lab.metric("sip_edge_registrations").await, 0.0);
+    let records = lab.records(1).await;
+    assert_eq!(records[0].trunk_id, "pbx-reg");
+    assert_eq!(records[0].disposition, Disposition::Answered);
+    s.lab.stop().await;
+}

@@ -481,14 +481,23 @@ impl Core {
     /// Where an inbound call for `trunk` goes: its registered contact, else its
     /// provisioned target (a DNS name resolved through [`Resolver`]).
     pub(super) fn inbound_targets(&mut self, trunk: &Trunk) -> VecDeque<Target> {
-        if let Some(b) = self.access.registrar.binding(trunk.id(), Instant::now()) {
+        let binding = self
+            .access
+            .registrar
+            .binding(trunk.id(), Instant::now())
+            .cloned();
+        self.metrics
+            .security
+            .registrations
+            .store(self.access.registrar.len() as u64, Ordering::Relaxed);
+        if let Some(b) = binding {
             return VecDeque::from([Target {
                 name: trunk.id().to_string(),
                 address: b.flow.peer(),
                 transport: b.flow.transport(),
                 server_name: None,
-                flow: Some(b.flow.clone()),
-                uri: Some(b.contact.clone()),
+                flow: Some(b.flow),
+                uri: Some(b.contact),
             }]);
         }
         let inbound = trunk.inbound();
