@@ -253,6 +253,15 @@ fn main() {
     let bin = build_binaries(&root);
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("bench.toml"), MAPPING).unwrap();
+    // Keeps the generated files and mapping (for profiling cdr-import on them) and stops.
+    if let Ok(dir) = std::env::var("FAIRTRUNK_BENCH_GENERATE_ONLY") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("bench.toml"), MAPPING).unwrap();
+        generate(&dir.join("calls.csv"), rows);
+        println!("generated {rows} rows and bench.toml in {}", dir.display());
+        return;
+    }
     let file = work.path().join("calls.csv");
     let small = work.path().join("calls-fifth.csv");
     let t = Instant::now();

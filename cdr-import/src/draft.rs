@@ -120,7 +120,7 @@ pub enum TrunkRef {
 pub struct Draft {
     /// Key namespace: rows of one source share it across files and formats
     /// (`teams` for both Teams formats, `mapping:NAME` for a mapping).
-    pub key_namespace: String,
+    pub key_namespace: std::sync::Arc<str>,
     /// The source's identifier of the row.
     pub source_id: String,
     /// The trunk.
@@ -254,10 +254,10 @@ impl Draft {
             None => None,
         };
 
-        let callee = normalise("callee", &self.callee)?;
+        let (callee, emergency) = normalise_classified("callee", &self.callee)?;
+        let withheld = self.caller.trim();
         let caller = if self.direction == Direction::Inbound
-            && (self.caller.trim().is_empty()
-                || ANONYMOUS.contains(&self.caller.trim().to_ascii_lowercase().as_str()))
+            && (withheld.is_empty() || ANONYMOUS.iter().any(|a| a.eq_ignore_ascii_case(withheld)))
         {
             "anonymous".to_string()
         } else {
@@ -265,9 +265,6 @@ impl Draft {
         };
         let original_called = optional_number("original_called", self.original_called)?;
         let forwarding_party = optional_number("forwarding_party", self.forwarding_party)?;
-        let emergency = number_portability::parse(&callee)
-            .map(|n| number_portability::classify(&n).is_emergency)
-            .unwrap_or(false);
 
         let ms = |t: u64| {
             chrono::DateTime::from_timestamp_millis(t as i64).map_or_else(
@@ -368,12 +365,44 @@ impl Draft {
 /// # Errors
 /// [`Reason::MissingField`] when empty, [`Reason::BadNumber`] when it does not parse.
 pub fn normalise(field: &str, text: &str) -> Result<String, RowError> {
+    normalise_classified(field, text).map(|(number, _)| number)
+}
+
+/// Numbers normalised recently on this thread, kept at most [`NUMBER_CACHE_ENTRIES`]
+/// (then forgotten at once): a customer's own numbers appear in most of its rows, and
+/// reading a number against the numbering plan costs far more than a lookup.
+const NUMBER_CACHE_ENTRIES: usize = 8_192;
+
+thread_local! {
+    static NUMBERS: std::cell::RefCell<std::collections::HashMap<String, (String, bool)>> =
+        std::cell::RefCell::new(std::collections::HashMap::new());
+}
+
+/// A number normalised as [`normalise`] does, and whether it is an emergency number.
+///
+/// # Errors
+/// As [`normalise`].
+pub fn normalise_classified(field: &str, text: &str) -> Result<(String, bool), RowError> {
     if text.trim().is_empty() {
         return Err(RowError::missing(field));
     }
-    number_portability::parse(text)
-        .map(|n| n.to_string())
-        .map_err(|e| RowError::new(Reason::BadNumber, format!("{field}: {e}")))
+    if let Some(known) = NUMBERS.with(|cache| cache.borrow().get(text).cloned()) {
+        return Ok(known);
+    }
+    let number = number_portability::parse(text)
+        .map_err(|e| RowError::new(Reason::BadNumber, format!("{field}: {e}")))?;
+    let known = (
+        number.to_string(),
+        number_portability::classify(&number).is_emergency,
+    );
+    NUMBERS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= NUMBER_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(text.to_string(), known.clone());
+    });
+    Ok(known)
 }
 
 fn optional_number(field: &str, text: Option<String>) -> Result<Option<String>, RowError> {
