@@ -23,6 +23,9 @@ use clap::{Parser, Subcommand};
 use rating::run::{Inputs, RunError, RunOptions, RunSummary};
 use rating::BillingMonth;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `println!` that ignores a closed standard output (`rating run | head`) instead
 /// of panicking.
 macro_rules! outln {

@@ -35,7 +35,7 @@ use sha2::{Digest, Sha256};
 use crate::engine::{
     Assessed, Breach, CallRef, RatedCall, Status, TrunkContext, TrunkOutcome, TrunkRater,
 };
-use crate::inventory::Inventory;
+use crate::inventory::CustomerNumbers;
 use crate::invoice::{build_invoice, channel_prices, Invoice, TrunkBill};
 use crate::month::BillingMonth;
 use crate::pricing::TariffIndex;
@@ -72,8 +72,8 @@ pub struct Inputs {
     pub provisioning: Provisioning,
     /// `plans.toml`.
     pub settings: RatingSettings,
-    /// Customer numbers.
-    pub inventory: Inventory,
+    /// The customers' numbers (number-portability's inventory).
+    pub inventory: CustomerNumbers,
     /// Syntec indices.
     pub indices: SyntecIndices,
     /// SLA incidents.
@@ -91,8 +91,8 @@ impl Inputs {
         let provisioning = Provisioning::load(dir)?;
         let settings = RatingSettings::load(dir, &provisioning)?;
         let mut errors: Vec<ProvisioningError> = Vec::new();
-        let inventory = Inventory::load(dir, &settings.inventory_file, &provisioning)
-            .map_err(|e| errors.extend(e))
+        let inventory = CustomerNumbers::load(dir, &provisioning)
+            .map_err(|e| errors.extend(e.errors().iter().cloned()))
             .ok();
         let indices = SyntecIndices::load(dir, &settings.syntec)
             .map_err(|e| errors.extend(e))

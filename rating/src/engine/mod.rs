@@ -56,7 +56,7 @@ use rust_decimal::Decimal;
 use crate::channels::ChannelMonths;
 use crate::destination::{eligibility, pack_number, unpack_number, Destination, Eligibility};
 use crate::hashing::FastMap;
-use crate::inventory::Inventory;
+use crate::inventory::CustomerNumbers;
 use crate::month::{BillingMonth, MonthCalendar};
 use crate::pricing::{Price, TariffIndex};
 use crate::rules::{BreachPolicy, Rule};
@@ -489,8 +489,8 @@ pub struct TrunkContext<'a> {
     pub calendar: &'a MonthCalendar,
     /// The tariffs.
     pub tariffs: &'a TariffIndex<'a>,
-    /// The customers' number inventory.
-    pub inventory: &'a Inventory,
+    /// The customers' numbers.
+    pub inventory: &'a CustomerNumbers,
 }
 
 impl<'a> TrunkContext<'a> {
@@ -529,6 +529,8 @@ pub struct TrunkRater<'a> {
     /// with its earliest call (so that the evidence does not depend on the order
     /// calls arrive in).
     foreign_callers: BTreeMap<String, (u64, String)>,
+    /// Caller numbers (as recorded) found in the customer's inventory.
+    own_callers: FastMap<String, ()>,
     teams_sbc_fqdns: BTreeMap<String, (u64, String)>,
     teams_tenants: BTreeMap<String, (u64, String)>,
     calls: u64,
@@ -561,6 +563,7 @@ impl<'a> TrunkRater<'a> {
             eligible_ms: 0,
             forwarding_ms: FastMap::default(),
             foreign_callers: BTreeMap::new(),
+            own_callers: FastMap::default(),
             teams_sbc_fqdns: BTreeMap::new(),
             teams_tenants: BTreeMap::new(),
             calls: 0,
@@ -1182,14 +1185,23 @@ impl<'a> TrunkRater<'a> {
         if !self.checks_callers || call.caller.is_empty() {
             return;
         }
-        let customer = self.ctx.customer.id();
+        // A trunk presents its few numbers again and again: each is looked up once.
+        if self.own_callers.contains_key(call.caller) {
+            return;
+        }
+        if self
+            .ctx
+            .inventory
+            .holds(self.ctx.customer.id(), call.caller)
+        {
+            self.own_callers.insert(call.caller.to_owned(), ());
+            return;
+        }
         let normalised = match number_portability::parse(call.caller) {
             Ok(n) => n.as_str().to_owned(),
             Err(_) => call.caller.to_owned(),
         };
-        if !self.ctx.inventory.holds(customer, &normalised) {
-            earliest_of(&mut self.foreign_callers, normalised, call);
-        }
+        earliest_of(&mut self.foreign_callers, normalised, call);
     }
 
     /// Prices a call the plan would cover, naming the rule that re-prices it.
