@@ -3,11 +3,13 @@
 # in one run (goal: the flood costs less than 10 % of the sustained rate).
 #
 # Legitimate traffic: the same SIPp scenario as benches/edge_vs_kamailio.sh (trunk PBX
-# -> edge -> carrier SIPp UAS, short calls). The flood: two SIPp senders on other
-# addresses firing REGISTERs at FLOOD_RATE packets/s each (default 10,000), one with
-# sipvicious' User-Agent (banned at its first packet), one with an ordinary one
-# (banned by the rate limit after its burst); both go on for the whole step, so the
-# edge keeps receiving and dropping their packets before parsing.
+# -> edge -> carrier SIPp UAS, short calls). The flood (flood.py): two senders on
+# other addresses enumerating extensions with REGISTERs at FLOOD_RATE packets/s each
+# (default 5,000; sipvicious itself sends a few hundred), one with sipvicious'
+# User-Agent (banned at its first packet), one with an ordinary one (banned by the
+# rate limit after its burst); both go on for the whole step, so the edge keeps
+# receiving and dropping their packets before parsing. Before the ladder, the flood
+# runs alone for 10 s to measure what dropping it costs the edge (CPU).
 #
 # The rate ladder climbs RATES (each held DURATION s, under 0.1 % failed calls, a
 # failed rate retried once); at each rate the edge is measured clean, then flooded.
@@ -24,7 +26,7 @@ cd "$FAIRTRUNK_ROOT"
 DURATION="${DURATION:-20}"
 RATES="${RATES:-500 1000 1500 2000 2500 3000 3500}"
 HOLD_MS="${HOLD_MS:-500}"
-FLOOD_RATE="${FLOOD_RATE:-10000}"
+FLOOD_RATE="${FLOOD_RATE:-5000}"
 NET=103
 HERE="$FAIRTRUNK_ROOT/benches/edge_under_flood"
 UAC="$FAIRTRUNK_ROOT/benches/edge_vs_kamailio/uac.xml"
@@ -118,20 +120,18 @@ TOML
     EDGE_PID=$!
 }
 
-start_flood() {
-    local who agent dir
+start_flood() { # SECONDS (bounded; stopped earlier by stop_flood)
+    local who agent
     FLOOD_PIDS=""
     for who in 66 67; do
         if [ "$who" = 66 ]; then agent="friendly-scanner"; else agent="Linphone/3.6"; fi
-        dir="$WORK/flood-$who" && rm -rf "$dir" && mkdir -p "$dir"
-        (cd "$dir" && exec sipp -sf "$HERE/flood.xml" -nostdin -i "127.0.$NET.$who" -p 5060 \
-            -key agent "$agent" -r "$FLOOD_RATE" -m $((FLOOD_RATE * (DURATION * 3 + 60))) \
-            -max_sched_loops 100000 -timeout "$((DURATION * 3 + 60))s" \
-            "127.0.$NET.1:5060" >/dev/null 2>&1) &
+        python3 "$HERE/flood.py" "127.0.$NET.$who" "127.0.$NET.1:5060" "$FLOOD_RATE" "$1" "$agent" >/dev/null &
         FLOOD_PIDS="$FLOOD_PIDS $!"
     done
     sleep 1 # the flood is under way before the calls start
 }
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 stop_flood() {
     local pid
@@ -183,7 +183,7 @@ step() {
     local name=$1 rate=$2 result try dropped_before
     for try in 1 2; do
         dropped_before=$(metric sip_edge_banned_packets_total)
-        [ "$name" = flooded ] && start_flood
+        [ "$name" = flooded ] && start_flood $((DURATION * 3 + 60))
         result=$(run_rate "$rate")
         [ "$name" = flooded ] && stop_flood
         printf '    %-8s %5s calls/s (try %s, load %s, flood packets dropped %s): %s\n' "$name" "$rate" "$try" \
@@ -205,6 +205,17 @@ UAS_PID=$!
 wait_bound "127.0.$NET.3:5060"
 start_edge
 wait_bound "127.0.$NET.1:5060"
+say "the flood alone for 10 s: what dropping it costs the edge"
+DROP0=$(metric sip_edge_banned_packets_total)
+TICKS0=$(cpu_ticks "$EDGE_PID")
+start_flood 10
+for pid in $FLOOD_PIDS; do wait "$pid" 2>/dev/null || true; done
+FLOOD_PIDS=""
+TICKS1=$(cpu_ticks "$EDGE_PID")
+DROP1=$(metric sip_edge_banned_packets_total)
+HZ=$(getconf CLK_TCK)
+FLOOD_ALONE="flood alone: $(( (DROP1 - DROP0) / 10 )) packets/s dropped before parsing cost the edge $(( (TICKS1 - TICKS0) * 100 / HZ / 10 )) % of one core"
+say "$FLOOD_ALONE"
 say "rate ladder ($RATES calls/s, $DURATION s each, calls held $HOLD_MS ms), clean then under a flood of 2 x $FLOOD_RATE packets/s"
 clean_RATE=0 clean_LINE="" flooded_RATE=0 flooded_LINE=""
 clean_alive=1 flooded_alive=1
@@ -241,6 +252,7 @@ ratio = int(fr) / int(cr) if int(cr) else float("nan")
 print(f"ratio of sustained call rates (flooded / clean): {ratio:.2f} (goal: at least 0.90)")
 PY
     echo "bans: $BANS; flood packets dropped before parsing: $DROPPED; edge peak RSS: $((PEAK_KIB / 1024)) MiB"
+    echo "$FLOOD_ALONE"
     echo
     echo "steps: ok|fail, successful, failed, retransmissions, elapsed s, then p50 p99 of"
     echo "INVITE->100, ->180, ->200 in ms (load = 1-minute load average of the machine):"

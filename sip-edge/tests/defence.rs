@@ -285,3 +285,60 @@ async fn a_flood_is_banned_before_parsing_and_released_after_the_ban() {
     assert_eq!(records[0].disposition, Disposition::Answered);
     lab.stop().await;
 }
+
+/// Over TCP: a scanner's connection is closed at its first request, and the banned
+/// source's next connections are closed unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banned_source_loses_its_tcp_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab = Lab::start(37, LabOptions::default()).await;
+    lab.wait_edge_tcp().await;
+    let edge = lab.edge_addr();
+    let connect = || async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(lab.addr(68, 0)).unwrap();
+        socket.connect(edge).await.unwrap()
+    };
+    // Until banned, a stranger over TCP gets the uniform 403.
+    let mut stream = connect().await;
+    let from = stream.local_addr().unwrap();
+    stream
+        .write_all(&request("OPTIONS", "100", from, edge, 1, "Yealink"))
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 403 Forbidden\r\n"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // A scanner's request: no answer, the connection is closed.
+    stream
+        .write_all(&request("OPTIONS", "100", from, edge, 2, "sipcli/v1.8"))
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the edge answered a scanner");
+    assert!(lab.edge.as_ref().unwrap().guard().is_banned(lab.ip(68)));
+    // A new connection is closed before anything is read.
+    let mut again = connect().await;
+    let from = again.local_addr().unwrap();
+    let _ = again
+        .write_all(&request("OPTIONS", "100", from, edge, 3, "Yealink"))
+        .await;
+    let n = tokio::time::timeout(Duration::from_secs(5), again.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    lab.wait_metric("sip_edge_bans_total{reason=\"scanner\"}", 1.0)
+        .await;
+    lab.stop().await;
+}
