@@ -375,6 +375,12 @@ impl RatedCallWriter {
         Ok(())
     }
 
+    /// A handle for threads to hand rated calls over ([`send_blocking`]); `None`
+    /// for a dry run.
+    fn sender(&self) -> Option<tokio::sync::mpsc::Sender<Vec<RatedCall>>> {
+        self.to_task.clone()
+    }
+
     async fn hand_over(&mut self) -> Result<(), RunError> {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(HANDOVER_BATCH));
         let Some(tx) = &self.to_task else {
@@ -407,6 +413,19 @@ impl RatedCallWriter {
             },
             None => Ok(0),
         }
+    }
+}
+
+/// Hands rated calls over to the insert task from a thread outside the runtime.
+fn send_blocking(
+    to: &Option<tokio::sync::mpsc::Sender<Vec<RatedCall>>>,
+    batch: Vec<RatedCall>,
+) -> Result<(), RunError> {
+    match to {
+        Some(tx) if !batch.is_empty() => tx.blocking_send(batch).map_err(|_| {
+            RunError::Stream("the rated-call insert task stopped".to_owned())
+        }),
+        _ => Ok(()),
     }
 }
 
@@ -586,22 +605,68 @@ pub async fn rate_month(
         .filter(|(_, r)| r.counted_calls() > 0)
         .map(|(i, _)| i as u32)
         .collect();
-    for bucket in spill.buckets_of(&with_calls) {
-        let bucket = spill.read_bucket(bucket, &wanted)?;
-        for (index, distinct) in bucket.distinct_numbers() {
-            raters[index as usize].set_distinct_numbers(distinct);
+    // Two threads, each with the buckets (and so the raters) of one parity.
+    writer.hand_over().await?;
+    let to_writer = writer.sender();
+    let buckets = spill.buckets_of(&with_calls);
+    let mut halves: [Vec<&mut TrunkRater<'_>>; 2] = [Vec::new(), Vec::new()];
+    for (i, rater) in raters.iter_mut().enumerate() {
+        halves[i % 2].push(rater);
+    }
+    let spill_ref = &spill;
+    let (wanted_ref, buckets_ref) = (&wanted, &buckets);
+    let results: Vec<Result<Vec<UnmatchedCall>, RunError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = halves
+            .into_iter()
+            .enumerate()
+            .map(|(parity, mut half)| {
+                let to_writer = to_writer.clone();
+                scope.spawn(move || -> Result<Vec<UnmatchedCall>, RunError> {
+                    let mut unmatched = Vec::new();
+                    let mut batch = Vec::new();
+                    for &b in buckets_ref.iter().filter(|b| *b % 2 == parity) {
+                        let bucket = spill_ref.read_bucket(b, wanted_ref)?;
+                        for (index, distinct) in bucket.distinct_numbers() {
+                            half[index as usize / 2].set_distinct_numbers(distinct);
+                        }
+                        for (index, mut counted) in bucket.calls {
+                            half[index as usize / 2].fair_use_pass(&mut counted, &mut |r| {
+                                if r.status == Status::Unmatched {
+                                    unmatched.push(UnmatchedCall::of(&r));
+                                }
+                                batch.push(r);
+                            });
+                            if batch.len() >= HANDOVER_BATCH {
+                                send_blocking(&to_writer, std::mem::take(&mut batch))?;
+                            }
+                        }
+                    }
+                    send_blocking(&to_writer, batch)?;
+                    Ok(unmatched)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(RunError::Stream("a fair-use pass thread panicked".to_owned()))
+                })
+            })
+            .collect()
+    });
+    drop(to_writer);
+    let mut failed = None;
+    for result in results {
+        match result {
+            Ok(list) => unmatched.extend(list),
+            Err(e) => failed = failed.or(Some(e)),
         }
-        for (index, mut counted) in bucket.calls {
-            let mut emitted = Vec::new();
-            raters[index as usize].fair_use_pass(&mut counted, &mut |r| emitted.push(r));
-            drop(counted);
-            for rated in emitted {
-                if rated.status == Status::Unmatched {
-                    unmatched.push(UnmatchedCall::of(&rated));
-                }
-                writer.write(rated).await?;
-            }
-        }
+    }
+    if let Some(e) = failed {
+        // The insert task's own error says more than "it stopped".
+        writer.finish().await?;
+        return Err(e);
     }
     let rated_written = writer.finish().await?;
     tracing::info!(

@@ -506,6 +506,40 @@ impl<'a> TrunkContext<'a> {
     }
 }
 
+/// A set of packed numbers, small in the common case: a trunk presents a handful
+/// of caller numbers, kept side by side (one cache line or two) until there are
+/// many.
+#[derive(Debug, Default)]
+struct PackedSet {
+    few: Vec<u64>,
+    many: crate::hashing::FastSet<u64>,
+}
+
+impl PackedSet {
+    const FEW: usize = 16;
+
+    fn contains(&self, n: u64) -> bool {
+        if self.many.is_empty() {
+            self.few.contains(&n)
+        } else {
+            self.many.contains(&n)
+        }
+    }
+
+    fn insert(&mut self, n: u64) {
+        if !self.many.is_empty() {
+            self.many.insert(n);
+        } else if self.few.len() < Self::FEW {
+            if !self.few.contains(&n) {
+                self.few.push(n);
+            }
+        } else {
+            self.many.extend(self.few.drain(..));
+            self.many.insert(n);
+        }
+    }
+}
+
 /// Calls re-priced by a rule (and subject): count, amount, earliest calls.
 type RepricedTally = (u64, Decimal, Vec<(u64, String)>);
 
@@ -529,8 +563,8 @@ pub struct TrunkRater<'a> {
     /// with its earliest call (so that the evidence does not depend on the order
     /// calls arrive in).
     foreign_callers: BTreeMap<String, (u64, String)>,
-    /// Caller numbers (as recorded) found in the customer's inventory.
-    own_callers: FastMap<String, ()>,
+    /// Caller numbers (as recorded, packed) found in the customer's inventory.
+    own_callers: PackedSet,
     teams_sbc_fqdns: BTreeMap<String, (u64, String)>,
     teams_tenants: BTreeMap<String, (u64, String)>,
     calls: u64,
@@ -563,7 +597,7 @@ impl<'a> TrunkRater<'a> {
             eligible_ms: 0,
             forwarding_ms: FastMap::default(),
             foreign_callers: BTreeMap::new(),
-            own_callers: FastMap::default(),
+            own_callers: PackedSet::default(),
             teams_sbc_fqdns: BTreeMap::new(),
             teams_tenants: BTreeMap::new(),
             calls: 0,
@@ -1185,8 +1219,11 @@ impl<'a> TrunkRater<'a> {
         if !self.checks_callers || call.caller.is_empty() {
             return;
         }
-        // A trunk presents its few numbers again and again: each is looked up once.
-        if self.own_callers.contains_key(call.caller) {
+        // A trunk presents its few numbers again and again: each is looked up in
+        // the inventory once, then found among the trunk's own callers (packed as
+        // recorded; text that does not pack is looked up every time).
+        let packed = pack_number(call.caller);
+        if packed.is_some_and(|p| self.own_callers.contains(p)) {
             return;
         }
         if self
@@ -1194,7 +1231,9 @@ impl<'a> TrunkRater<'a> {
             .inventory
             .holds(self.ctx.customer.id(), call.caller)
         {
-            self.own_callers.insert(call.caller.to_owned(), ());
+            if let Some(p) = packed {
+                self.own_callers.insert(p);
+            }
             return;
         }
         let normalised = match number_portability::parse(call.caller) {
@@ -1495,3 +1534,22 @@ pub fn rate_in_memory(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod packed_set_tests {
+    use super::PackedSet;
+
+    #[test]
+    fn few_then_many_keeps_every_member() {
+        let mut set = PackedSet::default();
+        for n in 0..100u64 {
+            assert!(!set.contains(n * 7));
+            set.insert(n * 7);
+            set.insert(n * 7);
+            assert!(set.contains(n * 7));
+        }
+        assert!((0..100u64).all(|n| set.contains(n * 7)));
+        assert!(!set.contains(3));
+        assert_eq!(set.many.len(), 100);
+    }
+}
