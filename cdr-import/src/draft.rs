@@ -365,7 +365,7 @@ impl Draft {
 /// # Errors
 /// [`Reason::MissingField`] when empty, [`Reason::BadNumber`] when it does not parse.
 pub fn normalise(field: &str, text: &str) -> Result<String, RowError> {
-    normalise_classified(field, text).map(|(number, _)| number)
+    normalise_cached(field, text, false).map(|(number, _)| number)
 }
 
 /// Numbers normalised recently on this thread, kept at most [`NUMBER_CACHE_ENTRIES`]
@@ -373,9 +373,40 @@ pub fn normalise(field: &str, text: &str) -> Result<String, RowError> {
 /// reading a number against the numbering plan costs far more than a lookup.
 const NUMBER_CACHE_ENTRIES: usize = 8_192;
 
+/// A multiply-rotate hash (the Firefox/rustc "Fx" hash): number texts are short and
+/// not chosen by an attacker who could flood the cache, which is bounded anyway.
+#[derive(Default)]
+struct NumberHasher(u64);
+
+impl std::hash::Hasher for NumberHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+        }
+        for byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Per number text: its normalised form, and whether it is an emergency number once
+/// asked (only callees are).
+type NumberCache = std::collections::HashMap<
+    String,
+    (String, Option<bool>),
+    std::hash::BuildHasherDefault<NumberHasher>,
+>;
+
 thread_local! {
-    static NUMBERS: std::cell::RefCell<std::collections::HashMap<String, (String, bool)>> =
-        std::cell::RefCell::new(std::collections::HashMap::new());
+    static NUMBERS: std::cell::RefCell<NumberCache> =
+        std::cell::RefCell::new(NumberCache::default());
 }
 
 /// A number normalised as [`normalise`] does, and whether it is an emergency number.
@@ -383,17 +414,35 @@ thread_local! {
 /// # Errors
 /// As [`normalise`].
 pub fn normalise_classified(field: &str, text: &str) -> Result<(String, bool), RowError> {
+    normalise_cached(field, text, true)
+        .map(|(number, emergency)| (number, emergency.unwrap_or(false)))
+}
+
+/// [`normalise`] through the thread's cache; `classify` also tells whether the number
+/// is an emergency number.
+fn normalise_cached(
+    field: &str,
+    text: &str,
+    classify: bool,
+) -> Result<(String, Option<bool>), RowError> {
     if text.trim().is_empty() {
         return Err(RowError::missing(field));
     }
-    if let Some(known) = NUMBERS.with(|cache| cache.borrow().get(text).cloned()) {
+    let known = NUMBERS.with(|cache| {
+        cache
+            .borrow()
+            .get(text)
+            .filter(|(_, emergency)| emergency.is_some() || !classify)
+            .cloned()
+    });
+    if let Some(known) = known {
         return Ok(known);
     }
     let number = number_portability::parse(text)
         .map_err(|e| RowError::new(Reason::BadNumber, format!("{field}: {e}")))?;
     let known = (
         number.to_string(),
-        number_portability::classify(&number).is_emergency,
+        classify.then(|| number_portability::classify(&number).is_emergency),
     );
     NUMBERS.with(|cache| {
         let mut cache = cache.borrow_mut();

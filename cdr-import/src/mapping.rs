@@ -609,6 +609,11 @@ impl Mapping {
         self.key_namespace.to_string()
     }
 
+    /// [`Mapping::source_name`] without a copy.
+    pub fn key_namespace(&self) -> &str {
+        &self.key_namespace
+    }
+
     /// Resolves the columns against a file's header (or positions when it has none).
     ///
     /// # Errors

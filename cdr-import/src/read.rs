@@ -176,7 +176,11 @@ pub fn read_file(
 
 fn source(ctx: &ReadContext<'_>, line: u64) -> Source {
     Source::Import {
-        format: ctx.format.name(),
+        format: match ctx.format {
+            // Built once per mapping: no formatting per row.
+            Format::Mapping(m) => m.key_namespace().to_string(),
+            other => other.name(),
+        },
         file: ctx.display.clone(),
         line,
     }
