@@ -63,7 +63,7 @@ enum Command {
         /// Paris calendar month, YYYY-MM.
         #[arg(long)]
         month: String,
-        /// Provisioning directory (customers, trunks, tariffs, plans.toml, rating/).
+        /// Provisioning directory (customers, trunks, tariffs, numbers/, plans.toml, rating/).
         #[arg(long, env = "FAIRTRUNK_PROVISIONING")]
         provisioning: PathBuf,
         /// Output directory (default: var/rating/MONTH).
