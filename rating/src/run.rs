@@ -422,9 +422,9 @@ fn send_blocking(
     batch: Vec<RatedCall>,
 ) -> Result<(), RunError> {
     match to {
-        Some(tx) if !batch.is_empty() => tx.blocking_send(batch).map_err(|_| {
-            RunError::Stream("the rated-call insert task stopped".to_owned())
-        }),
+        Some(tx) if !batch.is_empty() => tx
+            .blocking_send(batch)
+            .map_err(|_| RunError::Stream("the rated-call insert task stopped".to_owned())),
         _ => Ok(()),
     }
 }
@@ -650,7 +650,9 @@ pub async fn rate_month(
             .into_iter()
             .map(|t| {
                 t.join().unwrap_or_else(|_| {
-                    Err(RunError::Stream("a fair-use pass thread panicked".to_owned()))
+                    Err(RunError::Stream(
+                        "a fair-use pass thread panicked".to_owned(),
+                    ))
                 })
             })
             .collect()

@@ -506,71 +506,54 @@ impl<'a> TrunkContext<'a> {
     }
 }
 
-/// A set of packed numbers, small in the common case: a trunk presents a handful
-/// of caller numbers, kept side by side (one cache line or two) until there are
-/// many.
-#[derive(Debug, Default)]
-struct PackedSet {
-    few: Vec<u64>,
-    many: crate::hashing::FastSet<u64>,
+/// What rating a call touches on every call of a trunk, side by side in two cache
+/// lines at the head of the rater: over thousands of trunks, each call's rater is
+/// a cache miss, and each further line or pointer (the trunk's provisioning record,
+/// a set's buffer) another.
+#[repr(C, align(64))]
+struct Hot<'a> {
+    calls: u64,
+    counted_calls: u64,
+    eligible_ms: u64,
+    /// Calls not billed (added to the by-status counts at the end).
+    not_billed: u64,
+    plan: &'a PlanSettings,
+    international_destinations: &'a [String],
+    checks_callers: bool,
+    telecom_professional: bool,
+    has_suspensions: bool,
+    own_callers_len: u8,
+    /// The first caller numbers (as recorded, packed) found in the customer's
+    /// inventory; more go to `TrunkRater::more_own_callers`.
+    own_callers: [u64; OWN_CALLERS_INLINE],
 }
 
-impl PackedSet {
-    const FEW: usize = 16;
-
-    fn contains(&self, n: u64) -> bool {
-        if self.many.is_empty() {
-            self.few.contains(&n)
-        } else {
-            self.many.contains(&n)
-        }
-    }
-
-    fn insert(&mut self, n: u64) {
-        if !self.many.is_empty() {
-            self.many.insert(n);
-        } else if self.few.len() < Self::FEW {
-            if !self.few.contains(&n) {
-                self.few.push(n);
-            }
-        } else {
-            self.many.extend(self.few.drain(..));
-            self.many.insert(n);
-        }
-    }
-}
+const OWN_CALLERS_INLINE: usize = 7;
 
 /// Calls re-priced by a rule (and subject): count, amount, earliest calls.
 type RepricedTally = (u64, Decimal, Vec<(u64, String)>);
 
 /// Rates one trunk's month. See the module documentation for the two passes.
 pub struct TrunkRater<'a> {
+    /// First: what every call touches.
+    hot: Hot<'a>,
     ctx: TrunkContext<'a>,
     channel_months: ChannelMonths,
     allowance: u64,
-    telecom_professional: bool,
-    /// Hot flags copied from provisioning, so that rating a call does not reach
-    /// into the trunk's and customer's records (cache misses over thousands of
-    /// trunks).
-    checks_callers: bool,
-    has_suspensions: bool,
     /// Distinct numbers of the counted calls, once known (set by the fair-use
     /// pass or by [`TrunkRater::set_distinct_numbers`]).
     distinct: Option<u64>,
-    eligible_ms: u64,
     forwarding_ms: FastMap<String, u64>,
     /// Shared-service evidence: each foreign caller number, SBC name and tenant
     /// with its earliest call (so that the evidence does not depend on the order
     /// calls arrive in).
     foreign_callers: BTreeMap<String, (u64, String)>,
-    /// Caller numbers (as recorded, packed) found in the customer's inventory.
-    own_callers: PackedSet,
+    /// Own caller numbers beyond [`Hot::own_callers`].
+    more_own_callers: crate::hashing::FastSet<u64>,
     teams_sbc_fqdns: BTreeMap<String, (u64, String)>,
     teams_tenants: BTreeMap<String, (u64, String)>,
-    calls: u64,
-    counted_calls: u64,
     usage: BTreeMap<UsageKey, UsageSum>,
-    /// Calls by status, indexed by [`Status::index`].
+    /// Calls by status, indexed by [`Status::index`] (not billed: in `hot`).
     by_status: [u64; 5],
     unmatched: u64,
     /// Re-priced calls and amount per rule and subject, with their earliest calls.
@@ -587,21 +570,28 @@ impl<'a> TrunkRater<'a> {
         let channel_months = ChannelMonths::of(ctx.trunk, ctx.month);
         let allowance = channel_months.allowance(ctx.plan().distinct_numbers_per_channel);
         TrunkRater {
-            telecom_professional: ctx.customer.category().is_telecom_professional(),
+            hot: Hot {
+                calls: 0,
+                counted_calls: 0,
+                eligible_ms: 0,
+                not_billed: 0,
+                plan: ctx.plan(),
+                international_destinations: ctx.trunk.international_destinations(),
+                checks_callers: ctx.inventory.knows(ctx.customer.id()),
+                telecom_professional: ctx.customer.category().is_telecom_professional(),
+                has_suspensions: !ctx.trunk.suspensions().is_empty(),
+                own_callers_len: 0,
+                own_callers: [0; OWN_CALLERS_INLINE],
+            },
             ctx,
             channel_months,
             allowance,
-            checks_callers: ctx.inventory.knows(ctx.customer.id()),
-            has_suspensions: !ctx.trunk.suspensions().is_empty(),
             distinct: None,
-            eligible_ms: 0,
             forwarding_ms: FastMap::default(),
             foreign_callers: BTreeMap::new(),
-            own_callers: PackedSet::default(),
+            more_own_callers: crate::hashing::FastSet::default(),
             teams_sbc_fqdns: BTreeMap::new(),
             teams_tenants: BTreeMap::new(),
-            calls: 0,
-            counted_calls: 0,
             usage: BTreeMap::new(),
             by_status: [0; 5],
             unmatched: 0,
@@ -620,7 +610,7 @@ impl<'a> TrunkRater<'a> {
     /// Pass 1: settles a call that is not counted, or returns it as counted. Calls
     /// may come in any order.
     pub fn assess(&mut self, call: &CallRef<'_>) -> Assessed {
-        self.calls += 1;
+        self.hot.calls += 1;
         let outbound = call.direction == Direction::Outbound;
         if outbound {
             self.check_caller(call);
@@ -643,12 +633,8 @@ impl<'a> TrunkRater<'a> {
         if destination.is_emergency() {
             return self.not_billed(NotBilled::Emergency);
         }
-        let plan = self.ctx.plan();
-        let eligible = eligibility(
-            &destination,
-            plan,
-            self.ctx.trunk.international_destinations(),
-        );
+        let plan = self.hot.plan;
+        let eligible = eligibility(&destination, plan, self.hot.international_destinations);
         match eligible {
             Eligibility::Emergency => self.not_billed(NotBilled::Emergency),
             Eligibility::OutOfPlan(reason) => {
@@ -682,7 +668,7 @@ impl<'a> TrunkRater<'a> {
                 }
             }
             Eligibility::InPlan => {
-                let excluded: Option<(Rule, String)> = if self.telecom_professional {
+                let excluded: Option<(Rule, String)> = if self.hot.telecom_professional {
                     if self
                         .telecom_first
                         .as_ref()
@@ -729,8 +715,8 @@ impl<'a> TrunkRater<'a> {
                                 None,
                             );
                         };
-                        self.counted_calls += 1;
-                        self.eligible_ms += call.billable_ms;
+                        self.hot.counted_calls += 1;
+                        self.hot.eligible_ms += call.billable_ms;
                         let user = call.forwarding_user();
                         if !user.is_empty() {
                             match self.forwarding_ms.get_mut(user) {
@@ -753,20 +739,20 @@ impl<'a> TrunkRater<'a> {
         let plan = self.ctx.plan();
         // More counted calls than the allowance is the order-free upper bound of
         // more distinct numbers: the pass counts them exactly.
-        self.counted_calls > self.allowance
+        self.hot.counted_calls > self.allowance
             || self
                 .channel_months
-                .exceeded_by(self.eligible_ms, plan.eligible_ms_per_channel)
+                .exceeded_by(self.hot.eligible_ms, plan.eligible_ms_per_channel)
             || self
                 .forwarding_ms
                 .values()
                 .any(|&ms| ms > plan.forwarding_ms_per_user)
-            || (self.ctx.shared_confirmation().is_some() && self.counted_calls > 0)
+            || (self.ctx.shared_confirmation().is_some() && self.hot.counted_calls > 0)
     }
 
     /// Counted calls so far.
     pub fn counted_calls(&self) -> u64 {
-        self.counted_calls
+        self.hot.counted_calls
     }
 
     /// Records the distinct numbers of the counted calls of a trunk that needs no
@@ -1009,7 +995,7 @@ impl<'a> TrunkRater<'a> {
     /// evidence, and the totals.
     pub fn finish(mut self) -> TrunkOutcome {
         let settings = self.ctx.settings;
-        if self.telecom_professional {
+        if self.hot.telecom_professional {
             let category = self.ctx.customer.category();
             let detail = format!(
                 "customer category {category}: telecom professionals are excluded from the unlimited plans (contract §7.2)"
@@ -1127,24 +1113,26 @@ impl<'a> TrunkRater<'a> {
                 channel_months: self.channel_months,
                 distinct_allowance: self.allowance,
                 distinct_numbers: self.distinct.unwrap_or(0),
-                eligible_ms: self.eligible_ms,
+                eligible_ms: self.hot.eligible_ms,
                 eligible_threshold_ms: self.channel_months.scaled_ms(plan.eligible_ms_per_channel),
                 forwarding_ms: self.forwarding_ms.into_iter().collect(),
                 forwarding_threshold_ms: plan.forwarding_ms_per_user,
                 foreign_callers: self.foreign_callers.into_keys().collect(),
                 teams_sbc_fqdns: self.teams_sbc_fqdns.into_keys().collect(),
                 teams_tenants: self.teams_tenants.into_keys().collect(),
-                inventory_known: self.ctx.inventory.knows(self.ctx.customer.id()),
-                calls: self.calls,
-                counted_calls: self.counted_calls,
+                inventory_known: self.hot.checks_callers,
+                calls: self.hot.calls,
+                counted_calls: self.hot.counted_calls,
             },
             breaches: self.breaches,
             usage: self.usage,
             unmatched_calls: self.unmatched,
             by_status: {
+                let mut counts = self.by_status;
+                counts[Status::NotBilled.index()] += self.hot.not_billed;
                 let mut by_status: BTreeMap<Status, u64> = Status::ALL
                     .into_iter()
-                    .zip(self.by_status)
+                    .zip(counts)
                     .filter(|(_, n)| *n > 0)
                     .collect();
                 let repriced_counted: u64 = self
@@ -1153,7 +1141,7 @@ impl<'a> TrunkRater<'a> {
                     .filter(|((r, _), _)| Rule::MEASURED.contains(r))
                     .map(|(_, (n, _, _))| *n)
                     .sum();
-                let included = self.counted_calls.saturating_sub(repriced_counted);
+                let included = self.hot.counted_calls.saturating_sub(repriced_counted);
                 if included > 0 {
                     by_status.insert(Status::Included, included);
                 }
@@ -1163,7 +1151,7 @@ impl<'a> TrunkRater<'a> {
     }
 
     fn suspension_index(&self, invite_ms: u64) -> Option<usize> {
-        if !self.has_suspensions {
+        if !self.hot.has_suspensions {
             return None;
         }
         let instant = instant_of(invite_ms);
@@ -1177,26 +1165,26 @@ impl<'a> TrunkRater<'a> {
     /// True when outbound calls' caller numbers are checked against the
     /// customer's inventory (shared-service evidence).
     pub fn checks_callers(&self) -> bool {
-        self.checks_callers
+        self.hot.checks_callers
     }
 
     /// Counts a call the caller already knows is not billed and carries no
     /// evidence (no Teams details; inbound, or a customer without inventory):
     /// the same as [`assess`](Self::assess) without reading its details.
     pub fn skip(&mut self, why: NotBilled) {
-        self.calls += 1;
+        self.hot.calls += 1;
         let _ = self.not_billed(why);
     }
 
     /// Counts `n` calls the caller settled as not billed without details (see
     /// [`skip`](Self::skip)).
     pub fn skip_many(&mut self, n: u64) {
-        self.calls += n;
-        self.by_status[Status::NotBilled.index()] += n;
+        self.hot.calls += n;
+        self.hot.not_billed += n;
     }
 
     fn not_billed(&mut self, why: NotBilled) -> Assessed {
-        self.by_status[Status::NotBilled.index()] += 1;
+        self.hot.not_billed += 1;
         Assessed::NotBilled(why)
     }
 
@@ -1215,15 +1203,31 @@ impl<'a> TrunkRater<'a> {
         }
     }
 
+    fn is_own_caller(&self, packed: u64) -> bool {
+        let len = usize::from(self.hot.own_callers_len);
+        self.hot.own_callers[..len].contains(&packed)
+            || (!self.more_own_callers.is_empty() && self.more_own_callers.contains(&packed))
+    }
+
+    fn add_own_caller(&mut self, packed: u64) {
+        let len = usize::from(self.hot.own_callers_len);
+        if len < OWN_CALLERS_INLINE {
+            self.hot.own_callers[len] = packed;
+            self.hot.own_callers_len += 1;
+        } else {
+            self.more_own_callers.insert(packed);
+        }
+    }
+
     fn check_caller(&mut self, call: &CallRef<'_>) {
-        if !self.checks_callers || call.caller.is_empty() {
+        if !self.hot.checks_callers || call.caller.is_empty() {
             return;
         }
         // A trunk presents its few numbers again and again: each is looked up in
         // the inventory once, then found among the trunk's own callers (packed as
         // recorded; text that does not pack is looked up every time).
         let packed = pack_number(call.caller);
-        if packed.is_some_and(|p| self.own_callers.contains(p)) {
+        if packed.is_some_and(|p| self.is_own_caller(p)) {
             return;
         }
         if self
@@ -1232,7 +1236,7 @@ impl<'a> TrunkRater<'a> {
             .holds(self.ctx.customer.id(), call.caller)
         {
             if let Some(p) = packed {
-                self.own_callers.insert(p);
+                self.add_own_caller(p);
             }
             return;
         }
@@ -1534,22 +1538,3 @@ pub fn rate_in_memory(
 
 #[cfg(test)]
 mod tests;
-
-#[cfg(test)]
-mod packed_set_tests {
-    use super::PackedSet;
-
-    #[test]
-    fn few_then_many_keeps_every_member() {
-        let mut set = PackedSet::default();
-        for n in 0..100u64 {
-            assert!(!set.contains(n * 7));
-            set.insert(n * 7);
-            set.insert(n * 7);
-            assert!(set.contains(n * 7));
-        }
-        assert!((0..100u64).all(|n| set.contains(n * 7)));
-        assert!(!set.contains(3));
-        assert_eq!(set.many.len(), 100);
-    }
-}

@@ -695,3 +695,40 @@ fn the_trunk_location_plays_no_part_in_the_plan() {
         }
     }
 }
+
+#[test]
+fn a_trunk_presenting_many_own_numbers_flags_only_the_foreign_one() {
+    let f = Fixture::new(&one_channel("fixed"), PLANS).with_acme_numbers();
+    let t = ms("2026-10-06T10:00:00+02:00");
+    // 20 of the customer's numbers (more than are kept inline), each twice, in
+    // E.164 and national format, then one number that is not the customer's.
+    let mut calls = Vec::new();
+    for round in 0..2u64 {
+        for i in 0..20u64 {
+            let mut c = call(
+                &format!("own-{round}-{i}"),
+                t + round * 100_000 + i,
+                "+33140000001",
+                60_000,
+            );
+            c.caller = if round == 0 {
+                format!("+331400000{i:02}")
+            } else {
+                format!("01400000{i:02}")
+            };
+            calls.push(c);
+        }
+    }
+    let mut foreign = call("foreign", t + 500_000, "+33140000001", 60_000);
+    foreign.caller = "+33140000100".into();
+    calls.push(foreign);
+    let (_, outcome) = f.rate("t1", &calls);
+    assert!(outcome.counters.inventory_known);
+    assert_eq!(
+        outcome.counters.foreign_callers.iter().collect::<Vec<_>>(),
+        ["+33140000100"]
+    );
+    let flag = &outcome.breaches[0];
+    assert_eq!((flag.rule, flag.billed), (Rule::SharedService, false));
+    assert_eq!(flag.evidence, ["foreign"]);
+}
