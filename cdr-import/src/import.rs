@@ -1,9 +1,11 @@
-//! An import run: files are read on a blocking thread (decode, validate, rejects),
-//! batches of valid records go to the async side, which counts duplicates, matches
-//! Teams rows with edge records, and submits records to the no-loss writer; a third
-//! task awaits the writer's acknowledgements. Memory stays bounded: one batch being
-//! read, a bounded channel of batches, the writer's bounded queue, and a window of
-//! recently seen keys.
+//! An import run: files are read on a blocking thread (CSV rows validated by worker
+//! threads and taken back in file order, see [`crate::read`]; rejects), batches of
+//! valid records go to the async side, which counts duplicates, matches Teams rows with
+//! edge records, and submits each batch to the no-loss writer for one acknowledgement;
+//! a third task awaits those acknowledgements. The writer inserts batches of
+//! [`WRITER_BATCH_RECORDS`], two at a time. Memory stays bounded: a few chunks per
+//! validation worker, a bounded channel of batches, the writer's queue (bounded in
+//! records, inserts in flight included), and a window of recently seen keys.
 //!
 //! Duplicates (the summary's count) are rows whose key is already stored, or was
 //! seen earlier in the run, and they are not written again (ClickHouse would collapse
@@ -37,10 +39,10 @@ use tokio::sync::mpsc;
 pub const RECENT_KEYS: usize = 1 << 18;
 
 /// Records per insert.
-const WRITER_BATCH_RECORDS: usize = 50_000;
+pub const WRITER_BATCH_RECORDS: usize = 50_000;
 
-/// Records queued in the writer or being inserted (two inserts and one batch forming).
-const WRITER_QUEUE_RECORDS: usize = 3 * WRITER_BATCH_RECORDS;
+/// Records queued in the writer or being inserted: two inserts in flight.
+const WRITER_QUEUE_RECORDS: usize = 2 * WRITER_BATCH_RECORDS;
 
 /// Settings of an import run.
 #[derive(Clone)]
