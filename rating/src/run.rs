@@ -505,7 +505,8 @@ pub async fn rate_month(
     let mut billed: Vec<RatedCall> = Vec::new();
     while let Some(batch) = batches.recv().await {
         let batch = batch.map_err(RunError::Stream)?;
-        for &(index, offset) in &batch.rows {
+        for handed in batch.rows {
+            let (index, offset) = (handed.trunk, handed.offset);
             let mut at = offset as usize;
             let Some(row) = crate::stream::parse_row(&batch.bytes, &mut at) else {
                 return Err(RunError::Stream(format!(
@@ -550,7 +551,7 @@ pub async fn rate_month(
             let Some(rater) = raters.get_mut(index as usize) else {
                 continue;
             };
-            match rater.assess(&call) {
+            match rater.assess_classified(&call, handed.destination) {
                 Assessed::Final(rated) => match rated.status {
                     Status::OutOfPlan | Status::Repriced => billed.push(*rated),
                     Status::Unmatched => {

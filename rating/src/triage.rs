@@ -11,15 +11,26 @@
 use bytes::Bytes;
 use cdr::{Direction, Disposition};
 
+use crate::destination::Destination;
 use crate::stream::{MonthStream, RowRef};
 
-/// Rows of one chunk the engine must see: `(trunk index, offset)`, the trunk
-/// index [`UNKNOWN_TRUNK`] for a trunk provisioning does not know.
+/// Rows of one chunk the engine must see.
 pub struct RowBatch {
     /// The chunk (or the one row a chunk boundary cut, completed).
     pub bytes: Bytes,
-    /// Trunk index and row offset in `bytes`, in stream order.
-    pub rows: Vec<(u32, u32)>,
+    /// The rows, in stream order.
+    pub rows: Vec<HandedOver>,
+}
+
+/// A row handed over to the rating.
+pub struct HandedOver {
+    /// The trunk index, [`UNKNOWN_TRUNK`] for a trunk provisioning does not know.
+    pub trunk: u32,
+    /// The row's offset in [`RowBatch::bytes`].
+    pub offset: u32,
+    /// The callee, classified here for an answered outbound call (the engine
+    /// classifies only those).
+    pub destination: Option<Destination>,
 }
 
 /// The trunk index of a row whose trunk provisioning does not know.
@@ -128,19 +139,19 @@ pub fn record_error(key: &[u8], message: &str) -> String {
     format!("call {}: {message}", String::from_utf8_lossy(key))
 }
 
-/// Sorts rows out: `Some(index)` to hand over (with the trunk index, or
-/// [`UNKNOWN_TRUNK`]), `None` when counted here.
+/// Sorts rows out: `Some((trunk index or [`UNKNOWN_TRUNK`], classified
+/// callee))` to hand over, `None` when counted here.
 fn sort_out(
     row: &RowRef<'_>,
     trunks: &TrunkIds,
     checks_callers: &[bool],
     not_billed: &mut [u64],
-) -> Result<Option<u32>, String> {
+) -> Result<Option<(u32, Option<Destination>)>, String> {
     let direction = direction_of(row.direction).map_err(|e| record_error(row.call_key, &e))?;
     let disposition =
         disposition_of(row.disposition).map_err(|e| record_error(row.call_key, &e))?;
     let Some(index) = trunks.get(row.trunk_id) else {
-        return Ok(Some(UNKNOWN_TRUNK));
+        return Ok(Some((UNKNOWN_TRUNK, None)));
     };
     let settled = direction == Direction::Inbound
         || row.emergency != 0
@@ -157,7 +168,15 @@ fn sort_out(
         }
         return Ok(None);
     }
-    Ok(Some(index))
+    // Text that is not UTF-8 is left for the rating to report.
+    let destination = (!settled)
+        .then(|| {
+            std::str::from_utf8(row.callee)
+                .ok()
+                .map(Destination::classify)
+        })
+        .flatten();
+    Ok(Some((index, destination)))
 }
 
 /// Starts the first stage on `stream`: the batches for the rating, and the
@@ -200,9 +219,19 @@ pub fn spawn(
                 triage.digest_xor ^= h.rotate_left(17);
                 match sort_out(&row, &trunks, &checks_callers, &mut triage.not_billed) {
                     Ok(None) => {}
-                    Ok(Some(index)) => match offset {
-                        Some(offset) => rows.push((index, offset)),
-                        None => head_batch = Some(vec![(index, 0)]),
+                    Ok(Some((trunk, destination))) => match offset {
+                        Some(offset) => rows.push(HandedOver {
+                            trunk,
+                            offset,
+                            destination,
+                        }),
+                        None => {
+                            head_batch = Some(vec![HandedOver {
+                                trunk,
+                                offset: 0,
+                                destination,
+                            }])
+                        }
                     },
                     Err(e) => {
                         failed = Some(e);

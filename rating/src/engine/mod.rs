@@ -610,6 +610,17 @@ impl<'a> TrunkRater<'a> {
     /// Pass 1: settles a call that is not counted, or returns it as counted. Calls
     /// may come in any order.
     pub fn assess(&mut self, call: &CallRef<'_>) -> Assessed {
+        self.assess_classified(call, None)
+    }
+
+    /// [`assess`](Self::assess) with the callee already classified
+    /// ([`Destination::classify`] of `call.callee`, done by the monthly job's
+    /// reading thread); `None` classifies it here when needed.
+    pub fn assess_classified(
+        &mut self,
+        call: &CallRef<'_>,
+        classified: Option<Destination>,
+    ) -> Assessed {
         self.hot.calls += 1;
         let outbound = call.direction == Direction::Outbound;
         if outbound {
@@ -629,7 +640,7 @@ impl<'a> TrunkRater<'a> {
         if call.disposition != Disposition::Answered {
             return self.not_billed(NotBilled::Unanswered(call.disposition));
         }
-        let destination = Destination::classify(call.callee);
+        let destination = classified.unwrap_or_else(|| Destination::classify(call.callee));
         if destination.is_emergency() {
             return self.not_billed(NotBilled::Emergency);
         }
