@@ -126,6 +126,7 @@ pub mod guard;
 pub mod message;
 pub mod metrics;
 pub mod records;
+pub mod socket_filter;
 pub mod transport;
 
 use crate::channels::Channels;
@@ -237,6 +238,9 @@ impl Edge {
                 Transport::Udp => {
                     let socket = Arc::new(bind_udp(listen.address)?);
                     sip_addresses.push((Transport::Udp, socket.local_addr()?));
+                    if listen.address.is_ipv4() {
+                        guard.filter_in_kernel(socket.clone());
+                    }
                     // Two readers per socket: parsing runs on both cores and a reader
                     // descheduled for a moment does not leave the socket unread.
                     for _ in 0..UDP_READERS {

@@ -235,6 +235,41 @@ async fn a_flood_is_banned_before_parsing_and_released_after_the_ban() {
         .await
         .unwrap();
     assert!(recv(&socket, Duration::from_millis(300)).await.is_none());
+    // Within a sweep, the kernel drops the banned source's datagrams: they no longer
+    // reach the edge at all.
+    lab.wait_metric("sip_edge_kernel_filtered_sources", 1.0)
+        .await;
+    let read_before = lab.metric("sip_edge_banned_packets_total").await;
+    for n in 0..50 {
+        socket
+            .send_to(
+                &request("OPTIONS", "100", from, edge, 2000 + n, "Yealink"),
+                edge,
+            )
+            .await
+            .unwrap();
+    }
+    // A stranger's request sent after them is answered: the edge has read past them.
+    let probe_from = lab.addr(43, 5060);
+    let probe = UdpSocket::bind(probe_from).await.unwrap();
+    probe
+        .send_to(
+            &request("OPTIONS", "100", probe_from, edge, 1, "Yealink"),
+            edge,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        recv(&probe, Duration::from_secs(5))
+            .await
+            .and_then(|m| m.status()),
+        Some(403)
+    );
+    assert_eq!(
+        lab.metric("sip_edge_banned_packets_total").await,
+        read_before,
+        "banned datagrams reached the edge despite the kernel filter"
+    );
 
     // Meanwhile the trunk calls as usual.
     let uas = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
@@ -270,6 +305,8 @@ async fn a_flood_is_banned_before_parsing_and_released_after_the_ban() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     lab.wait_metric("sip_edge_banned_sources", 0.0).await;
+    lab.wait_metric("sip_edge_kernel_filtered_sources", 0.0)
+        .await;
     socket
         .send_to(
             &request("OPTIONS", "100", from, edge, 1000, "Yealink"),
