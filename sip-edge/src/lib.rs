@@ -36,7 +36,8 @@
 //! - **Defence in front of the parser** ([`guard`]): per source IP, bans (packets
 //!   dropped unread), a token bucket on messages, open transactions counted by the
 //!   core, scanner User-Agents and size limits; carriers, trunk addresses and inbound
-//!   targets are known sources and never banned.
+//!   targets are known sources and never banned. Banned IPv4 sources also go into a
+//!   BPF filter on the UDP sockets ([`socket_filter`]): the kernel drops their flood.
 //! - **Toll-fraud guard** ([`fraud`]), owned by the core and asked before channel
 //!   admission: blocks (trunk or class, kept on disk), anomaly detection against the
 //!   trunk's own baseline, provisioned caps per destination class.
