@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cdr::{ClickhouseConfig, Direction, Disposition};
 use provisioning::{Provisioning, ProvisioningError, ProvisioningErrors};
@@ -73,7 +74,7 @@ pub struct Inputs {
     /// `plans.toml`.
     pub settings: RatingSettings,
     /// The customers' numbers (number-portability's inventory).
-    pub inventory: CustomerNumbers,
+    pub inventory: Arc<CustomerNumbers>,
     /// Syntec indices.
     pub indices: SyntecIndices,
     /// SLA incidents.
@@ -111,7 +112,7 @@ impl Inputs {
                     dir: dir.to_owned(),
                     provisioning,
                     settings,
-                    inventory,
+                    inventory: Arc::new(inventory),
                     indices,
                     incidents,
                     fingerprints,
@@ -500,8 +501,17 @@ pub async fn rate_month(
         month.start_ms(),
         until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
     )?;
-    let checks_callers: Vec<bool> = raters.iter().map(TrunkRater::checks_callers).collect();
-    let (mut batches, first_stage) = crate::triage::spawn(stream, index_of, checks_callers);
+    let callers = crate::triage::CallerCheck::new(
+        Arc::clone(&inputs.inventory),
+        raters
+            .iter()
+            .map(|r| {
+                r.checks_callers()
+                    .then(|| r.context().customer.id().to_owned())
+            })
+            .collect(),
+    );
+    let (mut batches, first_stage) = crate::triage::spawn(stream, index_of, callers);
     let mut billed: Vec<RatedCall> = Vec::new();
     while let Some(batch) = batches.recv().await {
         let batch = batch.map_err(RunError::Stream)?;
@@ -551,7 +561,7 @@ pub async fn rate_month(
             let Some(rater) = raters.get_mut(index as usize) else {
                 continue;
             };
-            match rater.assess_classified(&call, handed.destination) {
+            match rater.assess_classified(&call, handed.destination, handed.caller_checked) {
                 Assessed::Final(rated) => match rated.status {
                     Status::OutOfPlan | Status::Repriced => billed.push(*rated),
                     Status::Unmatched => {

@@ -8,10 +8,13 @@
 //! stages run on two threads, so rating a row overlaps reading the next ones while
 //! ClickHouse streams on its own core.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use cdr::{Direction, Disposition};
 
 use crate::destination::Destination;
+use crate::inventory::CustomerNumbers;
 use crate::stream::{MonthStream, RowRef};
 
 /// Rows of one chunk the engine must see.
@@ -31,6 +34,56 @@ pub struct HandedOver {
     /// The callee, classified here for an answered outbound call (the engine
     /// classifies only those).
     pub destination: Option<Destination>,
+    /// The caller number was found in the customer's inventory here (the engine
+    /// need not check it again).
+    pub caller_checked: bool,
+}
+
+/// The caller check of the first stage: each trunk's customer and the caller
+/// numbers (as recorded, packed) already found in its inventory.
+pub struct CallerCheck {
+    numbers: Arc<CustomerNumbers>,
+    /// Per trunk index: its customer when its callers are checked.
+    customers: Vec<Option<String>>,
+    own: Vec<Vec<u64>>,
+}
+
+impl CallerCheck {
+    /// The check for trunks whose customers are `customers[index]` (`None`: not
+    /// checked).
+    pub fn new(numbers: Arc<CustomerNumbers>, customers: Vec<Option<String>>) -> Self {
+        let own = vec![Vec::new(); customers.len()];
+        CallerCheck {
+            numbers,
+            customers,
+            own,
+        }
+    }
+
+    /// `None` when the trunk's callers are not checked, else whether `caller`
+    /// is the customer's (an empty caller counts as checked: nothing to check).
+    fn is_own(&mut self, trunk: u32, caller: &[u8]) -> Option<bool> {
+        let customer = self.customers.get(trunk as usize)?.as_deref()?;
+        if caller.is_empty() {
+            return Some(true);
+        }
+        let Ok(text) = std::str::from_utf8(caller) else {
+            return Some(false);
+        };
+        let packed = crate::destination::pack_number(text);
+        let own = self.own.get_mut(trunk as usize)?;
+        if packed.is_some_and(|p| own.contains(&p)) {
+            return Some(true);
+        }
+        if !self.numbers.holds(customer, text) {
+            return Some(false);
+        }
+        // A trunk presents a handful of numbers; a long list is looked up anew.
+        if let Some(p) = packed.filter(|_| own.len() < 64) {
+            own.push(p);
+        }
+        Some(true)
+    }
 }
 
 /// The trunk index of a row whose trunk provisioning does not know.
@@ -139,19 +192,24 @@ pub fn record_error(key: &[u8], message: &str) -> String {
     format!("call {}: {message}", String::from_utf8_lossy(key))
 }
 
-/// Sorts rows out: `Some((trunk index or [`UNKNOWN_TRUNK`], classified
-/// callee))` to hand over, `None` when counted here.
+/// Sorts rows out: the row to hand over, without its offset, or `None` when
+/// counted here.
 fn sort_out(
     row: &RowRef<'_>,
     trunks: &TrunkIds,
-    checks_callers: &[bool],
+    callers: &mut CallerCheck,
     not_billed: &mut [u64],
-) -> Result<Option<(u32, Option<Destination>)>, String> {
+) -> Result<Option<HandedOver>, String> {
     let direction = direction_of(row.direction).map_err(|e| record_error(row.call_key, &e))?;
     let disposition =
         disposition_of(row.disposition).map_err(|e| record_error(row.call_key, &e))?;
     let Some(index) = trunks.get(row.trunk_id) else {
-        return Ok(Some((UNKNOWN_TRUNK, None)));
+        return Ok(Some(HandedOver {
+            trunk: UNKNOWN_TRUNK,
+            offset: 0,
+            destination: None,
+            caller_checked: false,
+        }));
     };
     let settled = direction == Direction::Inbound
         || row.emergency != 0
@@ -159,10 +217,15 @@ fn sort_out(
     let no_teams = row.teams_user.is_empty()
         && row.teams_call_type.is_empty()
         && row.teams_sbc_fqdn.is_empty();
-    // Nothing to learn from this call: count it and move on.
-    let no_caller_check = direction == Direction::Inbound
-        || !checks_callers.get(index as usize).copied().unwrap_or(true);
-    if settled && no_teams && no_caller_check {
+    // Outbound callers are checked against the inventory (shared-service
+    // evidence); a foreign one goes to the engine, which records it.
+    let own_caller = if direction == Direction::Outbound {
+        callers.is_own(index, row.caller)
+    } else {
+        None
+    };
+    if settled && no_teams && own_caller != Some(false) {
+        // Nothing to learn from this call: count it and move on.
         if let Some(n) = not_billed.get_mut(index as usize) {
             *n += 1;
         }
@@ -176,17 +239,20 @@ fn sort_out(
                 .map(Destination::classify)
         })
         .flatten();
-    Ok(Some((index, destination)))
+    Ok(Some(HandedOver {
+        trunk: index,
+        offset: 0,
+        destination,
+        caller_checked: own_caller == Some(true),
+    }))
 }
 
 /// Starts the first stage on `stream`: the batches for the rating, and the
-/// month's totals when the stream ends. `checks_callers[i]` says whether trunk
-/// `i`'s outbound caller numbers are checked (then its unanswered calls are
-/// handed over too).
+/// month's totals when the stream ends.
 pub fn spawn(
     mut stream: MonthStream,
     trunks: TrunkIds,
-    checks_callers: Vec<bool>,
+    mut callers: CallerCheck,
 ) -> (
     tokio::sync::mpsc::Receiver<Result<RowBatch, String>>,
     tokio::task::JoinHandle<Triage>,
@@ -194,7 +260,7 @@ pub fn spawn(
     let (tx, rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
     let task = tokio::spawn(async move {
         let mut triage = Triage {
-            not_billed: vec![0; checks_callers.len()],
+            not_billed: vec![0; callers.customers.len()],
             ..Triage::default()
         };
         loop {
@@ -217,21 +283,11 @@ pub fn spawn(
                     ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 triage.digest_sum = triage.digest_sum.wrapping_add(h);
                 triage.digest_xor ^= h.rotate_left(17);
-                match sort_out(&row, &trunks, &checks_callers, &mut triage.not_billed) {
+                match sort_out(&row, &trunks, &mut callers, &mut triage.not_billed) {
                     Ok(None) => {}
-                    Ok(Some((trunk, destination))) => match offset {
-                        Some(offset) => rows.push(HandedOver {
-                            trunk,
-                            offset,
-                            destination,
-                        }),
-                        None => {
-                            head_batch = Some(vec![HandedOver {
-                                trunk,
-                                offset: 0,
-                                destination,
-                            }])
-                        }
+                    Ok(Some(handed)) => match offset {
+                        Some(offset) => rows.push(HandedOver { offset, ..handed }),
+                        None => head_batch = Some(vec![handed]),
                     },
                     Err(e) => {
                         failed = Some(e);
