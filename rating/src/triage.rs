@@ -45,14 +45,23 @@ pub struct CallerCheck {
     numbers: Arc<CustomerNumbers>,
     /// Per trunk index: its customer when its callers are checked.
     customers: Vec<Option<String>>,
-    own: Vec<Vec<u64>>,
+    own: Vec<OwnCallers>,
+}
+
+/// A trunk's first own caller numbers, in one cache line; a trunk presenting
+/// more has them looked up in the inventory each time.
+#[derive(Clone, Copy, Default)]
+#[repr(align(64))]
+struct OwnCallers {
+    numbers: [u64; 7],
+    len: u64,
 }
 
 impl CallerCheck {
     /// The check for trunks whose customers are `customers[index]` (`None`: not
     /// checked).
     pub fn new(numbers: Arc<CustomerNumbers>, customers: Vec<Option<String>>) -> Self {
-        let own = vec![Vec::new(); customers.len()];
+        let own = vec![OwnCallers::default(); customers.len()];
         CallerCheck {
             numbers,
             customers,
@@ -72,15 +81,16 @@ impl CallerCheck {
         };
         let packed = crate::destination::pack_number(text);
         let own = self.own.get_mut(trunk as usize)?;
-        if packed.is_some_and(|p| own.contains(&p)) {
+        let known = &own.numbers[..own.len as usize];
+        if packed.is_some_and(|p| known.contains(&p)) {
             return Some(true);
         }
         if !self.numbers.holds(customer, text) {
             return Some(false);
         }
-        // A trunk presents a handful of numbers; a long list is looked up anew.
-        if let Some(p) = packed.filter(|_| own.len() < 64) {
-            own.push(p);
+        if let Some(p) = packed.filter(|_| (own.len as usize) < own.numbers.len()) {
+            own.numbers[own.len as usize] = p;
+            own.len += 1;
         }
         Some(true)
     }
@@ -104,15 +114,26 @@ pub struct Triage {
     pub not_billed: Vec<u64>,
 }
 
-/// Trunk ids to rater indexes: a map from the id's hash to where the id sits in
-/// one buffer (to check a match) and its index, so that looking up the trunk of
-/// each of millions of rows stays in cache.
+/// Trunk ids to rater indexes: a map from the id's hash to the index and the id
+/// itself (inline when short, else where it sits in one buffer) to check a match,
+/// so that looking up the trunk of each of millions of rows touches one entry.
 #[derive(Default)]
 pub struct TrunkIds {
     text: Vec<u8>,
     /// (start in `text`, length, index), in insertion order.
     spans: Vec<(u32, u32, u32)>,
-    by_hash: crate::hashing::FastMap<u64, (u32, u32, u32)>,
+    by_hash: crate::hashing::FastMap<u64, TrunkSlot>,
+}
+
+/// Ids up to this length are kept in the map entry.
+const INLINE_ID: usize = 22;
+
+#[derive(Clone, Copy)]
+struct TrunkSlot {
+    index: u32,
+    span: u32,
+    len: u8,
+    inline: [u8; INLINE_ID],
 }
 
 impl TrunkIds {
@@ -127,11 +148,21 @@ impl TrunkIds {
     pub fn insert(&mut self, id: &str, index: u32) {
         let span = (self.text.len() as u32, id.len() as u32, index);
         self.text.extend_from_slice(id.as_bytes());
+        let mut slot = TrunkSlot {
+            index,
+            span: self.spans.len() as u32,
+            len: u8::MAX,
+            inline: [0; INLINE_ID],
+        };
+        if id.len() <= INLINE_ID {
+            slot.len = id.len() as u8;
+            slot.inline[..id.len()].copy_from_slice(id.as_bytes());
+        }
         // On a (64-bit) hash collision the first id keeps the slot; `get` then
         // finds the other by scanning.
         self.by_hash
             .entry(Self::hash(id.as_bytes()))
-            .or_insert(span);
+            .or_insert(slot);
         self.spans.push(span);
     }
 
@@ -141,9 +172,15 @@ impl TrunkIds {
 
     /// The index of a trunk id.
     pub fn get(&self, id: &[u8]) -> Option<u32> {
-        let span = *self.by_hash.get(&Self::hash(id))?;
-        self.matches(span, id)
-            .or_else(|| self.spans.iter().find_map(|s| self.matches(*s, id)))
+        let slot = self.by_hash.get(&Self::hash(id))?;
+        let found = if usize::from(slot.len) <= INLINE_ID {
+            (slot.inline.get(..usize::from(slot.len)) == Some(id)).then_some(slot.index)
+        } else {
+            self.spans
+                .get(slot.span as usize)
+                .and_then(|s| self.matches(*s, id))
+        };
+        found.or_else(|| self.spans.iter().find_map(|s| self.matches(*s, id)))
     }
 }
 
@@ -320,14 +357,25 @@ mod tests {
     #[test]
     fn trunk_ids_find_their_index() {
         let mut ids = TrunkIds::default();
-        for (i, id) in ["acme", "t1", "t10", "boulangerie-martin-nantes"]
-            .iter()
-            .enumerate()
+        for (i, id) in [
+            "acme",
+            "t1",
+            "t10",
+            "boulangerie-martin-nantes",
+            "a-trunk-id-longer-than-twenty-two-bytes",
+        ]
+        .iter()
+        .enumerate()
         {
             ids.insert(id, i as u32 * 10);
         }
         assert_eq!(ids.get(b"t10"), Some(20));
         assert_eq!(ids.get(b"boulangerie-martin-nantes"), Some(30));
+        assert_eq!(
+            ids.get(b"a-trunk-id-longer-than-twenty-two-bytes"),
+            Some(40)
+        );
+        assert_eq!(ids.get(b"a-trunk-id-longer-than-twenty-two-bytez"), None);
         assert_eq!(ids.get(b"acme"), Some(0));
         assert_eq!(ids.get(b"t100"), None);
         assert_eq!(ids.get(b""), None);
