@@ -365,16 +365,32 @@ fn validate_row(
     fields: &[&[u8]],
     line: u64,
 ) -> Result<(CallRecord, Option<Note>), RowError> {
-    // Decode every field; a field in the wrong encoding refuses the row.
-    let mut decoded: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(fields.len());
-    for f in fields {
-        decoded.push(
-            encoding
-                .decode(f)
-                .map_err(|m| RowError::new(Reason::Malformed, m))?,
-        );
-    }
-    let refs: Vec<&str> = decoded.iter().map(|d| d.as_ref()).collect();
+    // Decode every field; a field in the wrong encoding refuses the row. UTF-8 fields
+    // are borrowed as they are.
+    let decoded: Vec<std::borrow::Cow<'_, str>>;
+    let refs: Vec<&str> = match encoding {
+        Encoding::Utf8 => fields
+            .iter()
+            .map(|f| match std::str::from_utf8(f) {
+                Ok(text) => Ok(text),
+                Err(_) => encoding
+                    .decode(f)
+                    .map(|_| "")
+                    .map_err(|m| RowError::new(Reason::Malformed, m)),
+            })
+            .collect::<Result<_, _>>()?,
+        Encoding::Latin1 => {
+            decoded = fields
+                .iter()
+                .map(|f| {
+                    encoding
+                        .decode(f)
+                        .map_err(|m| RowError::new(Reason::Malformed, m))
+                })
+                .collect::<Result<_, _>>()?;
+            decoded.iter().map(|d| d.as_ref()).collect()
+        }
+    };
     match layout {
         CsvLayout::Teams(columns) => TeamsRow::from_fields(columns, &refs)
             .to_draft()
@@ -443,6 +459,33 @@ struct ChunkRow {
 }
 
 impl Chunk {
+    /// Adds a CSV record's fields (a `\r` ending the last one removed); a blank line
+    /// is left out.
+    fn push_record(&mut self, line: u64, record: &csv::ByteRecord) {
+        let count = record.len();
+        let first_field = self.field_ends.len();
+        let start = self.bytes.len();
+        for (i, field) in record.iter().enumerate() {
+            let field = if i + 1 == count {
+                field.strip_suffix(b"\r").unwrap_or(field)
+            } else {
+                field
+            };
+            self.bytes.extend_from_slice(field);
+            self.field_ends.push(self.bytes.len());
+        }
+        if count == 1 && self.bytes.len() == start {
+            self.field_ends.truncate(first_field);
+            return;
+        }
+        self.rows.push(ChunkRow {
+            line,
+            first_field,
+            field_count: count,
+            refused: None,
+        });
+    }
+
     fn push(&mut self, line: u64, fields: &[&[u8]], refused: Option<RowError>) {
         let first_field = self.field_ends.len();
         for field in fields {
@@ -561,13 +604,7 @@ fn read_csv_rows_in_parallel<R: std::io::Read>(
         loop {
             if have_row {
                 let line = record.position().map_or(0, |p| p.line()) + skipped_lines;
-                let mut fields: Vec<&[u8]> = record.iter().collect();
-                if let Some(last) = fields.last_mut() {
-                    *last = last.strip_suffix(b"\r").unwrap_or(last);
-                }
-                if !(fields.len() == 1 && fields[0].is_empty()) {
-                    chunk.push(line, &fields, None);
-                }
+                chunk.push_record(line, &record);
             }
             let at_end = match reader.read_byte_record(&mut record) {
                 Ok(more) => {
