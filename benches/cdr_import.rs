@@ -10,8 +10,15 @@
 //! 4. cdr-import again on the first fifth of the file into another database: its
 //!    peak memory (VmHWM) must not grow with the file.
 //!
+//! Besides wall-clock times it prints the CPU seconds each side used (the client
+//! process, and the ClickHouse server during that phase): on a machine shared with
+//! other work the wall-clock ratio moves with the load, the CPU split says where the
+//! time goes. Each phase starts once the server has no merge running.
+//!
 //! `cargo bench --bench cdr_import` (N = 5,000,000; `FAIRTRUNK_BENCH_ROWS` overrides;
-//! `FAIRTRUNK_ROOT` names the workspace when the file is built from elsewhere).
+//! `FAIRTRUNK_ROOT` names the workspace when the file is built from elsewhere;
+//! `FAIRTRUNK_BENCH_GENERATE_ONLY=DIR` only writes the file and its mapping to DIR, for
+//! profiling).
 //! Builds the release `cdr` and `cdr-import` binaries first. Needs `clickhouse-server`
 //! and `clickhouse-client` (scripts/test.sh installs them). Goal: ratio ≤ 1.5.
 
@@ -173,6 +180,95 @@ fn client(server: &ClickhouseServer, query: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_string()
 }
 
+/// CPU seconds (user + system) a process has used so far, from `/proc/PID/stat`.
+fn cpu_secs(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    // USER_HZ is 100 on Linux.
+    Some(ticks as f64 / 100.0)
+}
+
+/// The pid of the bench's ClickHouse server (found by its configuration file).
+fn server_pid(server: &ClickhouseServer) -> u32 {
+    let config = server.dir().join("etc/config.xml");
+    let needle = config.to_string_lossy().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .find(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|cmdline| String::from_utf8_lossy(&cmdline).contains(&needle))
+        })
+        .expect("the ClickHouse server's process")
+}
+
+/// Waits (at most a minute) until the server runs no merge, so that a phase does not
+/// pay for the previous one's parts.
+fn wait_for_merges(server: &ClickhouseServer) {
+    for _ in 0..600 {
+        if client(server, "SELECT count() FROM system.merges") == "0" {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// What one timed phase used.
+struct Usage {
+    wall: Duration,
+    /// Peak resident memory of the client process, kB.
+    peak_kb: u64,
+    /// CPU seconds of the client process.
+    client_cpu: f64,
+    /// CPU seconds of the ClickHouse server during the phase.
+    server_cpu: f64,
+}
+
+/// Waits for `child`, sampling its CPU and peak memory, and the server's CPU.
+fn watch(
+    mut child: std::process::Child,
+    server_pid: u32,
+    started: Instant,
+    server_before: f64,
+) -> (Usage, std::process::Child) {
+    let status_path = format!("/proc/{}/status", child.id());
+    let mut peak_kb = 0u64;
+    let mut client_cpu = 0.0f64;
+    loop {
+        if let Ok(text) = std::fs::read_to_string(&status_path) {
+            if let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:")) {
+                let kb: u64 = line
+                    .split_whitespace()
+                    .nth(1)
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                peak_kb = peak_kb.max(kb);
+            }
+        }
+        if let Some(cpu) = cpu_secs(child.id()) {
+            client_cpu = client_cpu.max(cpu);
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let wall = started.elapsed();
+    let server_cpu = cpu_secs(server_pid).unwrap_or(server_before) - server_before;
+    (
+        Usage {
+            wall,
+            peak_kb,
+            client_cpu,
+            server_cpu,
+        },
+        child,
+    )
+}
+
 /// Runs cdr-import, sampling its peak resident memory (VmHWM, kB) while it runs.
 fn import(
     bin: &Path,
@@ -180,7 +276,7 @@ fn import(
     database: &str,
     file: &Path,
     work: &Path,
-) -> (Duration, u64, String) {
+) -> (Usage, String) {
     let root = workspace_root();
     let status = Command::new(bin.join("cdr"))
         .args([
@@ -194,8 +290,11 @@ fn import(
         .status()
         .unwrap();
     assert!(status.success());
+    wait_for_merges(server);
+    let server_pid = server_pid(server);
+    let server_before = cpu_secs(server_pid).unwrap_or(0.0);
     let started = Instant::now();
-    let mut child = Command::new(bin.join("cdr-import"))
+    let child = Command::new(bin.join("cdr-import"))
         .args([
             "--clickhouse",
             &server.url(),
@@ -217,29 +316,10 @@ fn import(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let status_path = format!("/proc/{}/status", child.id());
-    let mut peak_kb = 0u64;
-    loop {
-        if let Ok(text) = std::fs::read_to_string(&status_path) {
-            if let Some(line) = text.lines().find(|l| l.starts_with("VmHWM:")) {
-                let kb: u64 = line
-                    .split_whitespace()
-                    .nth(1)
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(0);
-                peak_kb = peak_kb.max(kb);
-            }
-        }
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let elapsed = started.elapsed();
+    let (usage, child) = watch(child, server_pid, started, server_before);
     let out = child.wait_with_output().unwrap();
     (
-        elapsed,
-        peak_kb,
+        usage,
         String::from_utf8_lossy(&out.stdout).trim().to_string(),
     )
 }
@@ -253,6 +333,15 @@ fn main() {
     let bin = build_binaries(&root);
     let work = tempfile::tempdir().unwrap();
     std::fs::write(work.path().join("bench.toml"), MAPPING).unwrap();
+    // Keeps the generated files and mapping (for profiling cdr-import on them) and stops.
+    if let Ok(dir) = std::env::var("FAIRTRUNK_BENCH_GENERATE_ONLY") {
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("bench.toml"), MAPPING).unwrap();
+        generate(&dir.join("calls.csv"), rows);
+        println!("generated {rows} rows and bench.toml in {}", dir.display());
+        return;
+    }
     let file = work.path().join("calls.csv");
     let small = work.path().join("calls-fifth.csv");
     let t = Instant::now();
@@ -274,8 +363,11 @@ fn main() {
          caller String, callee String, trunk String, direction String, status UInt16) \
          ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start) ORDER BY id",
     );
+    wait_for_merges(&server);
+    let pid = server_pid(&server);
+    let server_before = cpu_secs(pid).unwrap_or(0.0);
     let started = Instant::now();
-    let status = Command::new("clickhouse-client")
+    let child = Command::new("clickhouse-client")
         .args([
             "--port",
             &server.tcp_port().to_string(),
@@ -283,43 +375,48 @@ fn main() {
             "INSERT INTO bench_floor.floor FORMAT CSVWithNames",
         ])
         .stdin(std::fs::File::open(&file).unwrap())
-        .status()
+        .spawn()
         .unwrap();
-    assert!(status.success());
-    let floor = started.elapsed();
+    let (floor, mut child) = watch(child, pid, started, server_before);
+    assert!(child.wait().unwrap().success());
     assert_eq!(
         client(&server, "SELECT count() FROM bench_floor.floor"),
         rows.to_string()
     );
     println!(
-        "floor: clickhouse-client INSERT ... FORMAT CSVWithNames: {:.1} s ({:.0} rows/s)",
-        floor.as_secs_f64(),
-        rows as f64 / floor.as_secs_f64()
+        "floor: clickhouse-client INSERT ... FORMAT CSVWithNames: {:.1} s ({:.0} rows/s); CPU: client {:.1} s, server {:.1} s",
+        floor.wall.as_secs_f64(),
+        rows as f64 / floor.wall.as_secs_f64(),
+        floor.client_cpu,
+        floor.server_cpu,
     );
 
-    let (elapsed, peak_kb, summary) = import(&bin, &server, "bench_import", &file, work.path());
+    let (import_usage, summary) = import(&bin, &server, "bench_import", &file, work.path());
     println!("{summary}");
     let stored = client(&server, "SELECT count() FROM bench_import.calls");
     println!(
-        "cdr-import: {:.1} s ({:.0} rows/s), {stored} records stored, peak memory {:.0} MB",
-        elapsed.as_secs_f64(),
-        rows as f64 / elapsed.as_secs_f64(),
-        peak_kb as f64 / 1024.0
+        "cdr-import: {:.1} s ({:.0} rows/s), {stored} records stored, peak memory {:.0} MB; CPU: cdr-import {:.1} s, server {:.1} s",
+        import_usage.wall.as_secs_f64(),
+        rows as f64 / import_usage.wall.as_secs_f64(),
+        import_usage.peak_kb as f64 / 1024.0,
+        import_usage.client_cpu,
+        import_usage.server_cpu,
     );
-    let (small_elapsed, small_peak_kb, _) =
-        import(&bin, &server, "bench_fifth", &small, work.path());
+    let (fifth, _) = import(&bin, &server, "bench_fifth", &small, work.path());
     println!(
         "cdr-import of {} rows: {:.1} s, peak memory {:.0} MB",
         rows / 5,
-        small_elapsed.as_secs_f64(),
-        small_peak_kb as f64 / 1024.0
+        fifth.wall.as_secs_f64(),
+        fifth.peak_kb as f64 / 1024.0
     );
-    let ratio = elapsed.as_secs_f64() / floor.as_secs_f64();
+    let ratio = import_usage.wall.as_secs_f64() / floor.wall.as_secs_f64();
     println!(
-        "ratio cdr-import / floor: {ratio:.2} (goal <= 1.5: {}); peak memory {} rows / {} rows: {:.2}",
+        "ratio cdr-import / floor: {ratio:.2} (goal <= 1.5: {}); CPU (client + server) ratio: {:.2}; peak memory {} rows / {} rows: {:.2}",
         if ratio <= 1.5 { "met" } else { "NOT met" },
+        (import_usage.client_cpu + import_usage.server_cpu)
+            / (floor.client_cpu + floor.server_cpu).max(0.01),
         rows,
         rows / 5,
-        peak_kb as f64 / small_peak_kb.max(1) as f64
+        import_usage.peak_kb as f64 / fifth.peak_kb.max(1) as f64
     );
 }

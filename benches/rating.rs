@@ -6,7 +6,8 @@
 //!    drawn with probability ∝ 1/k over 100 million numbers), 30 % inbound, 75 % answered, 2 % forwarded
 //!    by a few users per trunk, fixed/mobile/0806/international/premium/short/
 //!    emergency destinations; one trunk in 20 has a single channel and breaches
-//!    (distinct numbers and hours), the others have 10;
+//!    (distinct numbers and hours), the others have 10; each customer's number
+//!    inventory (`numbers/inventory.csv`) holds the numbers its calls present;
 //! 2. the floor: the month's needed columns (the columns `rating run` reads, with
 //!    `FINAL`) streamed over HTTP in RowBinary to /dev/null by `curl`;
 //! 3. `rating run --month 2026-10` on the same month (release build), with its peak
@@ -106,6 +107,19 @@ fn provisioning(dir: &Path, trunks: u64) {
     }
     std::fs::write(dir.join("customers.toml"), customers).unwrap();
     std::fs::write(dir.join("trunks.toml"), trunk_file).unwrap();
+    // Each customer's numbers: the block of 10 its callers and forwarding users
+    // are drawn from (see `generate`), so the caller check runs on every outbound
+    // call and finds every number.
+    let mut numbers = String::from("number,state,origin,customer,trunk,site,since,until,request\n");
+    for t in 0..trunks {
+        let first = 1_000_000 + t * 10;
+        numbers.push_str(&format!(
+            "+3314{first}..+3314{},assigned,own,c{t},t{t},main,2024-01-01,,\n",
+            first + 9
+        ));
+    }
+    std::fs::create_dir_all(dir.join("numbers")).unwrap();
+    std::fs::write(dir.join("numbers/inventory.csv"), numbers).unwrap();
 }
 
 /// Generates the month inside ClickHouse.

@@ -11,6 +11,7 @@ cd "$FAIRTRUNK_ROOT"
 
 command -v cargo >/dev/null 2>&1 || die "cargo not found: install the Rust toolchain (rustup)"
 ensure_packages sipp:sip-tester  # SIP peers of the sip-edge tests
+ensure_packages svmap:sipvicious  # the scanners of the sip-edge defence tests
 ensure_packages chromium:chromium  # renders rating's report.html in a test
 clickhouse_start
 cleanup() { [ "$FAIRTRUNK_CLICKHOUSE_STARTED" = 1 ] && clickhouse_stop; true; }

@@ -120,7 +120,7 @@ pub enum TrunkRef {
 pub struct Draft {
     /// Key namespace: rows of one source share it across files and formats
     /// (`teams` for both Teams formats, `mapping:NAME` for a mapping).
-    pub key_namespace: String,
+    pub key_namespace: std::sync::Arc<str>,
     /// The source's identifier of the row.
     pub source_id: String,
     /// The trunk.
@@ -254,10 +254,10 @@ impl Draft {
             None => None,
         };
 
-        let callee = normalise("callee", &self.callee)?;
+        let (callee, emergency) = normalise_classified("callee", &self.callee)?;
+        let withheld = self.caller.trim();
         let caller = if self.direction == Direction::Inbound
-            && (self.caller.trim().is_empty()
-                || ANONYMOUS.contains(&self.caller.trim().to_ascii_lowercase().as_str()))
+            && (withheld.is_empty() || ANONYMOUS.iter().any(|a| a.eq_ignore_ascii_case(withheld)))
         {
             "anonymous".to_string()
         } else {
@@ -265,9 +265,6 @@ impl Draft {
         };
         let original_called = optional_number("original_called", self.original_called)?;
         let forwarding_party = optional_number("forwarding_party", self.forwarding_party)?;
-        let emergency = number_portability::parse(&callee)
-            .map(|n| number_portability::classify(&n).is_emergency)
-            .unwrap_or(false);
 
         let ms = |t: u64| {
             chrono::DateTime::from_timestamp_millis(t as i64).map_or_else(
@@ -368,12 +365,93 @@ impl Draft {
 /// # Errors
 /// [`Reason::MissingField`] when empty, [`Reason::BadNumber`] when it does not parse.
 pub fn normalise(field: &str, text: &str) -> Result<String, RowError> {
+    normalise_cached(field, text, false).map(|(number, _)| number)
+}
+
+/// Numbers normalised recently on this thread, kept at most [`NUMBER_CACHE_ENTRIES`]
+/// (then forgotten at once): a customer's own numbers appear in most of its rows, and
+/// reading a number against the numbering plan costs far more than a lookup.
+const NUMBER_CACHE_ENTRIES: usize = 8_192;
+
+/// A multiply-rotate hash (the Firefox/rustc "Fx" hash): number texts are short and
+/// not chosen by an attacker who could flood the cache, which is bounded anyway.
+#[derive(Default)]
+struct NumberHasher(u64);
+
+impl std::hash::Hasher for NumberHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
+        }
+        for byte in chunks.remainder() {
+            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(SEED);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Per number text: its normalised form, and whether it is an emergency number once
+/// asked (only callees are).
+type NumberCache = std::collections::HashMap<
+    String,
+    (String, Option<bool>),
+    std::hash::BuildHasherDefault<NumberHasher>,
+>;
+
+thread_local! {
+    static NUMBERS: std::cell::RefCell<NumberCache> =
+        std::cell::RefCell::new(NumberCache::default());
+}
+
+/// A number normalised as [`normalise`] does, and whether it is an emergency number.
+///
+/// # Errors
+/// As [`normalise`].
+pub fn normalise_classified(field: &str, text: &str) -> Result<(String, bool), RowError> {
+    normalise_cached(field, text, true)
+        .map(|(number, emergency)| (number, emergency.unwrap_or(false)))
+}
+
+/// [`normalise`] through the thread's cache; `classify` also tells whether the number
+/// is an emergency number.
+fn normalise_cached(
+    field: &str,
+    text: &str,
+    classify: bool,
+) -> Result<(String, Option<bool>), RowError> {
     if text.trim().is_empty() {
         return Err(RowError::missing(field));
     }
-    number_portability::parse(text)
-        .map(|n| n.to_string())
-        .map_err(|e| RowError::new(Reason::BadNumber, format!("{field}: {e}")))
+    let known = NUMBERS.with(|cache| {
+        cache
+            .borrow()
+            .get(text)
+            .filter(|(_, emergency)| emergency.is_some() || !classify)
+            .cloned()
+    });
+    if let Some(known) = known {
+        return Ok(known);
+    }
+    let number = number_portability::parse(text)
+        .map_err(|e| RowError::new(Reason::BadNumber, format!("{field}: {e}")))?;
+    let known = (
+        number.to_string(),
+        classify.then(|| number_portability::classify(&number).is_emergency),
+    );
+    NUMBERS.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if cache.len() >= NUMBER_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(text.to_string(), known.clone());
+    });
+    Ok(known)
 }
 
 fn optional_number(field: &str, text: Option<String>) -> Result<Option<String>, RowError> {

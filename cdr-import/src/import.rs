@@ -1,9 +1,11 @@
-//! An import run: files are read on a blocking thread (decode, validate, rejects),
-//! batches of valid records go to the async side, which counts duplicates, matches
-//! Teams rows with edge records, and submits records to the no-loss writer; a third
-//! task awaits the writer's acknowledgements. Memory stays bounded: one batch being
-//! read, a bounded channel of batches, the writer's bounded queue, and a window of
-//! recently seen keys.
+//! An import run: files are read on a blocking thread (CSV rows validated by worker
+//! threads and taken back in file order, see [`crate::read`]; rejects), batches of
+//! valid records go to the async side, which counts duplicates, matches Teams rows with
+//! edge records, and submits each batch to the no-loss writer for one acknowledgement;
+//! a third task awaits those acknowledgements. The writer inserts batches of
+//! [`WRITER_BATCH_RECORDS`], two at a time. Memory stays bounded: a few chunks per
+//! validation worker, a bounded channel of batches, the writer's queue (bounded in
+//! records, inserts in flight included), and a window of recently seen keys.
 //!
 //! Duplicates (the summary's count) are rows whose key is already stored, or was
 //! seen earlier in the run, and they are not written again (ClickHouse would collapse
@@ -21,8 +23,8 @@ use crate::matching::{self, Candidates};
 use crate::read::{self, Format, ReadContext, Row};
 use crate::summary::{Counts, FileSummary};
 use cdr::reader::CallReader;
-use cdr::writer::Ack;
-use cdr::{Accepted, CallKey, CallRecord, CallRecordWriter, ClickhouseConfig, WriterConfig};
+use cdr::writer::BatchAck;
+use cdr::{CallKey, CallRecord, CallRecordWriter, ClickhouseConfig, WriterConfig};
 use provisioning::Provisioning;
 use std::collections::HashSet;
 use std::path::PathBuf;
@@ -35,6 +37,12 @@ use tokio::sync::mpsc;
 /// covers more rows than can be in flight between reading and ClickHouse, the
 /// writer's queue of 100,000 plus a batch, and costs about 10 MB).
 pub const RECENT_KEYS: usize = 1 << 18;
+
+/// Records per insert.
+pub const WRITER_BATCH_RECORDS: usize = 50_000;
+
+/// Records queued in the writer or being inserted: two inserts in flight.
+const WRITER_QUEUE_RECORDS: usize = 2 * WRITER_BATCH_RECORDS;
 
 /// Settings of an import run.
 #[derive(Clone)]
@@ -64,6 +72,8 @@ pub struct ImportSettings {
     pub drain: Duration,
     /// Progress display.
     pub progress: crate::progress::Mode,
+    /// Threads validating CSV rows (1: the reading thread validates them itself).
+    pub workers: usize,
 }
 
 impl ImportSettings {
@@ -87,8 +97,14 @@ impl ImportSettings {
             messages_per_file: 100,
             drain: Duration::from_secs(30),
             progress: crate::progress::Mode::None,
+            workers: default_workers(),
         }
     }
+}
+
+/// One validation thread per CPU.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 /// What a run did.
@@ -142,6 +158,18 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeySet = HashSet<u128, std::hash::BuildHasherDefault<KeyHasher>>;
 
+/// A key's 128 bits (keys are 32 hex digits).
+fn key_bits(key: &CallKey) -> u128 {
+    key.as_str().bytes().fold(0u128, |bits, digit| {
+        let value = match digit {
+            b'0'..=b'9' => digit - b'0',
+            b'a'..=b'f' => digit - b'a' + 10,
+            _ => 0,
+        };
+        (bits << 4) | u128::from(value)
+    })
+}
+
 /// Two generations of recently seen keys (see the module doc).
 struct RecentKeys {
     current: KeySet,
@@ -158,7 +186,7 @@ impl RecentKeys {
 
     /// True when the key was not seen yet (and remembers it).
     fn insert(&mut self, key: &CallKey) -> bool {
-        let value = u128::from_str_radix(key.as_str(), 16).unwrap_or_default();
+        let value = key_bits(key);
         if self.previous.contains(&value) || !self.current.insert(value) {
             return false;
         }
@@ -229,7 +257,8 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
         })
     };
 
-    let (ack_tx, ack_rx) = mpsc::channel::<(usize, Ack)>(settings.batch_records * 4);
+    // Batches waiting for their acknowledgement; the writer's queue bounds them anyway.
+    let (ack_tx, ack_rx) = mpsc::channel::<(usize, usize, BatchAck)>(64);
     let collector = tokio::spawn(collect_acks(ack_rx));
 
     let mut summaries: Vec<FileSummary> = files
@@ -286,14 +315,13 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
                     *counts.notes.entry(note).or_default() += 1;
                 }
                 if let Some(writer) = &writer {
-                    for record in outcome.to_write {
-                        let ack = writer
-                            .submit(record)
-                            .await
-                            .map_err(|e| format!("the writer stopped: {e}"))?;
-                        if ack_tx.send((file, ack)).await.is_err() {
-                            return Err("the acknowledgement collector stopped".into());
-                        }
+                    let records = outcome.to_write.len();
+                    let ack = writer
+                        .submit_batch(outcome.to_write)
+                        .await
+                        .map_err(|e| format!("the writer stopped: {e}"))?;
+                    if ack_tx.send((file, records, ack)).await.is_err() {
+                        return Err("the acknowledgement collector stopped".into());
                     }
                 }
             }
@@ -332,12 +360,16 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
 }
 
 /// The writer's settings for an import: larger batches than the edge's (an import is
-/// a stream, not live calls), so fewer inserts and fewer parts for ClickHouse to merge.
+/// a stream, not live calls), so fewer inserts and fewer parts for ClickHouse to merge,
+/// and two inserts in flight, so that ClickHouse stores one batch while the next
+/// travels.
 fn writer_config(settings: &ImportSettings) -> WriterConfig {
     let mut config = WriterConfig::new(&settings.spool_dir);
-    config.batch_max_records = 20_000;
+    config.batch_max_records = WRITER_BATCH_RECORDS;
     config.batch_max_delay = Duration::from_millis(500);
-    config.insert_timeout = Duration::from_secs(30);
+    config.insert_timeout = Duration::from_secs(60);
+    config.queue_capacity = WRITER_QUEUE_RECORDS;
+    config.inserts_in_flight = 2;
     config
 }
 
@@ -419,6 +451,7 @@ fn read_all(
                     checks: Checks { ..checks },
                     reject_dir: &settings.reject_dir,
                     display: display.clone(),
+                    workers: settings.workers,
                 };
                 let mut emit = |row: Row| {
                     counts.read += 1;
@@ -435,7 +468,7 @@ fn read_all(
                                 }
                                 *counts.notes.entry(note.code).or_default() += 1;
                             }
-                            batch.push(*record);
+                            batch.push(record);
                             if batch.len() >= settings.batch_records && !stopped {
                                 let records = std::mem::replace(
                                     &mut batch,
@@ -503,15 +536,11 @@ async fn process_batch(
     claimed: &mut HashSet<CallKey>,
     prior: &mut PriorRows,
 ) -> Result<BatchOutcome, String> {
+    let batch_len = records.len();
     let mut outcome = BatchOutcome::default();
-    let mut fresh: Vec<CallRecord> = Vec::with_capacity(records.len());
-    for record in records {
-        if recent.insert(&record.key) {
-            fresh.push(record);
-        } else {
-            outcome.duplicates += 1;
-        }
-    }
+    let mut fresh = records;
+    fresh.retain(|record| recent.insert(&record.key));
+    outcome.duplicates = (batch_len - fresh.len()) as u64;
     if let (Some(store), Some(started)) = (&settings.store, run_started_secs) {
         let check: Vec<CallKey> = match prior
             .days_with_rows(store, &settings.format, &fresh, started)
@@ -572,7 +601,11 @@ async fn process_batch(
         }
     }
     outcome.imported = fresh.len() as u64;
-    outcome.to_write.extend(fresh);
+    if outcome.to_write.is_empty() {
+        outcome.to_write = fresh;
+    } else {
+        outcome.to_write.extend(fresh);
+    }
     Ok(outcome)
 }
 
@@ -657,23 +690,29 @@ impl PriorRows {
     }
 }
 
-/// Awaits acknowledgements in order, counting delivered / spooled / set aside per file.
-async fn collect_acks(mut acks: mpsc::Receiver<(usize, Ack)>) -> Vec<[u64; 3]> {
+/// Awaits batch acknowledgements in order, counting delivered / spooled / set aside
+/// (or not durable) per file.
+async fn collect_acks(mut acks: mpsc::Receiver<(usize, usize, BatchAck)>) -> Vec<[u64; 3]> {
     let mut counts: Vec<[u64; 3]> = Vec::new();
-    while let Some((file, ack)) = acks.recv().await {
+    while let Some((file, records, ack)) = acks.recv().await {
         if counts.len() <= file {
             counts.resize(file + 1, [0; 3]);
         }
         match ack.await {
-            Ok(Accepted::Delivered) => counts[file][0] += 1,
-            Ok(Accepted::Spooled) => counts[file][1] += 1,
-            Ok(Accepted::SetAside { reason }) => {
-                tracing::error!(error = %reason, "A record was refused by ClickHouse and set aside in the spool's rejected.jsonl.");
-                counts[file][2] += 1;
+            Ok(accepted) => {
+                counts[file][0] += accepted.delivered as u64;
+                counts[file][1] += accepted.spooled as u64;
+                counts[file][2] += (accepted.set_aside.len() + accepted.failed.len()) as u64;
+                for (_, reason) in &accepted.set_aside {
+                    tracing::error!(error = %reason, "A record was refused by ClickHouse and set aside in the spool's rejected.jsonl.");
+                }
+                for (_, error) in &accepted.failed {
+                    tracing::error!(%error, "A record could not be made durable.");
+                }
             }
             Err(e) => {
-                tracing::error!(error = %e, "A record could not be made durable.");
-                counts[file][2] += 1;
+                tracing::error!(error = %e, records, "A batch of records could not be made durable.");
+                counts[file][2] += records as u64;
             }
         }
     }

@@ -23,6 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     version,
@@ -95,6 +98,10 @@ struct ImportArgs {
     /// Progress display.
     #[arg(long, value_enum, default_value = "auto")]
     progress: Mode,
+    /// Threads validating CSV rows (default: one per CPU; 1 validates on the reading
+    /// thread).
+    #[arg(long)]
+    workers: Option<usize>,
     /// Files or folders (every file inside, recursively); `.gz` files are decompressed.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -224,6 +231,12 @@ async fn run_import(common: &Common, args: ImportArgs) -> Result<bool> {
         millis(args.duration_tolerance_secs, "--duration-tolerance-secs")?;
     settings.match_tolerance_ms = millis(args.match_tolerance_secs, "--match-tolerance-secs")?;
     settings.progress = args.progress;
+    if let Some(workers) = args.workers {
+        if workers == 0 {
+            return Err(anyhow!("--workers must be at least 1"));
+        }
+        settings.workers = workers;
+    }
     let report = import::run(settings, args.files)
         .await
         .map_err(|e| anyhow!(e))?;

@@ -309,6 +309,20 @@ impl Encoding {
     }
 }
 
+/// The value listed for `text` (listed values are lower case; the comparison ignores
+/// case, without allocating for ASCII text).
+fn find_value<T: Copy>(values: &[(String, T)], text: &str) -> Option<T> {
+    if text.is_ascii() {
+        values
+            .iter()
+            .find(|(v, _)| v.eq_ignore_ascii_case(text))
+            .map(|(_, d)| *d)
+    } else {
+        let lower = text.to_lowercase();
+        values.iter().find(|(v, _)| *v == lower).map(|(_, d)| *d)
+    }
+}
+
 /// A checked mapping.
 #[derive(Clone, Debug)]
 pub struct Mapping {
@@ -324,6 +338,8 @@ pub struct Mapping {
     pub header: bool,
     /// Text encoding.
     pub encoding: Encoding,
+    /// `mapping:NAME`, built once: every record carries it.
+    key_namespace: std::sync::Arc<str>,
     time_format: TimeFormat,
     zone: Tz,
     offset_column: Option<ColumnRef>,
@@ -566,6 +582,7 @@ impl Mapping {
             return Err(errors);
         }
         Ok(Mapping {
+            key_namespace: format!("mapping:{}", raw.name).into(),
             name: raw.name,
             description: raw.description,
             delimiter,
@@ -589,7 +606,12 @@ impl Mapping {
 
     /// Records' source format and key namespace: `mapping:NAME`.
     pub fn source_name(&self) -> String {
-        format!("mapping:{}", self.name)
+        self.key_namespace.to_string()
+    }
+
+    /// [`Mapping::source_name`] without a copy.
+    pub fn key_namespace(&self) -> &str {
+        &self.key_namespace
     }
 
     /// Resolves the columns against a file's header (or positions when it has none).
@@ -676,12 +698,19 @@ impl Mapping {
         let required = |i: usize, field: &str| {
             get(i).ok_or_else(|| RowError::missing(&format!("{field} ({})", header_name(i))))
         };
-        let id_parts: Vec<&str> = layout.id.iter().map(|&i| get(i).unwrap_or("")).collect();
-        if id_parts.iter().all(|p| p.is_empty()) {
-            return Err(RowError::missing("id"));
-        }
-        // Unit separator: no field holds it, so joined ids never collide.
-        let source_id = id_parts.join("\u{1f}");
+        let source_id = match layout.id.as_slice() {
+            [one] => get(*one)
+                .ok_or_else(|| RowError::missing("id"))?
+                .to_string(),
+            many => {
+                let id_parts: Vec<&str> = many.iter().map(|&i| get(i).unwrap_or("")).collect();
+                if id_parts.iter().all(|p| p.is_empty()) {
+                    return Err(RowError::missing("id"));
+                }
+                // Unit separator: no field holds it, so joined ids never collide.
+                id_parts.join("\u{1f}")
+            }
+        };
 
         let offset = match layout.offset.and_then(get) {
             Some(text) => Some(time::parse_offset(text).ok_or_else(|| {
@@ -692,7 +721,7 @@ impl Mapping {
             })?),
             None => None,
         };
-        let times = |i: usize, field: &str| -> Result<Vec<u64>, RowError> {
+        let times = |i: usize, field: &str| -> Result<time::Instants, RowError> {
             let text = required(i, field)?;
             time::candidates(text, &self.time_format, self.zone, offset).map_err(|e| {
                 let mut e = RowError::from(e);
@@ -730,19 +759,14 @@ impl Mapping {
         let disposition = match layout.disposition {
             Some(i) => {
                 let text = required(i, "disposition")?;
-                let lower = text.to_lowercase();
-                self.disposition_values
-                    .iter()
-                    .find(|(v, _)| *v == lower)
-                    .map(|(_, d)| *d)
-                    .ok_or_else(|| {
-                        RowError::new(
-                            Reason::BadValue,
-                            format!(
-                                "disposition {text:?} is not listed in the mapping's [disposition]"
-                            ),
-                        )
-                    })?
+                find_value(&self.disposition_values, text).ok_or_else(|| {
+                    RowError::new(
+                        Reason::BadValue,
+                        format!(
+                            "disposition {text:?} is not listed in the mapping's [disposition]"
+                        ),
+                    )
+                })?
             }
             None => match status {
                 Some(code) => disposition_for_status(code),
@@ -758,11 +782,7 @@ impl Mapping {
             (Some(d), _) => d,
             (None, Some(i)) => {
                 let text = required(i, "direction")?;
-                let lower = text.to_lowercase();
-                self.direction_values
-                    .iter()
-                    .find(|(v, _)| *v == lower)
-                    .map(|(_, d)| *d)
+                find_value(&self.direction_values, text)
                     .ok_or_else(|| {
                         RowError::new(
                             Reason::BadValue,
@@ -785,7 +805,7 @@ impl Mapping {
         };
 
         let answered = disposition == Disposition::Answered;
-        let describe = format!("invite {:?}", get(layout.invite).unwrap_or_default());
+        let describe = || format!("invite {:?}", get(layout.invite).unwrap_or_default());
         let resolved = time::resolve_row(
             &invite,
             if answered { answer.as_deref() } else { None },
@@ -814,7 +834,7 @@ impl Mapping {
         let number =
             |i: Option<usize>| -> Option<String> { i.and_then(get).map(|t| self.number_text(t)) };
         Ok(Draft {
-            key_namespace: self.source_name(),
+            key_namespace: self.key_namespace.clone(),
             source_id,
             trunk,
             site_id: layout.site.and_then(get).map(str::to_string),
@@ -845,7 +865,11 @@ impl Mapping {
                 .to_lowercase(),
             )
         };
-        let value: f64 = text.replace(',', ".").parse().map_err(|_| bad())?;
+        // Whole numbers (the usual case) without the decimal path.
+        let value: f64 = match text.parse::<u32>() {
+            Ok(whole) => f64::from(whole),
+            Err(_) => text.replace(',', ".").parse().map_err(|_| bad())?,
+        };
         if !value.is_finite() || value < 0.0 {
             return Err(bad());
         }
@@ -960,7 +984,7 @@ outbound = ["out"]
             "no status, no answer, no duration"
         );
         assert_eq!(d.end_ms - d.invite_ms, 30_000);
-        assert_eq!(d.key_namespace, "mapping:t");
+        assert_eq!(&*d.key_namespace, "mapping:t");
         let err = m.layout(Some(&header[1..])).unwrap_err();
         assert!(err.contains("lacks the column \"a\""), "{err}");
     }

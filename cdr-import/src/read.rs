@@ -3,8 +3,14 @@
 //! [`read_file`] streams the file: each row is decoded, turned into a
 //! [`crate::draft::Draft`] (or read as a whole record for `edge-csv`), validated, and
 //! handed to `emit` as a [`Row`]; a refused row goes to the reject file and to `emit`
-//! as a [`Row::Rejected`] so the caller can count and report it. Only the current row
-//! is held in memory.
+//! as a [`Row::Rejected`] so the caller can count and report it.
+//!
+//! CSV files are validated by [`ReadContext::workers`] threads: the reading thread
+//! splits the file into chunks of [`CHUNK_ROWS`] rows (fields only, no decoding), the
+//! workers decode and validate whole chunks, and the reading thread takes the results
+//! back in file order, so rows reach `emit` and the reject file exactly as they would
+//! from one thread. At most a few chunks per worker are in flight: memory stays
+//! bounded whatever the file's size.
 
 use crate::draft::{Checks, Note, Reason, RowError};
 use crate::edge_csv;
@@ -79,13 +85,15 @@ impl Format {
 
 /// What reading a row gave.
 #[derive(Debug)]
+// Nearly every row is a record: boxing it would cost an allocation and a copy per row.
+#[allow(clippy::large_enum_variant)]
 pub enum Row {
     /// A valid record.
     Record {
         /// Line where the row starts.
         line: u64,
         /// The record.
-        record: Box<CallRecord>,
+        record: CallRecord,
         /// Something worth reporting about it.
         note: Option<Note>,
     },
@@ -107,6 +115,12 @@ pub struct FileEnd {
     pub error: Option<String>,
 }
 
+/// Rows per chunk handed to a validation worker.
+pub const CHUNK_ROWS: usize = 1_024;
+
+/// Chunks in flight per worker (queued, being validated, or waiting to be emitted).
+const CHUNKS_PER_WORKER: usize = 4;
+
 /// What reading needs besides the file.
 pub struct ReadContext<'a> {
     /// The format.
@@ -117,6 +131,8 @@ pub struct ReadContext<'a> {
     pub reject_dir: &'a Path,
     /// Name of the file as given on the command line, for sources and messages.
     pub display: String,
+    /// Threads validating CSV rows (1: the reading thread validates them itself).
+    pub workers: usize,
 }
 
 /// Reads `input` (already opened) row by row, calling `emit` for each.
@@ -160,7 +176,11 @@ pub fn read_file(
 
 fn source(ctx: &ReadContext<'_>, line: u64) -> Source {
     Source::Import {
-        format: ctx.format.name(),
+        format: match ctx.format {
+            // Built once per mapping: no formatting per row.
+            Format::Mapping(m) => m.key_namespace().to_string(),
+            other => other.name(),
+        },
         file: ctx.display.clone(),
         line,
     }
@@ -190,11 +210,7 @@ fn read_json(
         match result {
             Ok((mut record, note)) => {
                 teams::finish(&mut record);
-                emit(Row::Record {
-                    line,
-                    record: Box::new(record),
-                    note,
-                });
+                emit(Row::Record { line, record, note });
             }
             Err(error) => {
                 rejects
@@ -278,22 +294,11 @@ fn read_csv(
         if let Some(last) = fields.last_mut() {
             *last = last.strip_suffix(b"\r").unwrap_or(last);
         }
-        // Decode every field; a field in the wrong encoding refuses the row.
-        let mut decoded: Vec<std::borrow::Cow<'_, str>> = Vec::with_capacity(fields.len());
-        let mut decode_error = None;
-        for f in &fields {
-            match encoding.decode(f) {
-                Ok(text) => decoded.push(text),
-                Err(message) => {
-                    decode_error = Some(RowError::new(Reason::Malformed, message));
-                    decoded.push(std::borrow::Cow::Borrowed(""));
-                }
-            }
-        }
         if layout.is_none() {
             if has_header {
-                let header: Vec<String> = decoded
+                let header: Vec<String> = fields
                     .iter()
+                    .map(|f| encoding.decode(f).unwrap_or_default())
                     .enumerate()
                     .map(|(i, h)| {
                         if i == 0 {
@@ -330,52 +335,449 @@ fn read_csv(
         if fields.len() == 1 && fields[0].is_empty() {
             continue; // a blank line
         }
-        let result = match decode_error {
-            Some(error) => Err(error),
-            None => {
-                let refs: Vec<&str> = decoded.iter().map(|d| d.as_ref()).collect();
-                match layout.as_ref() {
-                    Some(CsvLayout::Teams(columns)) => TeamsRow::from_fields(columns, &refs)
-                        .to_draft()
-                        .and_then(|d| d.into_record(&ctx.checks, source(ctx, line)))
-                        .map(|(mut r, note)| {
-                            teams::finish(&mut r);
-                            (r, note)
-                        }),
-                    Some(CsvLayout::Edge(columns)) => edge_csv::from_fields(columns, &refs)
-                        .and_then(|r| {
-                            if ctx.checks.provisioning.trunk(&r.trunk_id).is_none() {
-                                Err(RowError::new(
-                                    Reason::UnknownTrunk,
-                                    format!("trunk {:?} is not provisioned", r.trunk_id),
-                                ))
-                            } else {
-                                Ok((r, None))
-                            }
-                        }),
-                    Some(CsvLayout::Mapping(layout)) => match ctx.format {
-                        Format::Mapping(m) => m
-                            .draft(layout, &decoded, ctx.checks.duration_tolerance_ms)
-                            .and_then(|d| d.into_record(&ctx.checks, source(ctx, line))),
-                        _ => unreachable!("a mapping layout comes from a mapping format"),
-                    },
-                    None => unreachable!("the layout is set before the first row"),
-                }
-            }
-        };
-        match result {
-            Ok((record, note)) => emit(Row::Record {
-                line,
-                record: Box::new(record),
-                note,
+        let layout = layout
+            .as_ref()
+            .expect("the layout is set before the first row");
+        if ctx.workers > 1 {
+            // The first data row is in hand: the rest of the file goes to the workers.
+            return read_csv_rows_in_parallel(
+                &mut reader,
+                &mut record,
+                skipped_lines,
+                ctx,
+                layout,
+                encoding,
+                rejects,
+                emit,
+            );
+        }
+        let result = validate_row(ctx, layout, encoding, &fields, line);
+        deliver(rejects, emit, &fields, line, result)?;
+    }
+    Ok(())
+}
+
+/// Decodes and validates one CSV row.
+fn validate_row(
+    ctx: &ReadContext<'_>,
+    layout: &CsvLayout,
+    encoding: Encoding,
+    fields: &[&[u8]],
+    line: u64,
+) -> Result<(CallRecord, Option<Note>), RowError> {
+    // Decode every field; a field in the wrong encoding refuses the row. UTF-8 fields
+    // are borrowed as they are.
+    let decoded: Vec<std::borrow::Cow<'_, str>>;
+    let refs: Vec<&str> = match encoding {
+        Encoding::Utf8 => fields
+            .iter()
+            .map(|f| match std::str::from_utf8(f) {
+                Ok(text) => Ok(text),
+                Err(_) => encoding
+                    .decode(f)
+                    .map(|_| "")
+                    .map_err(|m| RowError::new(Reason::Malformed, m)),
+            })
+            .collect::<Result<_, _>>()?,
+        Encoding::Latin1 => {
+            decoded = fields
+                .iter()
+                .map(|f| {
+                    encoding
+                        .decode(f)
+                        .map_err(|m| RowError::new(Reason::Malformed, m))
+                })
+                .collect::<Result<_, _>>()?;
+            decoded.iter().map(|d| d.as_ref()).collect()
+        }
+    };
+    match layout {
+        CsvLayout::Teams(columns) => TeamsRow::from_fields(columns, &refs)
+            .to_draft()
+            .and_then(|d| d.into_record(&ctx.checks, source(ctx, line)))
+            .map(|(mut r, note)| {
+                teams::finish(&mut r);
+                (r, note)
             }),
-            Err(error) => {
-                rejects
-                    .write_fields(&fields, line, &error)
-                    .map_err(|e| format!("cannot write the reject file: {e}"))?;
-                emit(Row::Rejected { line, error });
+        CsvLayout::Edge(columns) => edge_csv::from_fields(columns, &refs).and_then(|r| {
+            if ctx.checks.provisioning.trunk(&r.trunk_id).is_none() {
+                Err(RowError::new(
+                    Reason::UnknownTrunk,
+                    format!("trunk {:?} is not provisioned", r.trunk_id),
+                ))
+            } else {
+                Ok((r, None))
             }
+        }),
+        CsvLayout::Mapping(layout) => match ctx.format {
+            Format::Mapping(m) => m
+                .draft(layout, &refs, ctx.checks.duration_tolerance_ms)
+                .and_then(|d| d.into_record(&ctx.checks, source(ctx, line))),
+            _ => unreachable!("a mapping layout comes from a mapping format"),
+        },
+    }
+}
+
+/// Hands a validated row to `emit`, or a refused one to the reject file and `emit`.
+fn deliver(
+    rejects: &mut Rejects,
+    emit: &mut dyn FnMut(Row),
+    fields: &[&[u8]],
+    line: u64,
+    result: Result<(CallRecord, Option<Note>), RowError>,
+) -> Result<(), String> {
+    match result {
+        Ok((record, note)) => emit(Row::Record { line, record, note }),
+        Err(error) => {
+            rejects
+                .write_fields(fields, line, &error)
+                .map_err(|e| format!("cannot write the reject file: {e}"))?;
+            emit(Row::Rejected { line, error });
         }
     }
     Ok(())
+}
+
+/// Rows of a CSV file as the reading thread found them: their fields' bytes side by
+/// side, and per row its line and its fields, or the CSV error that refused it.
+#[derive(Default)]
+struct Chunk {
+    sequence: u64,
+    bytes: Vec<u8>,
+    /// End offset in `bytes` of every field.
+    field_ends: Vec<usize>,
+    rows: Vec<ChunkRow>,
+}
+
+struct ChunkRow {
+    line: u64,
+    /// Index in `field_ends` of the row's first field, and its field count.
+    first_field: usize,
+    field_count: usize,
+    /// A row the CSV reader already refused.
+    refused: Option<RowError>,
+}
+
+impl Chunk {
+    /// Adds a CSV record's fields (a `\r` ending the last one removed); a blank line
+    /// is left out.
+    fn push_record(&mut self, line: u64, record: &csv::ByteRecord) {
+        let count = record.len();
+        let first_field = self.field_ends.len();
+        let start = self.bytes.len();
+        for (i, field) in record.iter().enumerate() {
+            let field = if i + 1 == count {
+                field.strip_suffix(b"\r").unwrap_or(field)
+            } else {
+                field
+            };
+            self.bytes.extend_from_slice(field);
+            self.field_ends.push(self.bytes.len());
+        }
+        if count == 1 && self.bytes.len() == start {
+            self.field_ends.truncate(first_field);
+            return;
+        }
+        self.rows.push(ChunkRow {
+            line,
+            first_field,
+            field_count: count,
+            refused: None,
+        });
+    }
+
+    fn push(&mut self, line: u64, fields: &[&[u8]], refused: Option<RowError>) {
+        let first_field = self.field_ends.len();
+        for field in fields {
+            self.bytes.extend_from_slice(field);
+            self.field_ends.push(self.bytes.len());
+        }
+        self.rows.push(ChunkRow {
+            line,
+            first_field,
+            field_count: fields.len(),
+            refused,
+        });
+    }
+
+    fn fields<'c>(&'c self, row: &ChunkRow, out: &mut Vec<&'c [u8]>) {
+        out.clear();
+        for i in row.first_field..row.first_field + row.field_count {
+            let start = if i == 0 { 0 } else { self.field_ends[i - 1] };
+            out.push(&self.bytes[start..self.field_ends[i]]);
+        }
+    }
+}
+
+/// A validated chunk: the chunk (for the reject file's raw fields) and a result per row.
+struct Validated {
+    chunk: Chunk,
+    results: Vec<Result<(CallRecord, Option<Note>), RowError>>,
+}
+
+/// Reads the rest of a CSV file (`first` holds its first data row) and validates its
+/// rows on `ctx.workers` threads, delivering them in file order.
+#[allow(clippy::too_many_arguments)]
+fn read_csv_rows_in_parallel<R: std::io::Read>(
+    reader: &mut csv::Reader<R>,
+    first: &mut csv::ByteRecord,
+    skipped_lines: u64,
+    ctx: &ReadContext<'_>,
+    layout: &CsvLayout,
+    encoding: Encoding,
+    rejects: &mut Rejects,
+    emit: &mut dyn FnMut(Row),
+) -> Result<(), String> {
+    use std::collections::BTreeMap;
+    use std::sync::mpsc;
+    let workers = ctx.workers.max(1);
+    let most_in_flight = (workers * CHUNKS_PER_WORKER) as u64;
+    let (work_tx, work_rx) = mpsc::sync_channel::<Chunk>(most_in_flight as usize);
+    let work_rx = std::sync::Mutex::new(work_rx);
+    let (done_tx, done_rx) = mpsc::channel::<Validated>();
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            let done_tx = done_tx.clone();
+            let work_rx = &work_rx;
+            scope.spawn(move || loop {
+                let next = work_rx
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .recv();
+                let Ok(mut chunk) = next else { return };
+                let refused: Vec<Option<RowError>> =
+                    chunk.rows.iter_mut().map(|r| r.refused.take()).collect();
+                let mut results = Vec::with_capacity(chunk.rows.len());
+                {
+                    let mut fields = Vec::with_capacity(16);
+                    for (row, refused) in chunk.rows.iter().zip(refused) {
+                        results.push(match refused {
+                            Some(error) => Err(error),
+                            None => {
+                                chunk.fields(row, &mut fields);
+                                validate_row(ctx, layout, encoding, &fields, row.line)
+                            }
+                        });
+                    }
+                }
+                if done_tx.send(Validated { chunk, results }).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(done_tx);
+
+        // Results come back in any order; they are delivered in file order.
+        let mut waiting: BTreeMap<u64, Validated> = BTreeMap::new();
+        let mut next_to_deliver = 0u64;
+        let mut sent = 0u64;
+        let mut spare: Vec<Chunk> = Vec::new();
+        let mut deliver_ready = |waiting: &mut BTreeMap<u64, Validated>,
+                                 next_to_deliver: &mut u64,
+                                 spare: &mut Vec<Chunk>|
+         -> Result<(), String> {
+            while let Some(validated) = waiting.remove(next_to_deliver) {
+                let Validated { mut chunk, results } = validated;
+                for (row, result) in chunk.rows.iter().zip(results) {
+                    let mut row_fields = Vec::new();
+                    if result.is_err() {
+                        chunk.fields(row, &mut row_fields);
+                    }
+                    deliver(rejects, emit, &row_fields, row.line, result)?;
+                }
+                chunk.bytes.clear();
+                chunk.field_ends.clear();
+                chunk.rows.clear();
+                spare.push(chunk);
+                *next_to_deliver += 1;
+            }
+            Ok(())
+        };
+
+        let mut chunk = Chunk::default();
+        // A delivery failure (reject file) stops everything; a CSV error that stops
+        // the reading still lets the rows before it through.
+        let mut outcome: Result<(), String> = Ok(());
+        let mut fatal: Option<String> = None;
+        let mut record = std::mem::take(first);
+        let mut have_row = true;
+        loop {
+            if have_row {
+                let line = record.position().map_or(0, |p| p.line()) + skipped_lines;
+                chunk.push_record(line, &record);
+            }
+            let at_end = match reader.read_byte_record(&mut record) {
+                Ok(more) => {
+                    have_row = more;
+                    !more
+                }
+                Err(e) => {
+                    have_row = false;
+                    let line = e.position().map_or(0, |p| p.line()) + skipped_lines;
+                    match e.kind() {
+                        // A bad row: refused in its place, and reading goes on.
+                        csv::ErrorKind::Utf8 { .. } | csv::ErrorKind::UnequalLengths { .. } => {
+                            let error = RowError::new(Reason::Malformed, format!("not CSV: {e}"));
+                            chunk.push(line, &[], Some(error));
+                            false
+                        }
+                        _ => {
+                            fatal = Some(format!("line {line}: {e}"));
+                            true
+                        }
+                    }
+                }
+            };
+            if chunk.rows.len() >= CHUNK_ROWS || (at_end && !chunk.rows.is_empty()) {
+                let mut full = std::mem::replace(&mut chunk, spare.pop().unwrap_or_default());
+                full.sequence = sent;
+                sent += 1;
+                if work_tx.send(full).is_err() {
+                    break;
+                }
+                // Deliver what is ready; wait when too many chunks are in flight.
+                while let Ok(validated) = if sent - next_to_deliver >= most_in_flight {
+                    done_rx.recv().map_err(|_| mpsc::TryRecvError::Disconnected)
+                } else {
+                    done_rx.try_recv()
+                } {
+                    waiting.insert(validated.chunk.sequence, validated);
+                    if let Err(e) = deliver_ready(&mut waiting, &mut next_to_deliver, &mut spare) {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
+                if outcome.is_err() {
+                    break;
+                }
+            }
+            if at_end {
+                break;
+            }
+        }
+        drop(work_tx);
+        // The rest, in order (workers stop once the queue is empty and closed).
+        while outcome.is_ok() && next_to_deliver < sent {
+            match done_rx.recv() {
+                Ok(validated) => {
+                    waiting.insert(validated.chunk.sequence, validated);
+                    if let Err(e) = deliver_ready(&mut waiting, &mut next_to_deliver, &mut spare) {
+                        outcome = Err(e);
+                    }
+                }
+                Err(_) => {
+                    outcome = Err("a validation worker stopped".into());
+                }
+            }
+        }
+        outcome?;
+        fatal.map_or(Ok(()), Err)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::provisioning;
+
+    const MAPPING: &str = r#"
+name = "chunks"
+encoding = "latin-1"
+[time]
+format = "%Y-%m-%d %H:%M:%S"
+[columns]
+id = "id"
+invite = "start"
+end = "end"
+caller = "caller"
+callee = "callee"
+trunk = "trunk"
+[direction]
+constant = "outbound"
+"#;
+
+    /// A file of several chunks whose rows go wrong in every way, CSV errors included.
+    fn file(rows: usize) -> Vec<u8> {
+        let mut text = b"id,start,end,caller,callee,trunk\n".to_vec();
+        for n in 0..rows {
+            let row = match n % 11 {
+                3 => format!("r{n},2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,06 FLEURS,acme-multisite\n"),
+                5 => format!("r{n},2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678\n"),
+                7 => format!("r{n},2026-10-05 10:00:00,2026-10-05 09:01:00,0140000000,0612345678,acme-multisite\n"),
+                8 => format!("r{n},2026-13-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678,acme-multisite\n"),
+                9 => "\n".to_string(),
+                10 => format!("\"r{n}\nsplit\",2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,\"0612345678\",nowhere\n"),
+                _ => format!("r{n},2026-10-05 1{}:00:00,2026-10-05 1{}:01:00,014000{:04},0612345678,acme-multisite\r\n", n % 10, n % 10, n % 3000),
+            };
+            text.extend_from_slice(row.as_bytes());
+        }
+        // Latin-1: a letter in the number, on a last line without a line end.
+        text.extend_from_slice(
+            b"r-last,2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,06123456\xe9,acme-multisite",
+        );
+        text
+    }
+
+    /// Reads the file with `workers` threads: what `emit` saw and the reject file.
+    fn read_with(workers: usize, input: &[u8]) -> (Vec<String>, Vec<u8>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.csv");
+        std::fs::write(&path, input).unwrap();
+        let format = Format::Mapping(Arc::new(Mapping::parse(MAPPING).unwrap()));
+        let provisioning = provisioning();
+        let ctx = ReadContext {
+            format: &format,
+            checks: Checks {
+                provisioning: &provisioning,
+                duration_tolerance_ms: 2_000,
+            },
+            reject_dir: dir.path(),
+            display: "calls.csv".into(),
+            workers,
+        };
+        let mut seen = Vec::new();
+        let reader = Box::new(std::io::BufReader::new(std::fs::File::open(&path).unwrap()));
+        let end = read_file(reader, &path, &ctx, &mut |row| {
+            seen.push(match row {
+                Row::Record { line, record, .. } => {
+                    format!(
+                        "{line} {} {} {:?}",
+                        record.key, record.caller, record.source
+                    )
+                }
+                Row::Rejected { line, error } => format!("{line} {error}"),
+            })
+        });
+        assert_eq!(end.error, None);
+        let rejects = std::fs::read(end.reject_file.expect("rows were refused")).unwrap();
+        (seen, rejects)
+    }
+
+    #[test]
+    fn workers_deliver_rows_and_rejects_exactly_as_one_thread() {
+        let input = file(3 * CHUNK_ROWS + 100);
+        let (alone, alone_rejects) = read_with(1, &input);
+        let refused = alone.iter().filter(|r| !r.contains("Import")).count();
+        assert!(refused > 1_000, "{refused} refused rows");
+        for reason in [
+            "missing_field",
+            "bad_number",
+            "unknown_trunk",
+            "bad_time",
+            "inconsistent_times",
+        ] {
+            assert!(alone.iter().any(|r| r.contains(reason)), "no {reason}");
+        }
+        let last_line = input.iter().filter(|b| **b == b'\n').count() + 1;
+        let last = alone.last().unwrap();
+        assert!(
+            last.starts_with(&format!("{last_line} bad_number")),
+            "{last}"
+        );
+        for workers in [2, 3] {
+            let (parallel, parallel_rejects) = read_with(workers, &input);
+            assert_eq!(parallel, alone, "{workers} workers");
+            assert_eq!(parallel_rejects, alone_rejects, "{workers} workers");
+        }
+    }
 }

@@ -34,6 +34,110 @@ pub struct Pattern {
     text: String,
     items: Vec<chrono::format::Item<'static>>,
     with_offset: bool,
+    /// The pattern as fixed-width pieces when it is made only of zero-padded `%Y %m %d
+    /// %H %M %S` (each once) and literal text: a value of exactly that shape is read
+    /// without chrono's general parser; any other value still goes through chrono.
+    fixed: Option<Vec<Piece>>,
+}
+
+/// A piece of a fixed-width pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Piece {
+    Literal(u8),
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    Second,
+}
+
+impl Piece {
+    fn width(self) -> usize {
+        match self {
+            Piece::Literal(_) => 1,
+            Piece::Year => 4,
+            _ => 2,
+        }
+    }
+}
+
+/// The fixed-width form of a pattern's items, if it has one (see [`Pattern`]).
+fn fixed_pieces(items: &[chrono::format::Item<'_>]) -> Option<Vec<Piece>> {
+    use chrono::format::{Item, Numeric, Pad};
+    let mut pieces = Vec::new();
+    for item in items {
+        match item {
+            Item::Literal(text) | Item::Space(text) if text.is_ascii() => {
+                pieces.extend(text.bytes().map(Piece::Literal))
+            }
+            Item::OwnedLiteral(text) | Item::OwnedSpace(text) if text.is_ascii() => {
+                pieces.extend(text.bytes().map(Piece::Literal))
+            }
+            Item::Numeric(numeric, Pad::Zero) => pieces.push(match numeric {
+                Numeric::Year => Piece::Year,
+                Numeric::Month => Piece::Month,
+                Numeric::Day => Piece::Day,
+                Numeric::Hour => Piece::Hour,
+                Numeric::Minute => Piece::Minute,
+                Numeric::Second => Piece::Second,
+                _ => return None,
+            }),
+            _ => return None,
+        }
+    }
+    let fields = [
+        Piece::Year,
+        Piece::Month,
+        Piece::Day,
+        Piece::Hour,
+        Piece::Minute,
+        Piece::Second,
+    ];
+    fields
+        .iter()
+        .all(|f| pieces.iter().filter(|p| *p == f).count() == 1)
+        .then_some(pieces)
+}
+
+/// Reads `value` with fixed-width `pieces`; `None` when it is not exactly of that
+/// shape or not a valid date and time (chrono then decides, with its messages).
+fn parse_fixed(pieces: &[Piece], value: &str) -> Option<NaiveDateTime> {
+    let bytes = value.as_bytes();
+    if bytes.len() != pieces.iter().map(|p| p.width()).sum::<usize>() {
+        return None;
+    }
+    let (mut year, mut month, mut day, mut hour, mut minute, mut second) = (0, 0, 0, 0, 0, 0);
+    let mut at = 0;
+    for piece in pieces {
+        let width = piece.width();
+        let field = &bytes[at..at + width];
+        at += width;
+        if let Piece::Literal(expected) = piece {
+            if field[0] != *expected {
+                return None;
+            }
+            continue;
+        }
+        let mut number = 0u32;
+        for digit in field {
+            if !digit.is_ascii_digit() {
+                return None;
+            }
+            number = number * 10 + u32::from(digit - b'0');
+        }
+        match piece {
+            Piece::Year => year = number,
+            Piece::Month => month = number,
+            Piece::Day => day = number,
+            Piece::Hour => hour = number,
+            Piece::Minute => minute = number,
+            Piece::Second => second = number,
+            Piece::Literal(_) => {}
+        }
+    }
+    // A leap second (60) is left to chrono.
+    chrono::NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(hour, minute, second)
 }
 
 impl Pattern {
@@ -48,6 +152,7 @@ impl Pattern {
         Ok(Pattern {
             text: text.to_string(),
             with_offset: text.contains("%z") || text.contains("%:z") || text.contains("%#z"),
+            fixed: fixed_pieces(&items),
             items,
         })
     }
@@ -102,6 +207,104 @@ pub enum TimeError {
     Ambiguous(String),
 }
 
+/// One instant, or the two of a wall-clock time in a repeated hour (earlier first),
+/// in milliseconds since the epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Instants {
+    values: [u64; 2],
+    len: usize,
+}
+
+impl Instants {
+    fn one(ms: u64) -> Self {
+        Instants {
+            values: [ms, 0],
+            len: 1,
+        }
+    }
+}
+
+impl std::ops::Deref for Instants {
+    type Target = [u64];
+
+    fn deref(&self) -> &[u64] {
+        &self.values[..self.len]
+    }
+}
+
+impl PartialEq<Vec<u64>> for Instants {
+    fn eq(&self, other: &Vec<u64>) -> bool {
+        **self == **other
+    }
+}
+
+/// The UTC offset of the last local hour resolved on this thread in a zone, when that
+/// whole hour has one offset: rows come roughly in time order, so most local times
+/// fall in the same hour as the previous one and skip the zone's transition search.
+#[derive(Clone, Copy)]
+struct HourOffset {
+    zone: Tz,
+    /// Local milliseconds since the epoch, divided by an hour.
+    hour: i64,
+    offset_ms: i64,
+}
+
+thread_local! {
+    static LAST_HOUR: std::cell::Cell<Option<HourOffset>> = const { std::cell::Cell::new(None) };
+}
+
+/// The instants of wall-clock time `local` in `zone`.
+fn zone_instants(text: &str, local: NaiveDateTime, zone: Tz) -> Result<Instants, TimeError> {
+    let local_ms = local.and_utc().timestamp_millis();
+    let hour = local_ms.div_euclid(3_600_000);
+    let cached = LAST_HOUR.with(|last| last.get());
+    let to_instant = |ms: i64| {
+        u64::try_from(ms).map_err(|_| TimeError::Unreadable(format!("{text:?} is before 1970")))
+    };
+    if let Some(last) = cached.filter(|c| c.zone == zone && c.hour == hour) {
+        return Ok(Instants::one(to_instant(local_ms - last.offset_ms)?));
+    }
+    let result = match zone.from_local_datetime(&local) {
+        LocalResult::Single(t) => Instants::one(to_instant(t.timestamp_millis())?),
+        LocalResult::Ambiguous(a, b) => {
+            let mut values = [
+                to_instant(a.timestamp_millis())?,
+                to_instant(b.timestamp_millis())?,
+            ];
+            values.sort_unstable();
+            Instants { values, len: 2 }
+        }
+        LocalResult::None => {
+            return Err(TimeError::Nonexistent(format!(
+                "{text:?} does not exist in {zone} (the clocks skip that hour in spring)"
+            )))
+        }
+    };
+    // Remember the hour's offset when its first and last millisecond share it (zones
+    // change offset at most once within an hour).
+    let start = chrono::DateTime::from_timestamp_millis(hour * 3_600_000).map(|t| t.naive_utc());
+    let end = chrono::DateTime::from_timestamp_millis(hour * 3_600_000 + 3_599_999)
+        .map(|t| t.naive_utc());
+    if let (Some(start), Some(end)) = (start, end) {
+        if let (LocalResult::Single(a), LocalResult::Single(b)) = (
+            zone.from_local_datetime(&start),
+            zone.from_local_datetime(&end),
+        ) {
+            let offset_ms = hour * 3_600_000 - a.timestamp_millis();
+            if offset_ms == hour * 3_600_000 + 3_599_999 - b.timestamp_millis() {
+                LAST_HOUR.with(|last| {
+                    last.set(Some(HourOffset {
+                        zone,
+                        hour,
+                        offset_ms,
+                    }))
+                });
+            }
+        }
+    }
+    Ok(result)
+}
+
 /// The instants a time text may stand for, in milliseconds since the epoch (one, or
 /// two in a repeated hour). `offset` is the row's UTC offset when the source gives one
 /// in a separate column; it takes precedence over the zone.
@@ -113,14 +316,14 @@ pub fn candidates(
     format: &TimeFormat,
     zone: Tz,
     offset: Option<chrono::FixedOffset>,
-) -> Result<Vec<u64>, TimeError> {
+) -> Result<Instants, TimeError> {
     let text = text.trim();
     let unreadable = |expected: &str| {
         TimeError::Unreadable(format!("{text:?} is not a time (expected {expected})"))
     };
-    let instant = |ms: i64| -> Result<Vec<u64>, TimeError> {
+    let instant = |ms: i64| -> Result<Instants, TimeError> {
         u64::try_from(ms)
-            .map(|ms| vec![ms])
+            .map(Instants::one)
             .map_err(|_| TimeError::Unreadable(format!("{text:?} is before 1970")))
     };
     match format {
@@ -145,28 +348,24 @@ pub fn candidates(
             }
         }
         TimeFormat::Pattern(pattern) => {
-            let local: NaiveDateTime = pattern
-                .parse(text)
-                .and_then(|p| Some(p.to_naive_date().ok()?.and_time(p.to_naive_time().ok()?)))
-                .ok_or_else(|| unreadable(pattern.as_str()))?;
+            let fast = pattern
+                .fixed
+                .as_deref()
+                .and_then(|pieces| parse_fixed(pieces, text));
+            let local: NaiveDateTime = match fast {
+                Some(local) => local,
+                None => pattern
+                    .parse(text)
+                    .and_then(|p| Some(p.to_naive_date().ok()?.and_time(p.to_naive_time().ok()?)))
+                    .ok_or_else(|| unreadable(pattern.as_str()))?,
+            };
             if let Some(offset) = offset {
                 return match offset.from_local_datetime(&local) {
                     LocalResult::Single(t) => instant(t.timestamp_millis()),
                     _ => Err(unreadable(pattern.as_str())),
                 };
             }
-            match zone.from_local_datetime(&local) {
-                LocalResult::Single(t) => instant(t.timestamp_millis()),
-                LocalResult::Ambiguous(a, b) => {
-                    let mut both = instant(a.timestamp_millis())?;
-                    both.extend(instant(b.timestamp_millis())?);
-                    both.sort_unstable();
-                    Ok(both)
-                }
-                LocalResult::None => Err(TimeError::Nonexistent(format!(
-                    "{text:?} does not exist in {zone} (the clocks skip that hour in spring)"
-                ))),
-            }
+            zone_instants(text, local, zone)
         }
     }
 }
@@ -236,8 +435,16 @@ pub fn resolve_row(
     duration_ms: Option<u64>,
     tolerance_ms: u64,
     policy: Ambiguous,
-    describe: &str,
+    describe: &dyn Fn() -> String,
 ) -> Result<RowTimes, TimeError> {
+    // One candidate per time (every time outside October's repeated hour).
+    if let ([invite], None | Some([_]), None | Some([_])) = (invite, answer, end) {
+        return Ok(RowTimes {
+            invite: *invite,
+            answer: answer.map(|a| a[0]),
+            end: end.map(|e| e[0]),
+        });
+    }
     let one = [None];
     let answers: Vec<Option<u64>> = match answer {
         Some(list) => list.iter().copied().map(Some).collect(),
@@ -294,7 +501,8 @@ pub fn resolve_row(
             Ambiguous::Earlier => Ok(remaining[0]),
             Ambiguous::Later => Ok(remaining[remaining.len() - 1]),
             Ambiguous::Reject => Err(TimeError::Ambiguous(format!(
-                "{describe} falls in the hour repeated when summer time ends, and the row's other times do not tell which: add a UTC offset column or set time.ambiguous = \"earlier\" or \"later\" in the mapping"
+                "{} falls in the hour repeated when summer time ends, and the row's other times do not tell which: add a UTC offset column or set time.ambiguous = \"earlier\" or \"later\" in the mapping",
+                describe()
             ))),
         },
     }
@@ -313,6 +521,7 @@ mod tests {
             PARIS,
             None,
         )
+        .map(|i| i.to_vec())
     }
 
     fn utc(text: &str) -> u64 {
@@ -372,7 +581,7 @@ mod tests {
             None,
             2_000,
             Ambiguous::Reject,
-            "x",
+            &|| "x".into(),
         )
         .unwrap();
         assert_eq!(got.invite, utc("2026-10-25T00:50:00Z"));
@@ -387,7 +596,7 @@ mod tests {
             Some(600_000),
             2_000,
             Ambiguous::Reject,
-            "answer 02:05",
+            &|| "answer 02:05".into(),
         )
         .unwrap_err();
         assert!(
@@ -401,7 +610,7 @@ mod tests {
             Some(600_000),
             2_000,
             Ambiguous::Later,
-            "x",
+            &|| "x".into(),
         )
         .unwrap();
         assert_eq!(later.invite, utc("2026-10-25T01:05:00Z"));
@@ -412,7 +621,7 @@ mod tests {
             Some(600_000),
             2_000,
             Ambiguous::Earlier,
-            "x",
+            &|| "x".into(),
         )
         .unwrap();
         assert_eq!(earlier.end, Some(utc("2026-10-25T00:15:00Z")));
@@ -424,7 +633,7 @@ mod tests {
             Some(4_200_000),
             2_000,
             Ambiguous::Reject,
-            "x",
+            &|| "x".into(),
         )
         .unwrap();
         assert_eq!(exact.invite, utc("2026-10-25T00:05:00Z"));
@@ -449,5 +658,74 @@ mod tests {
         let err = f("2026-10-05 08:30", TimeFormat::Rfc3339).unwrap_err();
         assert!(matches!(&err, TimeError::Unreadable(m) if m.contains("2026-10-05 08:30")));
         assert!(f("-5", TimeFormat::UnixSeconds).is_err());
+    }
+
+    #[test]
+    fn the_fixed_width_reader_agrees_with_chrono() {
+        let pattern = Pattern::new("%d/%m/%Y %H:%M:%S").unwrap();
+        assert!(pattern.fixed.is_some());
+        assert!(Pattern::new("%Y-%m-%dT%H:%M:%S%.f")
+            .unwrap()
+            .fixed
+            .is_none());
+        assert!(Pattern::new("%Y-%m-%d %H:%M").unwrap().fixed.is_none());
+        let chrono_reads = |value: &str| {
+            pattern
+                .parse(value)
+                .and_then(|p| Some(p.to_naive_date().ok()?.and_time(p.to_naive_time().ok()?)))
+        };
+        let pieces = pattern.fixed.as_deref().unwrap();
+        for value in [
+            "25/10/2026 02:30:00",
+            "29/02/2028 23:59:59",
+            "01/01/1999 00:00:00",
+        ] {
+            assert_eq!(parse_fixed(pieces, value), chrono_reads(value), "{value}");
+            assert!(parse_fixed(pieces, value).is_some());
+        }
+        // Other shapes are left to chrono, which still reads what it can.
+        for value in [
+            "5/10/2026 02:30:00",
+            "31/02/2026 10:00:00",
+            "25-10-2026 02:30:00",
+            "25/10/2026 24:00:00",
+            "25/10/2026 10:00:60",
+        ] {
+            assert_eq!(parse_fixed(pieces, value), None, "{value}");
+        }
+        assert!(chrono_reads("5/10/2026 02:30:00").is_some());
+    }
+
+    #[test]
+    fn the_hour_offset_cache_follows_the_changes() {
+        // In time order across both changes of 2026, each time as if read afresh.
+        let reference = |text: &str| {
+            let local = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").unwrap();
+            match PARIS.from_local_datetime(&local) {
+                LocalResult::Single(t) => Ok(vec![t.timestamp_millis() as u64]),
+                LocalResult::Ambiguous(a, b) => Ok(vec![
+                    a.timestamp_millis() as u64,
+                    b.timestamp_millis() as u64,
+                ]),
+                LocalResult::None => Err(()),
+            }
+        };
+        for text in [
+            "2026-03-29 01:00:00",
+            "2026-03-29 01:59:59",
+            "2026-03-29 02:00:00",
+            "2026-03-29 02:59:59",
+            "2026-03-29 03:00:00",
+            "2026-03-29 03:30:00",
+            "2026-10-25 01:59:59",
+            "2026-10-25 02:00:00",
+            "2026-10-25 02:30:00",
+            "2026-10-25 02:59:59",
+            "2026-10-25 03:00:00",
+            "2026-10-25 03:00:01",
+            "2026-10-25 02:30:00",
+        ] {
+            assert_eq!(local(text).map_err(|_| ()), reference(text), "{text}");
+        }
     }
 }

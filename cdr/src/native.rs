@@ -118,6 +118,27 @@ fn string_column<'a>(
     column(out, records, index, value, text);
 }
 
+/// The records sorted by key, the `calls` table's order. Keys are 32 lowercase hex
+/// digits, so their text order is the order of the numbers they write.
+pub fn in_key_order<'a>(records: &[&'a CallRecord]) -> Vec<&'a CallRecord> {
+    let number = |key: &str| {
+        key.bytes().fold(0u128, |n, digit| {
+            let value = match digit {
+                b'0'..=b'9' => digit - b'0',
+                b'a'..=b'f' => digit - b'a' + 10,
+                _ => 0,
+            };
+            (n << 4) | u128::from(value)
+        })
+    };
+    let mut keyed: Vec<(u128, &CallRecord)> = records
+        .iter()
+        .map(|r| (number(r.key.as_str()), *r))
+        .collect();
+    keyed.sort_unstable_by_key(|(n, _)| *n);
+    keyed.into_iter().map(|(_, r)| r).collect()
+}
+
 /// Appends `records` to `out` as one Native block of [`CALL_COLUMNS`].
 pub fn encode(records: &[&CallRecord], out: &mut Vec<u8>) {
     let u64_le = |out: &mut Vec<u8>, v: u64| out.extend_from_slice(&v.to_le_bytes());
@@ -218,6 +239,17 @@ pub fn encode(records: &[&CallRecord], out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_are_put_in_key_text_order() {
+        // Edge keys of consecutive calls: in no particular order.
+        let records: Vec<CallRecord> = (0..200).map(crate::record::tests::sample).collect();
+        let refs: Vec<&CallRecord> = records.iter().collect();
+        let ordered: Vec<&str> = in_key_order(&refs).iter().map(|r| r.key.as_str()).collect();
+        let mut expected: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
+        expected.sort_unstable();
+        assert_eq!(ordered, expected);
+    }
 
     #[test]
     fn leb128_matches_the_reference_examples() {

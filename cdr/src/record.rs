@@ -325,7 +325,8 @@ impl CallRecord {
     }
 }
 
-/// A row of the ClickHouse `calls` table, field for column (RowBinary). Enum8 columns
+/// A row of the ClickHouse `calls` table, field for column (RowBinary, as the readers
+/// receive it; the writer sends `crate::native` blocks). Enum8 columns
 /// travel as their `i8` values, empty strings stand for absent text, 0 for no status.
 #[derive(Clone, Debug, PartialEq, Eq, clickhouse::Row, Serialize, Deserialize)]
 #[allow(missing_docs)]

@@ -665,7 +665,9 @@ async fn spool_io<T: Send + 'static>(
 async fn insert(shared: &Shared, records: &[&CallRecord]) -> Result<(), (Failure, String)> {
     let timeout = shared.config.insert_timeout;
     let mut block = Vec::with_capacity(records.len() * 256 + 4096);
-    crate::native::encode(records, &mut block);
+    // In the table's order (`ORDER BY call_key`): ClickHouse then sorts and permutes
+    // an ordered block, which costs it about a third less CPU than a shuffled one.
+    crate::native::encode(&crate::native::in_key_order(records), &mut block);
     let attempt = async {
         let mut insert = shared
             .client

@@ -12,6 +12,14 @@
 //!   international destinations and their category is in the plan's
 //!   `international_categories`;
 //! - anything else, including a destination that is not a number, is out of plan.
+//!
+//! Where the trunk is plays no part: contract.md §3 defines the plans by the
+//! destination's number categories, and `overseas_in_plan` is a setting of the
+//! plan, so a trunk with a site in Réunion calling Réunion numbers follows it like
+//! a Paris trunk (numbers in national format are read the same from any site:
+//! `0262…` is `+262262…`). The trunk's location matters to the number inventory
+//! (an overseas number is only assigned on a site of its territory), not to
+//! rating.
 
 use number_portability::{Category, Classification, Number};
 

@@ -1,152 +1,74 @@
-//! The customers' number inventory as rating needs it: "does this caller number
-//! belong to this customer", the evidence of a shared service (contract §3).
+//! "Does this caller number belong to this customer": the shared-service evidence
+//! of contract §3, answered by number-portability's number inventory (the
+//! `numbers/` folder of the provisioning directory, its one source of truth).
 //!
-//! Until number-portability's inventory lands, it is a CSV file in the
-//! provisioning directory (`rating/numbers.csv` by default, setting
-//! `fair_use.inventory_file`), optional: a customer without rows has no inventory
-//! and its callers are not checked.
+//! A number belongs to a customer when the inventory says the customer may
+//! present it ([`Inventory::belongs_to`]: `assigned`, `porting_in`, or
+//! `porting_out` while still in service). A customer without any such number has
+//! no inventory yet and its callers are not checked (no flag on every call of a
+//! customer whose numbers were never entered).
 //!
-//! ```text
-//! customer,first,last
-//! acme,+33140000000,+33140000099      # an SDA block of 100 numbers
-//! acme,+33472000000,                  # one number (last empty)
-//! ```
-//!
-//! Numbers are normalised by number-portability; `first` and `last` must have the
-//! same length and `first <= last`.
+//! The inventory read is the provisioning directory's current one, like every
+//! other provisioning input: re-rating an old month uses the directory as it is
+//! (its fingerprint is recorded with the run), not the journal's past states.
 
-use std::collections::BTreeMap;
+use std::collections::HashSet;
 use std::path::Path;
 
-use provisioning::{ErrorKind, Provisioning, ProvisioningError};
+use number_portability::inventory::{Inventory, NumberState};
+use provisioning::{Provisioning, ProvisioningErrors};
 
-/// Number ranges per customer.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Inventory {
-    ranges: BTreeMap<String, Vec<(String, String)>>,
+/// The customers' numbers, as the caller check needs them.
+#[derive(Debug, Default)]
+pub struct CustomerNumbers {
+    inventory: Inventory,
+    /// Customers holding at least one number they may present.
+    holders: HashSet<String>,
 }
 
-impl Inventory {
-    /// An inventory from ranges (tests).
-    pub fn from_ranges(ranges: &[(&str, &str, &str)]) -> Self {
-        let mut inventory = Inventory::default();
-        for (customer, first, last) in ranges {
-            inventory
-                .ranges
-                .entry((*customer).to_owned())
-                .or_default()
-                .push(((*first).to_owned(), (*last).to_owned()));
-        }
-        inventory
+impl CustomerNumbers {
+    /// Wraps a loaded inventory.
+    pub fn new(inventory: Inventory) -> Self {
+        let holders = inventory
+            .entries()
+            .iter()
+            .filter(|e| {
+                matches!(
+                    e.state,
+                    NumberState::Assigned | NumberState::PortingIn | NumberState::PortingOut
+                )
+            })
+            .filter_map(|e| e.customer.clone())
+            .collect();
+        CustomerNumbers { inventory, holders }
     }
 
-    /// Loads `file` (relative to `dir`); an absent file is an empty inventory.
+    /// Loads `<dir>/numbers/` (absent: no numbers) against the loaded
+    /// provisioning of the same directory.
     ///
     /// # Errors
-    /// Every bad row, in the provisioning error format.
-    pub fn load(
-        dir: &Path,
-        file: &str,
-        provisioning: &Provisioning,
-    ) -> Result<Self, Vec<ProvisioningError>> {
-        let path = dir.join(file);
-        let bytes = match std::fs::read(&path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Inventory::default()),
-            Err(e) => {
-                return Err(vec![ProvisioningError::new(
-                    ErrorKind::Io,
-                    file,
-                    None,
-                    "",
-                    "",
-                    format!("cannot read the file: {e}"),
-                )])
-            }
-        };
-        let mut inventory = Inventory::default();
-        let mut errors = Vec::new();
-        let rows =
-            crate::inputs::read_csv(file, &bytes, &["customer", "first", "last"], &mut errors);
-        for row in rows {
-            let error = |field: &str, message: String| {
-                ProvisioningError::new(
-                    ErrorKind::InvalidValue,
-                    file,
-                    Some(row.line),
-                    "",
-                    field,
-                    message,
-                )
-            };
-            let customer = row.get("customer");
-            if provisioning.customer(customer).is_none() {
-                errors.push(ProvisioningError::new(
-                    ErrorKind::UnknownReference,
-                    file,
-                    Some(row.line),
-                    "",
-                    "customer",
-                    format!("customer {customer:?} is not in customers.toml"),
-                ));
-                continue;
-            }
-            let first = match number_portability::parse(row.get("first")) {
-                Ok(n) => n.as_str().to_owned(),
-                Err(e) => {
-                    errors.push(error(
-                        "first",
-                        format!("{:?} is not a number: {e}", row.get("first")),
-                    ));
-                    continue;
-                }
-            };
-            let last = if row.get("last").is_empty() {
-                first.clone()
-            } else {
-                match number_portability::parse(row.get("last")) {
-                    Ok(n) => n.as_str().to_owned(),
-                    Err(e) => {
-                        errors.push(error(
-                            "last",
-                            format!("{:?} is not a number: {e}", row.get("last")),
-                        ));
-                        continue;
-                    }
-                }
-            };
-            if first.len() != last.len() || first > last {
-                errors.push(error(
-                    "last",
-                    format!("{last} does not end a range starting at {first} (same length, not before it)"),
-                ));
-                continue;
-            }
-            inventory
-                .ranges
-                .entry(customer.to_owned())
-                .or_default()
-                .push((first, last));
-        }
-        if errors.is_empty() {
-            Ok(inventory)
-        } else {
-            Err(errors)
-        }
+    /// Every problem of the inventory files, in the provisioning error format.
+    pub fn load(dir: &Path, provisioning: &Provisioning) -> Result<Self, ProvisioningErrors> {
+        Inventory::load_with(dir, provisioning).map(CustomerNumbers::new)
     }
 
-    /// True when the customer has an inventory.
+    /// True when the customer has numbers to check its callers against.
     pub fn knows(&self, customer: &str) -> bool {
-        self.ranges.contains_key(customer)
+        self.holders.contains(customer)
     }
 
-    /// True when the normalised number is in one of the customer's ranges.
-    pub fn holds(&self, customer: &str, number: &str) -> bool {
-        self.ranges.get(customer).is_some_and(|ranges| {
-            ranges.iter().any(|(first, last)| {
-                number.len() == first.len() && first.as_str() <= number && number <= last.as_str()
-            })
-        })
+    /// True when `caller` (as recorded) is a number the customer may present.
+    /// Text that is not a number, or a short code, is never the customer's.
+    pub fn holds(&self, customer: &str, caller: &str) -> bool {
+        number_portability::parse(caller)
+            .ok()
+            .and_then(|n| n.as_e164().map(|e| self.inventory.belongs_to(e, customer)))
+            .unwrap_or(false)
+    }
+
+    /// The inventory.
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
     }
 }
 
@@ -154,48 +76,63 @@ impl Inventory {
 mod tests {
     use super::*;
 
-    #[test]
-    fn ranges_hold_numbers_of_the_same_length() {
-        let inv = Inventory::from_ranges(&[("acme", "+33140000000", "+33140000099")]);
-        assert!(inv.knows("acme"));
-        assert!(!inv.knows("other"));
-        assert!(inv.holds("acme", "+33140000000"));
-        assert!(inv.holds("acme", "+33140000099"));
-        assert!(!inv.holds("acme", "+33140000100"));
-        assert!(!inv.holds("acme", "+3314000005"));
-        assert!(!inv.holds("other", "+33140000000"));
+    fn sample() -> CustomerNumbers {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/provisioning");
+        let p = Provisioning::load(&dir).unwrap();
+        CustomerNumbers::load(&dir, &p).unwrap_or_else(|e| panic!("{e}"))
     }
 
     #[test]
-    fn bad_rows_are_reported_with_their_line() {
+    fn callers_are_checked_against_the_sample_inventory() {
+        let numbers = sample();
+        assert!(numbers.knows("acme"));
+        assert!(numbers.knows("contoso"));
+        assert!(!numbers.knows("nobody"));
+        // An SDA block, in E.164 and national format.
+        assert!(numbers.holds("acme", "+33145233142"));
+        assert!(numbers.holds("acme", "01 45 23 31 42"));
+        assert!(!numbers.holds("contoso", "+33145233142"));
+        // Porting in: the customer already presents it; quarantined and
+        // ported-out numbers are no longer the customer's.
+        assert!(numbers.holds("acme", "+33145231042"));
+        assert!(!numbers.holds("acme", "+33145233200"));
+        assert!(!numbers.holds("acme", "+33145233050"));
+        // Not numbers, short codes.
+        assert!(!numbers.holds("acme", "anonymous"));
+        assert!(!numbers.holds("acme", ""));
+        assert!(!numbers.holds("acme", "3949"));
+    }
+
+    #[test]
+    fn only_numbers_a_customer_may_present_make_an_inventory() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("rating")).unwrap();
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/provisioning");
+        for f in ["customers.toml", "trunks.toml"] {
+            std::fs::copy(sample.join(f), dir.path().join(f)).unwrap();
+        }
+        std::fs::create_dir(dir.path().join("numbers")).unwrap();
         std::fs::write(
-            dir.path().join("rating/numbers.csv"),
-            "customer,first,last\nacme,01 40 00 00 00,0140000099\nnobody,+33140000000,\nacme,+33140000099,+33140000000\nacme,hello,\n",
+            dir.path().join("numbers/inventory.csv"),
+            "number,state,origin,customer,trunk,site,since,until,request\n\
+             +33145233200,quarantined,own,acme,acme-multisite,paris-hq,2026-10-05,2027-01-03,\n\
+             +33155990000,assigned,own,contoso,contoso-teams,la-defense,2024-09-01,,\n",
         )
         .unwrap();
-        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../samples/provisioning");
-        let p = Provisioning::load(&sample).unwrap();
-        let errors: Vec<String> = Inventory::load(dir.path(), "rating/numbers.csv", &p)
+        let p = Provisioning::load(dir.path()).unwrap();
+        let numbers = CustomerNumbers::load(dir.path(), &p).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!numbers.knows("acme"), "a quarantined number only");
+        assert!(numbers.knows("contoso"));
+        // A broken inventory is an input error naming the file and line.
+        std::fs::write(
+            dir.path().join("numbers/inventory.csv"),
+            "number,state,origin,customer,trunk,site,since,until,request\n\
+             +33155990000,assigned,own,nobody,contoso-teams,la-defense,2024-09-01,,\n",
+        )
+        .unwrap();
+        let errors = CustomerNumbers::load(dir.path(), &p)
             .unwrap_err()
-            .iter()
-            .map(|e| e.to_string())
-            .collect();
-        assert_eq!(errors.len(), 3, "{errors:?}");
-        assert!(
-            errors[0].starts_with("rating/numbers.csv:3: customer: customer \"nobody\""),
-            "{errors:?}"
-        );
-        assert!(
-            errors[1].starts_with("rating/numbers.csv:4: last: +33140000000 does not end a range"),
-            "{errors:?}"
-        );
-        assert!(
-            errors[2].starts_with("rating/numbers.csv:5: first: \"hello\" is not a number"),
-            "{errors:?}"
-        );
-        let absent = Inventory::load(dir.path(), "rating/none.csv", &p).unwrap();
-        assert!(!absent.knows("acme"));
+            .to_string();
+        assert!(errors.contains("numbers/inventory.csv:2"), "{errors}");
+        assert!(errors.contains("nobody"), "{errors}");
     }
 }

@@ -23,6 +23,9 @@ use clap::{Parser, Subcommand};
 use rating::run::{Inputs, RunError, RunOptions, RunSummary};
 use rating::BillingMonth;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// `println!` that ignores a closed standard output (`rating run | head`) instead
 /// of panicking.
 macro_rules! outln {
@@ -60,7 +63,7 @@ enum Command {
         /// Paris calendar month, YYYY-MM.
         #[arg(long)]
         month: String,
-        /// Provisioning directory (customers, trunks, tariffs, plans.toml, rating/).
+        /// Provisioning directory (customers, trunks, tariffs, numbers/, plans.toml, rating/).
         #[arg(long, env = "FAIRTRUNK_PROVISIONING")]
         provisioning: PathBuf,
         /// Output directory (default: var/rating/MONTH).

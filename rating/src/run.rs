@@ -27,6 +27,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use cdr::{ClickhouseConfig, Direction, Disposition};
 use provisioning::{Provisioning, ProvisioningError, ProvisioningErrors};
@@ -35,7 +36,7 @@ use sha2::{Digest, Sha256};
 use crate::engine::{
     Assessed, Breach, CallRef, RatedCall, Status, TrunkContext, TrunkOutcome, TrunkRater,
 };
-use crate::inventory::Inventory;
+use crate::inventory::CustomerNumbers;
 use crate::invoice::{build_invoice, channel_prices, Invoice, TrunkBill};
 use crate::month::BillingMonth;
 use crate::pricing::TariffIndex;
@@ -72,8 +73,8 @@ pub struct Inputs {
     pub provisioning: Provisioning,
     /// `plans.toml`.
     pub settings: RatingSettings,
-    /// Customer numbers.
-    pub inventory: Inventory,
+    /// The customers' numbers (number-portability's inventory).
+    pub inventory: Arc<CustomerNumbers>,
     /// Syntec indices.
     pub indices: SyntecIndices,
     /// SLA incidents.
@@ -91,8 +92,8 @@ impl Inputs {
         let provisioning = Provisioning::load(dir)?;
         let settings = RatingSettings::load(dir, &provisioning)?;
         let mut errors: Vec<ProvisioningError> = Vec::new();
-        let inventory = Inventory::load(dir, &settings.inventory_file, &provisioning)
-            .map_err(|e| errors.extend(e))
+        let inventory = CustomerNumbers::load(dir, &provisioning)
+            .map_err(|e| errors.extend(e.errors().iter().cloned()))
             .ok();
         let indices = SyntecIndices::load(dir, &settings.syntec)
             .map_err(|e| errors.extend(e))
@@ -111,7 +112,7 @@ impl Inputs {
                     dir: dir.to_owned(),
                     provisioning,
                     settings,
-                    inventory,
+                    inventory: Arc::new(inventory),
                     indices,
                     incidents,
                     fingerprints,
@@ -375,6 +376,12 @@ impl RatedCallWriter {
         Ok(())
     }
 
+    /// A handle for threads to hand rated calls over ([`send_blocking`]); `None`
+    /// for a dry run.
+    fn sender(&self) -> Option<tokio::sync::mpsc::Sender<Vec<RatedCall>>> {
+        self.to_task.clone()
+    }
+
     async fn hand_over(&mut self) -> Result<(), RunError> {
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(HANDOVER_BATCH));
         let Some(tx) = &self.to_task else {
@@ -407,6 +414,19 @@ impl RatedCallWriter {
             },
             None => Ok(0),
         }
+    }
+}
+
+/// Hands rated calls over to the insert task from a thread outside the runtime.
+fn send_blocking(
+    to: &Option<tokio::sync::mpsc::Sender<Vec<RatedCall>>>,
+    batch: Vec<RatedCall>,
+) -> Result<(), RunError> {
+    match to {
+        Some(tx) if !batch.is_empty() => tx
+            .blocking_send(batch)
+            .map_err(|_| RunError::Stream("the rated-call insert task stopped".to_owned())),
+        _ => Ok(()),
     }
 }
 
@@ -481,12 +501,22 @@ pub async fn rate_month(
         month.start_ms(),
         until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
     )?;
-    let checks_callers: Vec<bool> = raters.iter().map(TrunkRater::checks_callers).collect();
-    let (mut batches, first_stage) = crate::triage::spawn(stream, index_of, checks_callers);
+    let callers = crate::triage::CallerCheck::new(
+        Arc::clone(&inputs.inventory),
+        raters
+            .iter()
+            .map(|r| {
+                r.checks_callers()
+                    .then(|| r.context().customer.id().to_owned())
+            })
+            .collect(),
+    );
+    let (mut batches, first_stage) = crate::triage::spawn(stream, index_of, callers);
     let mut billed: Vec<RatedCall> = Vec::new();
     while let Some(batch) = batches.recv().await {
         let batch = batch.map_err(RunError::Stream)?;
-        for &(index, offset) in &batch.rows {
+        for handed in batch.rows {
+            let (index, offset) = (handed.trunk, handed.offset);
             let mut at = offset as usize;
             let Some(row) = crate::stream::parse_row(&batch.bytes, &mut at) else {
                 return Err(RunError::Stream(format!(
@@ -531,7 +561,7 @@ pub async fn rate_month(
             let Some(rater) = raters.get_mut(index as usize) else {
                 continue;
             };
-            match rater.assess(&call) {
+            match rater.assess_classified(&call, handed.destination, handed.caller_checked) {
                 Assessed::Final(rated) => match rated.status {
                     Status::OutOfPlan | Status::Repriced => billed.push(*rated),
                     Status::Unmatched => {
@@ -586,22 +616,70 @@ pub async fn rate_month(
         .filter(|(_, r)| r.counted_calls() > 0)
         .map(|(i, _)| i as u32)
         .collect();
-    for bucket in spill.buckets_of(&with_calls) {
-        let bucket = spill.read_bucket(bucket, &wanted)?;
-        for (index, distinct) in bucket.distinct_numbers() {
-            raters[index as usize].set_distinct_numbers(distinct);
+    // Two threads, each with the buckets (and so the raters) of one parity.
+    writer.hand_over().await?;
+    let to_writer = writer.sender();
+    let buckets = spill.buckets_of(&with_calls);
+    let mut halves: [Vec<&mut TrunkRater<'_>>; 2] = [Vec::new(), Vec::new()];
+    for (i, rater) in raters.iter_mut().enumerate() {
+        halves[i % 2].push(rater);
+    }
+    let spill_ref = &spill;
+    let (wanted_ref, buckets_ref) = (&wanted, &buckets);
+    let results: Vec<Result<Vec<UnmatchedCall>, RunError>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = halves
+            .into_iter()
+            .enumerate()
+            .map(|(parity, mut half)| {
+                let to_writer = to_writer.clone();
+                scope.spawn(move || -> Result<Vec<UnmatchedCall>, RunError> {
+                    let mut unmatched = Vec::new();
+                    let mut batch = Vec::new();
+                    for &b in buckets_ref.iter().filter(|b| *b % 2 == parity) {
+                        let bucket = spill_ref.read_bucket(b, wanted_ref)?;
+                        for (index, distinct) in bucket.distinct_numbers() {
+                            half[index as usize / 2].set_distinct_numbers(distinct);
+                        }
+                        for (index, mut counted) in bucket.calls {
+                            half[index as usize / 2].fair_use_pass(&mut counted, &mut |r| {
+                                if r.status == Status::Unmatched {
+                                    unmatched.push(UnmatchedCall::of(&r));
+                                }
+                                batch.push(r);
+                            });
+                            if batch.len() >= HANDOVER_BATCH {
+                                send_blocking(&to_writer, std::mem::take(&mut batch))?;
+                            }
+                        }
+                    }
+                    send_blocking(&to_writer, batch)?;
+                    Ok(unmatched)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| {
+                t.join().unwrap_or_else(|_| {
+                    Err(RunError::Stream(
+                        "a fair-use pass thread panicked".to_owned(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    drop(to_writer);
+    let mut failed = None;
+    for result in results {
+        match result {
+            Ok(list) => unmatched.extend(list),
+            Err(e) => failed = failed.or(Some(e)),
         }
-        for (index, mut counted) in bucket.calls {
-            let mut emitted = Vec::new();
-            raters[index as usize].fair_use_pass(&mut counted, &mut |r| emitted.push(r));
-            drop(counted);
-            for rated in emitted {
-                if rated.status == Status::Unmatched {
-                    unmatched.push(UnmatchedCall::of(&rated));
-                }
-                writer.write(rated).await?;
-            }
-        }
+    }
+    if let Some(e) = failed {
+        // The insert task's own error says more than "it stopped".
+        writer.finish().await?;
+        return Err(e);
     }
     let rated_written = writer.finish().await?;
     tracing::info!(

@@ -8,18 +8,92 @@
 //! stages run on two threads, so rating a row overlaps reading the next ones while
 //! ClickHouse streams on its own core.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use cdr::{Direction, Disposition};
 
+use crate::destination::Destination;
+use crate::inventory::CustomerNumbers;
 use crate::stream::{MonthStream, RowRef};
 
-/// Rows of one chunk the engine must see: `(trunk index, offset)`, the trunk
-/// index [`UNKNOWN_TRUNK`] for a trunk provisioning does not know.
+/// Rows of one chunk the engine must see.
 pub struct RowBatch {
     /// The chunk (or the one row a chunk boundary cut, completed).
     pub bytes: Bytes,
-    /// Trunk index and row offset in `bytes`, in stream order.
-    pub rows: Vec<(u32, u32)>,
+    /// The rows, in stream order.
+    pub rows: Vec<HandedOver>,
+}
+
+/// A row handed over to the rating.
+pub struct HandedOver {
+    /// The trunk index, [`UNKNOWN_TRUNK`] for a trunk provisioning does not know.
+    pub trunk: u32,
+    /// The row's offset in [`RowBatch::bytes`].
+    pub offset: u32,
+    /// The callee, classified here for an answered outbound call (the engine
+    /// classifies only those).
+    pub destination: Option<Destination>,
+    /// The caller number was found in the customer's inventory here (the engine
+    /// need not check it again).
+    pub caller_checked: bool,
+}
+
+/// The caller check of the first stage: each trunk's customer and the caller
+/// numbers (as recorded, packed) already found in its inventory.
+pub struct CallerCheck {
+    numbers: Arc<CustomerNumbers>,
+    /// Per trunk index: its customer when its callers are checked.
+    customers: Vec<Option<String>>,
+    own: Vec<OwnCallers>,
+}
+
+/// A trunk's first own caller numbers, in one cache line; a trunk presenting
+/// more has them looked up in the inventory each time.
+#[derive(Clone, Copy, Default)]
+#[repr(align(64))]
+struct OwnCallers {
+    numbers: [u64; 7],
+    len: u64,
+}
+
+impl CallerCheck {
+    /// The check for trunks whose customers are `customers[index]` (`None`: not
+    /// checked).
+    pub fn new(numbers: Arc<CustomerNumbers>, customers: Vec<Option<String>>) -> Self {
+        let own = vec![OwnCallers::default(); customers.len()];
+        CallerCheck {
+            numbers,
+            customers,
+            own,
+        }
+    }
+
+    /// `None` when the trunk's callers are not checked, else whether `caller`
+    /// is the customer's (an empty caller counts as checked: nothing to check).
+    fn is_own(&mut self, trunk: u32, caller: &[u8]) -> Option<bool> {
+        let customer = self.customers.get(trunk as usize)?.as_deref()?;
+        if caller.is_empty() {
+            return Some(true);
+        }
+        let Ok(text) = std::str::from_utf8(caller) else {
+            return Some(false);
+        };
+        let packed = crate::destination::pack_number(text);
+        let own = self.own.get_mut(trunk as usize)?;
+        let known = &own.numbers[..own.len as usize];
+        if packed.is_some_and(|p| known.contains(&p)) {
+            return Some(true);
+        }
+        if !self.numbers.holds(customer, text) {
+            return Some(false);
+        }
+        if let Some(p) = packed.filter(|_| (own.len as usize) < own.numbers.len()) {
+            own.numbers[own.len as usize] = p;
+            own.len += 1;
+        }
+        Some(true)
+    }
 }
 
 /// The trunk index of a row whose trunk provisioning does not know.
@@ -40,15 +114,26 @@ pub struct Triage {
     pub not_billed: Vec<u64>,
 }
 
-/// Trunk ids to rater indexes: a map from the id's hash to where the id sits in
-/// one buffer (to check a match) and its index, so that looking up the trunk of
-/// each of millions of rows stays in cache.
+/// Trunk ids to rater indexes: a map from the id's hash to the index and the id
+/// itself (inline when short, else where it sits in one buffer) to check a match,
+/// so that looking up the trunk of each of millions of rows touches one entry.
 #[derive(Default)]
 pub struct TrunkIds {
     text: Vec<u8>,
     /// (start in `text`, length, index), in insertion order.
     spans: Vec<(u32, u32, u32)>,
-    by_hash: crate::hashing::FastMap<u64, (u32, u32, u32)>,
+    by_hash: crate::hashing::FastMap<u64, TrunkSlot>,
+}
+
+/// Ids up to this length are kept in the map entry.
+const INLINE_ID: usize = 22;
+
+#[derive(Clone, Copy)]
+struct TrunkSlot {
+    index: u32,
+    span: u32,
+    len: u8,
+    inline: [u8; INLINE_ID],
 }
 
 impl TrunkIds {
@@ -63,11 +148,21 @@ impl TrunkIds {
     pub fn insert(&mut self, id: &str, index: u32) {
         let span = (self.text.len() as u32, id.len() as u32, index);
         self.text.extend_from_slice(id.as_bytes());
+        let mut slot = TrunkSlot {
+            index,
+            span: self.spans.len() as u32,
+            len: u8::MAX,
+            inline: [0; INLINE_ID],
+        };
+        if id.len() <= INLINE_ID {
+            slot.len = id.len() as u8;
+            slot.inline[..id.len()].copy_from_slice(id.as_bytes());
+        }
         // On a (64-bit) hash collision the first id keeps the slot; `get` then
         // finds the other by scanning.
         self.by_hash
             .entry(Self::hash(id.as_bytes()))
-            .or_insert(span);
+            .or_insert(slot);
         self.spans.push(span);
     }
 
@@ -77,9 +172,15 @@ impl TrunkIds {
 
     /// The index of a trunk id.
     pub fn get(&self, id: &[u8]) -> Option<u32> {
-        let span = *self.by_hash.get(&Self::hash(id))?;
-        self.matches(span, id)
-            .or_else(|| self.spans.iter().find_map(|s| self.matches(*s, id)))
+        let slot = self.by_hash.get(&Self::hash(id))?;
+        let found = if usize::from(slot.len) <= INLINE_ID {
+            (slot.inline.get(..usize::from(slot.len)) == Some(id)).then_some(slot.index)
+        } else {
+            self.spans
+                .get(slot.span as usize)
+                .and_then(|s| self.matches(*s, id))
+        };
+        found.or_else(|| self.spans.iter().find_map(|s| self.matches(*s, id)))
     }
 }
 
@@ -128,19 +229,24 @@ pub fn record_error(key: &[u8], message: &str) -> String {
     format!("call {}: {message}", String::from_utf8_lossy(key))
 }
 
-/// Sorts rows out: `Some(index)` to hand over (with the trunk index, or
-/// [`UNKNOWN_TRUNK`]), `None` when counted here.
+/// Sorts rows out: the row to hand over, without its offset, or `None` when
+/// counted here.
 fn sort_out(
     row: &RowRef<'_>,
     trunks: &TrunkIds,
-    checks_callers: &[bool],
+    callers: &mut CallerCheck,
     not_billed: &mut [u64],
-) -> Result<Option<u32>, String> {
+) -> Result<Option<HandedOver>, String> {
     let direction = direction_of(row.direction).map_err(|e| record_error(row.call_key, &e))?;
     let disposition =
         disposition_of(row.disposition).map_err(|e| record_error(row.call_key, &e))?;
     let Some(index) = trunks.get(row.trunk_id) else {
-        return Ok(Some(UNKNOWN_TRUNK));
+        return Ok(Some(HandedOver {
+            trunk: UNKNOWN_TRUNK,
+            offset: 0,
+            destination: None,
+            caller_checked: false,
+        }));
     };
     let settled = direction == Direction::Inbound
         || row.emergency != 0
@@ -148,26 +254,42 @@ fn sort_out(
     let no_teams = row.teams_user.is_empty()
         && row.teams_call_type.is_empty()
         && row.teams_sbc_fqdn.is_empty();
-    // Nothing to learn from this call: count it and move on.
-    let no_caller_check = direction == Direction::Inbound
-        || !checks_callers.get(index as usize).copied().unwrap_or(true);
-    if settled && no_teams && no_caller_check {
+    // Outbound callers are checked against the inventory (shared-service
+    // evidence); a foreign one goes to the engine, which records it.
+    let own_caller = if direction == Direction::Outbound {
+        callers.is_own(index, row.caller)
+    } else {
+        None
+    };
+    if settled && no_teams && own_caller != Some(false) {
+        // Nothing to learn from this call: count it and move on.
         if let Some(n) = not_billed.get_mut(index as usize) {
             *n += 1;
         }
         return Ok(None);
     }
-    Ok(Some(index))
+    // Text that is not UTF-8 is left for the rating to report.
+    let destination = (!settled)
+        .then(|| {
+            std::str::from_utf8(row.callee)
+                .ok()
+                .map(Destination::classify)
+        })
+        .flatten();
+    Ok(Some(HandedOver {
+        trunk: index,
+        offset: 0,
+        destination,
+        caller_checked: own_caller == Some(true),
+    }))
 }
 
 /// Starts the first stage on `stream`: the batches for the rating, and the
-/// month's totals when the stream ends. `checks_callers[i]` says whether trunk
-/// `i`'s outbound caller numbers are checked (then its unanswered calls are
-/// handed over too).
+/// month's totals when the stream ends.
 pub fn spawn(
     mut stream: MonthStream,
     trunks: TrunkIds,
-    checks_callers: Vec<bool>,
+    mut callers: CallerCheck,
 ) -> (
     tokio::sync::mpsc::Receiver<Result<RowBatch, String>>,
     tokio::task::JoinHandle<Triage>,
@@ -175,7 +297,7 @@ pub fn spawn(
     let (tx, rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
     let task = tokio::spawn(async move {
         let mut triage = Triage {
-            not_billed: vec![0; checks_callers.len()],
+            not_billed: vec![0; callers.customers.len()],
             ..Triage::default()
         };
         loop {
@@ -198,11 +320,11 @@ pub fn spawn(
                     ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 triage.digest_sum = triage.digest_sum.wrapping_add(h);
                 triage.digest_xor ^= h.rotate_left(17);
-                match sort_out(&row, &trunks, &checks_callers, &mut triage.not_billed) {
+                match sort_out(&row, &trunks, &mut callers, &mut triage.not_billed) {
                     Ok(None) => {}
-                    Ok(Some(index)) => match offset {
-                        Some(offset) => rows.push((index, offset)),
-                        None => head_batch = Some(vec![(index, 0)]),
+                    Ok(Some(handed)) => match offset {
+                        Some(offset) => rows.push(HandedOver { offset, ..handed }),
+                        None => head_batch = Some(vec![handed]),
                     },
                     Err(e) => {
                         failed = Some(e);
@@ -235,14 +357,25 @@ mod tests {
     #[test]
     fn trunk_ids_find_their_index() {
         let mut ids = TrunkIds::default();
-        for (i, id) in ["acme", "t1", "t10", "boulangerie-martin-nantes"]
-            .iter()
-            .enumerate()
+        for (i, id) in [
+            "acme",
+            "t1",
+            "t10",
+            "boulangerie-martin-nantes",
+            "a-trunk-id-longer-than-twenty-two-bytes",
+        ]
+        .iter()
+        .enumerate()
         {
             ids.insert(id, i as u32 * 10);
         }
         assert_eq!(ids.get(b"t10"), Some(20));
         assert_eq!(ids.get(b"boulangerie-martin-nantes"), Some(30));
+        assert_eq!(
+            ids.get(b"a-trunk-id-longer-than-twenty-two-bytes"),
+            Some(40)
+        );
+        assert_eq!(ids.get(b"a-trunk-id-longer-than-twenty-two-bytez"), None);
         assert_eq!(ids.get(b"acme"), Some(0));
         assert_eq!(ids.get(b"t100"), None);
         assert_eq!(ids.get(b""), None);

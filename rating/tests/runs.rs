@@ -282,3 +282,75 @@ async fn the_command_line_runs_explains_and_reports_bad_inputs() {
     assert_eq!(bad_month.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad_month.stderr).contains("\"2026-13\" is not a month"));
 }
+
+#[tokio::test]
+async fn caller_numbers_outside_the_number_inventory_are_flagged_for_review() {
+    let s = Scenario::load("forwarding").await;
+    // acme's numbers in number-portability's inventory: the block its calls
+    // present (+33140000000).
+    std::fs::create_dir_all(s.provisioning.join("numbers")).unwrap();
+    std::fs::write(
+        s.provisioning.join("numbers/inventory.csv"),
+        "number,state,origin,customer,trunk,site,since,until,request\n\
+         +33140000000..+33140000009,assigned,own,acme,t1,main,2024-01-01,,\n",
+    )
+    .unwrap();
+    let extra = |name: &str, caller: &str, answered: bool| {
+        let base = extra_call("2026-10-20T10:00:00+02:00");
+        CallRecord {
+            key: CallKey::derive(&["scenario", name]),
+            caller: caller.into(),
+            sip_call_id: name.into(),
+            disposition: if answered {
+                Disposition::Answered
+            } else {
+                Disposition::Busy
+            },
+            final_status: Some(if answered { 200 } else { 486 }),
+            answer_ms: base.answer_ms.filter(|_| answered),
+            billable_ms: if answered { base.billable_ms } else { 0 },
+            ..base
+        }
+    };
+    let calls = [
+        extra("foreign-answered", "+33299999999", true),
+        extra("foreign-busy", "0288888888", false),
+        extra("own-busy", "0140000005", false),
+        extra("own-answered", "+33140000009", true),
+    ];
+    let mut insert = s.config.client().insert::<CallRow>("calls").await.unwrap();
+    for c in &calls {
+        insert.write(&c.to_row()).await.unwrap();
+    }
+    insert.end().await.unwrap();
+
+    let summary = run(&s.options(&s.out)).await.unwrap();
+    let outcome = &summary.rating.outcomes[0];
+    assert!(outcome.counters.inventory_known);
+    assert_eq!(
+        outcome.counters.foreign_callers.iter().collect::<Vec<_>>(),
+        ["+33288888888", "+33299999999"]
+    );
+    // Every call is counted, the unanswered ones included.
+    assert_eq!(outcome.counters.calls, 9 + 4);
+    let flags: Vec<_> = summary
+        .rating
+        .breaches
+        .iter()
+        .filter(|b| b.rule == rating::Rule::SharedService)
+        .collect();
+    assert_eq!(flags.len(), 1, "{flags:#?}");
+    assert!(!flags[0].billed, "a flag for review bills nothing");
+    assert!(
+        flags[0].detail.contains("+33299999999"),
+        "{}",
+        flags[0].detail
+    );
+    assert!(
+        !flags[0].detail.contains("+33140000005"),
+        "{}",
+        flags[0].detail
+    );
+    let breaches = std::fs::read_to_string(s.out.join("breaches.csv")).unwrap();
+    assert!(breaches.contains("shared_service"), "{breaches}");
+}

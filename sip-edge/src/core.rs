@@ -1123,7 +1123,13 @@ impl Core {
                 self.metrics.count_refusal(label);
                 info!(trunk = trunk.id(), callee = %parties.callee, %reason, "Toll-fraud guard: call refused (403).");
                 let host = self.listener_for(&flow).advertised();
-                let warning = format!("399 {host} \"{reason}\"");
+                // The reason may hold an operator's text: no quote or line break
+                // may leave the Warning's quoted string.
+                let text: String = reason
+                    .chars()
+                    .filter(|c| !c.is_control() && *c != '"')
+                    .collect();
+                let warning = format!("399 {host} \"{text}\"");
                 refuse(
                     self,
                     403,

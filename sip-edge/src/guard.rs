@@ -23,7 +23,9 @@
 //! they call). Their rate is unlimited unless `known_requests_per_sec` is set.
 //!
 //! The state is one mutex-protected map, touched once per datagram; a sweeper task
-//! ([`sweep_every`]) ends expired bans (logging them) and forgets idle sources. The map
+//! ([`sweep_every`]) ends expired bans (logging them), forgets idle sources and
+//! installs the banned IPv4 addresses in the UDP listeners' kernel filter
+//! ([`crate::socket_filter`]), so that a flood stops reaching the process at all. The map
 //! is capped at [`MAX_TRACKED_SOURCES`]: when full, datagrams from new unknown sources
 //! are dropped (those would only get 403) until idle entries are swept.
 
@@ -202,8 +204,17 @@ struct Counters {
     oversize: AtomicU64,
 }
 
+/// UDP sockets whose kernel filter holds the banned IPv4 sources.
+#[derive(Default)]
+struct KernelFilter {
+    sockets: Vec<Arc<tokio::net::UdpSocket>>,
+    installed: Vec<std::net::Ipv4Addr>,
+    failed: bool,
+}
+
 /// The scanner and flood defence shared by the transport tasks and the core.
 pub struct Guard {
+    kernel_filter: Mutex<KernelFilter>,
     config: GuardConfig,
     scanner_fragments: Vec<String>,
     sources: Mutex<Sources>,
@@ -242,6 +253,7 @@ impl Guard {
             .map(|s| s.to_ascii_lowercase())
             .collect();
         Guard {
+            kernel_filter: Mutex::new(KernelFilter::default()),
             config,
             scanner_fragments,
             sources: Mutex::new(Sources {
@@ -468,9 +480,67 @@ impl Guard {
         }
     }
 
-    /// Ends expired bans (with their log line) and forgets idle sources.
+    /// Ends expired bans (with their log line), forgets idle sources and brings the
+    /// kernel filter up to date.
     pub fn sweep(&self) {
         self.sweep_at(Instant::now());
+        self.update_kernel_filter();
+    }
+
+    /// Has the banned IPv4 sources dropped by the kernel on `socket` (an IPv4 UDP
+    /// listener), from the next sweep on.
+    pub fn filter_in_kernel(&self, socket: Arc<tokio::net::UdpSocket>) {
+        let mut filter = self.kernel_filter.lock().unwrap_or_else(|e| e.into_inner());
+        filter.sockets.push(socket);
+    }
+
+    fn update_kernel_filter(&self) {
+        let mut banned: Vec<(u64, std::net::Ipv4Addr)> = {
+            let now = Instant::now();
+            let sources = self.sources.lock().unwrap_or_else(|e| e.into_inner());
+            sources
+                .map
+                .iter()
+                .filter_map(|(ip, s)| match (ip, &s.ban) {
+                    (IpAddr::V4(v4), Some(ban)) if ban.until > now => Some((ban.dropped, *v4)),
+                    _ => None,
+                })
+                .collect()
+        };
+        // The loudest sources first, when there are more than the filter holds.
+        banned.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut wanted: Vec<std::net::Ipv4Addr> = banned
+            .into_iter()
+            .take(crate::socket_filter::MAX_FILTERED)
+            .map(|(_, ip)| ip)
+            .collect();
+        wanted.sort();
+        let mut filter = self.kernel_filter.lock().unwrap_or_else(|e| e.into_inner());
+        if filter.installed == wanted || filter.sockets.is_empty() {
+            return;
+        }
+        let program = crate::socket_filter::program(&wanted);
+        let mut all_attached = true;
+        for socket in &filter.sockets {
+            if let Err(error) = crate::socket_filter::attach(socket.as_ref(), &program) {
+                all_attached = false;
+                if !filter.failed {
+                    tracing::warn!(%error, "Cannot attach the ban filter to a UDP socket: banned sources are dropped in user space only.");
+                }
+            }
+        }
+        filter.failed = !all_attached;
+        filter.installed = wanted;
+    }
+
+    /// Banned addresses the kernel filter holds now.
+    pub fn kernel_filtered(&self) -> usize {
+        let filter = self.kernel_filter.lock().unwrap_or_else(|e| e.into_inner());
+        if filter.failed {
+            0
+        } else {
+            filter.installed.len()
+        }
     }
 
     fn sweep_at(&self, now: Instant) {
@@ -531,7 +601,13 @@ impl crate::metrics::MetricsSection for Guard {
             );
         }
         let banned = self.bans().len();
-        let simple: [(&str, &str, &str, u64); 5] = [
+        let simple: [(&str, &str, &str, u64); 6] = [
+            (
+                "sip_edge_kernel_filtered_sources",
+                "gauge",
+                "Banned IPv4 sources the UDP listeners' kernel filter drops.",
+                self.kernel_filtered() as u64,
+            ),
             (
                 "sip_edge_banned_sources",
                 "gauge",

@@ -58,7 +58,8 @@
 //! - **Defence in front of the parser** ([`guard`]): per source IP, bans (packets
 //!   dropped unread), a token bucket on messages, open transactions counted by the
 //!   core, scanner User-Agents and size limits; carriers, trunk addresses and inbound
-//!   targets are known sources and never banned.
+//!   targets are known sources and never banned. Banned IPv4 sources also go into a
+//!   BPF filter on the UDP sockets ([`socket_filter`]): the kernel drops their flood.
 //! - **Toll-fraud guard** ([`fraud`]), owned by the core and asked before channel
 //!   admission: blocks (trunk or class, kept on disk), anomaly detection against the
 //!   trunk's own baseline, provisioned caps per destination class.
@@ -174,6 +175,7 @@ pub mod peers;
 pub mod records;
 pub mod registrar;
 pub mod resolve;
+pub mod socket_filter;
 pub mod tls;
 pub mod transport;
 
@@ -297,6 +299,9 @@ impl Edge {
                 Transport::Udp => {
                     let socket = Arc::new(bind_udp(listen.address)?);
                     sip_addresses.push((Transport::Udp, socket.local_addr()?));
+                    if listen.address.is_ipv4() {
+                        guard.filter_in_kernel(socket.clone());
+                    }
                     // Two readers per socket: parsing runs on both cores and a reader
                     // descheduled for a moment does not leave the socket unread.
                     for _ in 0..UDP_READERS {

@@ -20,7 +20,8 @@
 //!   `certificate_mismatch`, `not_tls`);
 //! - the families of the parts registered with [`Metrics::add_section`]: the flood
 //!   guard (`sip_edge_bans_total{reason}`, `sip_edge_banned_sources`,
-//!   `sip_edge_banned_packets_total`, `sip_edge_oversized_messages_total`...) and
+//!   `sip_edge_banned_packets_total`, `sip_edge_oversized_messages_total`,
+//!   `sip_edge_kernel_filtered_sources`...) and
 //!   the fraud guard (`sip_edge_fraud_anomalies_total`,
 //!   `sip_edge_fraud_blocked{trunk,class,automatic}`).
 

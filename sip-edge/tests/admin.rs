@@ -249,7 +249,8 @@ async fn operator_block_ends_calls_and_unblock_restores_service() {
         "POST",
         "/trunks/acme-test/block",
         Some(ALICE),
-        Some("{\"reason\":\"hacked PBX, ticket 4711\",\"end_calls\":true}"),
+        // A reason with quotes and a line break: it must not break the SIP Warning.
+        Some("{\"reason\":\"hacked \\\"PBX\\\"\\r\\nX-Injected: yes\",\"end_calls\":true}"),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -267,7 +268,10 @@ async fn operator_block_ends_calls_and_unblock_restores_service() {
     let (_, status) = http(&lab, "GET", "/status", Some(ALICE), None).await;
     assert_eq!(status["trunks"][0]["blocked"], true);
     assert_eq!(status["blocks"][0]["by"], "noc-alice");
-    assert_eq!(status["blocks"][0]["reason"], "hacked PBX, ticket 4711");
+    assert_eq!(
+        status["blocks"][0]["reason"],
+        "hacked \"PBX\"\r\nX-Injected: yes"
+    );
     lab.wait_metric(
         "sip_edge_fraud_blocked{trunk=\"acme-test\",class=\"all\",automatic=\"false\"}",
         1.0,
@@ -283,6 +287,33 @@ async fn operator_block_ends_calls_and_unblock_restores_service() {
         .spawn("uac held, ended by Call-ID")
         .unwrap();
     lab.wait_metric(&active, 1.0).await;
+    // Blocking international calls ends no national call.
+    let (status, body) = http(
+        &lab,
+        "POST",
+        "/trunks/acme-test/block",
+        Some(ALICE),
+        Some("{\"reason\":\"premium abuse\",\"class\":\"international\",\"end_calls\":true}"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        (&body["changed"], &body["calls_ended"]),
+        (&Value::Bool(true), &Value::from(0))
+    );
+    assert_eq!(lab.metric(&active).await, 1.0);
+    let (_, status) = http(&lab, "GET", "/status", Some(ALICE), None).await;
+    assert_eq!(status["trunks"][0]["blocked"], false);
+    assert_eq!(status["trunks"][0]["blocked_classes"][0], "international");
+    let (status, body) = http(
+        &lab,
+        "POST",
+        "/trunks/acme-test/unblock",
+        Some(ALICE),
+        Some("{\"class\":\"international\"}"),
+    )
+    .await;
+    assert_eq!((status, &body["changed"]), (200, &Value::Bool(true)));
     let (_, calls) = http(&lab, "GET", "/trunks/acme-test/calls", Some(ALICE), None).await;
     let call_id = calls[0]["call_id"].as_str().unwrap().to_string();
     let path = format!("/calls/{}/end", call_id.replace('@', "%40"));

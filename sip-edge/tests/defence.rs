@@ -235,6 +235,41 @@ async fn a_flood_is_banned_before_parsing_and_released_after_the_ban() {
         .await
         .unwrap();
     assert!(recv(&socket, Duration::from_millis(300)).await.is_none());
+    // Within a sweep, the kernel drops the banned source's datagrams: they no longer
+    // reach the edge at all.
+    lab.wait_metric("sip_edge_kernel_filtered_sources", 1.0)
+        .await;
+    let read_before = lab.metric("sip_edge_banned_packets_total").await;
+    for n in 0..50 {
+        socket
+            .send_to(
+                &request("OPTIONS", "100", from, edge, 2000 + n, "Yealink"),
+                edge,
+            )
+            .await
+            .unwrap();
+    }
+    // A stranger's request sent after them is answered: the edge has read past them.
+    let probe_from = lab.addr(43, 5060);
+    let probe = UdpSocket::bind(probe_from).await.unwrap();
+    probe
+        .send_to(
+            &request("OPTIONS", "100", probe_from, edge, 1, "Yealink"),
+            edge,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        recv(&probe, Duration::from_secs(5))
+            .await
+            .and_then(|m| m.status()),
+        Some(403)
+    );
+    assert_eq!(
+        lab.metric("sip_edge_banned_packets_total").await,
+        read_before,
+        "banned datagrams reached the edge despite the kernel filter"
+    );
 
     // Meanwhile the trunk calls as usual.
     let uas = lab.uas("uas_basic", lab.carrier(), 1, &[]).await;
@@ -270,6 +305,8 @@ async fn a_flood_is_banned_before_parsing_and_released_after_the_ban() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     lab.wait_metric("sip_edge_banned_sources", 0.0).await;
+    lab.wait_metric("sip_edge_kernel_filtered_sources", 0.0)
+        .await;
     socket
         .send_to(
             &request("OPTIONS", "100", from, edge, 1000, "Yealink"),
@@ -283,5 +320,62 @@ async fn a_flood_is_banned_before_parsing_and_released_after_the_ban() {
     assert_eq!(answer.status(), Some(403));
     let records = lab.records(1).await;
     assert_eq!(records[0].disposition, Disposition::Answered);
+    lab.stop().await;
+}
+
+/// Over TCP: a scanner's connection is closed at its first request, and the banned
+/// source's next connections are closed unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_banned_source_loses_its_tcp_connections() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let lab = Lab::start(37, LabOptions::default()).await;
+    lab.wait_edge_tcp().await;
+    let edge = lab.edge_addr();
+    let connect = || async {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind(lab.addr(68, 0)).unwrap();
+        socket.connect(edge).await.unwrap()
+    };
+    // Until banned, a stranger over TCP gets the uniform 403.
+    let mut stream = connect().await;
+    let from = stream.local_addr().unwrap();
+    stream
+        .write_all(&request("OPTIONS", "100", from, edge, 1, "Yealink"))
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        buf[..n].starts_with(b"SIP/2.0 403 Forbidden\r\n"),
+        "{}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    // A scanner's request: no answer, the connection is closed.
+    stream
+        .write_all(&request("OPTIONS", "100", from, edge, 2, "sipcli/v1.8"))
+        .await
+        .unwrap();
+    let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the edge answered a scanner");
+    assert!(lab.edge.as_ref().unwrap().guard().is_banned(lab.ip(68)));
+    // A new connection is closed before anything is read.
+    let mut again = connect().await;
+    let from = again.local_addr().unwrap();
+    let _ = again
+        .write_all(&request("OPTIONS", "100", from, edge, 3, "Yealink"))
+        .await;
+    let n = tokio::time::timeout(Duration::from_secs(5), again.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+    lab.wait_metric("sip_edge_bans_total{reason=\"scanner\"}", 1.0)
+        .await;
     lab.stop().await;
 }

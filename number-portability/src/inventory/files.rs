@@ -137,11 +137,12 @@ pub(crate) fn read_csv(
         .map(|c| headers.iter().position(|h| h == c))
         .collect();
     let mut rows = Vec::new();
+    let mut lines = Lines::new(&text);
     for record in rdr.records() {
         let record = match record {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map(|p| line_at(&text, p.byte() as usize));
+                let line = e.position().map(|p| lines.line_at(p.byte() as usize));
                 errors.push(ProvisioningError::new(
                     ErrorKind::Syntax,
                     file,
@@ -157,7 +158,7 @@ pub(crate) fn read_csv(
         // record's first byte instead.
         let line = record
             .position()
-            .map_or(0, |p| line_at(&text, p.byte() as usize));
+            .map_or(0, |p| lines.line_at(p.byte() as usize));
         if record.iter().all(str::is_empty) {
             continue;
         }
@@ -185,15 +186,41 @@ pub(crate) fn read_csv(
     rows
 }
 
-/// The 1-based line of the record starting at a byte offset (blank lines the
-/// reader skipped before it are stepped over).
-fn line_at(text: &str, offset: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut offset = offset.min(bytes.len());
-    while bytes.get(offset) == Some(&b'\n') {
-        offset += 1;
+/// Lines of the records of a text, counted as the reader moves forward (counting
+/// from the start for every record made loading quadratic in the file's size).
+struct Lines<'t> {
+    bytes: &'t [u8],
+    at: usize,
+    newlines: usize,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        Lines {
+            bytes: text.as_bytes(),
+            at: 0,
+            newlines: 0,
+        }
     }
-    bytes[..offset].iter().filter(|&&b| b == b'\n').count() + 1
+
+    /// The 1-based line of the record starting at a byte offset (blank lines the
+    /// reader skipped before it are stepped over).
+    fn line_at(&mut self, offset: usize) -> usize {
+        let mut offset = offset.min(self.bytes.len());
+        while self.bytes.get(offset) == Some(&b'\n') {
+            offset += 1;
+        }
+        if offset < self.at {
+            self.at = 0;
+            self.newlines = 0;
+        }
+        self.newlines += self.bytes[self.at..offset]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        self.at = offset;
+        self.newlines + 1
+    }
 }
 
 /// Writes a CSV document (header and rows) to bytes.

@@ -56,7 +56,7 @@ use rust_decimal::Decimal;
 use crate::channels::ChannelMonths;
 use crate::destination::{eligibility, pack_number, unpack_number, Destination, Eligibility};
 use crate::hashing::FastMap;
-use crate::inventory::Inventory;
+use crate::inventory::CustomerNumbers;
 use crate::month::{BillingMonth, MonthCalendar};
 use crate::pricing::{Price, TariffIndex};
 use crate::rules::{BreachPolicy, Rule};
@@ -489,8 +489,8 @@ pub struct TrunkContext<'a> {
     pub calendar: &'a MonthCalendar,
     /// The tariffs.
     pub tariffs: &'a TariffIndex<'a>,
-    /// The customers' number inventory.
-    pub inventory: &'a Inventory,
+    /// The customers' numbers.
+    pub inventory: &'a CustomerNumbers,
 }
 
 impl<'a> TrunkContext<'a> {
@@ -506,35 +506,54 @@ impl<'a> TrunkContext<'a> {
     }
 }
 
+/// What rating a call touches on every call of a trunk, side by side in two cache
+/// lines at the head of the rater: over thousands of trunks, each call's rater is
+/// a cache miss, and each further line or pointer (the trunk's provisioning record,
+/// a set's buffer) another.
+#[repr(C, align(64))]
+struct Hot<'a> {
+    calls: u64,
+    counted_calls: u64,
+    eligible_ms: u64,
+    /// Calls not billed (added to the by-status counts at the end).
+    not_billed: u64,
+    plan: &'a PlanSettings,
+    international_destinations: &'a [String],
+    checks_callers: bool,
+    telecom_professional: bool,
+    has_suspensions: bool,
+    own_callers_len: u8,
+    /// The first caller numbers (as recorded, packed) found in the customer's
+    /// inventory; more go to `TrunkRater::more_own_callers`.
+    own_callers: [u64; OWN_CALLERS_INLINE],
+}
+
+const OWN_CALLERS_INLINE: usize = 7;
+
 /// Calls re-priced by a rule (and subject): count, amount, earliest calls.
 type RepricedTally = (u64, Decimal, Vec<(u64, String)>);
 
 /// Rates one trunk's month. See the module documentation for the two passes.
 pub struct TrunkRater<'a> {
+    /// First: what every call touches.
+    hot: Hot<'a>,
     ctx: TrunkContext<'a>,
     channel_months: ChannelMonths,
     allowance: u64,
-    telecom_professional: bool,
-    /// Hot flags copied from provisioning, so that rating a call does not reach
-    /// into the trunk's and customer's records (cache misses over thousands of
-    /// trunks).
-    checks_callers: bool,
-    has_suspensions: bool,
     /// Distinct numbers of the counted calls, once known (set by the fair-use
     /// pass or by [`TrunkRater::set_distinct_numbers`]).
     distinct: Option<u64>,
-    eligible_ms: u64,
     forwarding_ms: FastMap<String, u64>,
     /// Shared-service evidence: each foreign caller number, SBC name and tenant
     /// with its earliest call (so that the evidence does not depend on the order
     /// calls arrive in).
     foreign_callers: BTreeMap<String, (u64, String)>,
+    /// Own caller numbers beyond [`Hot::own_callers`].
+    more_own_callers: crate::hashing::FastSet<u64>,
     teams_sbc_fqdns: BTreeMap<String, (u64, String)>,
     teams_tenants: BTreeMap<String, (u64, String)>,
-    calls: u64,
-    counted_calls: u64,
     usage: BTreeMap<UsageKey, UsageSum>,
-    /// Calls by status, indexed by [`Status::index`].
+    /// Calls by status, indexed by [`Status::index`] (not billed: in `hot`).
     by_status: [u64; 5],
     unmatched: u64,
     /// Re-priced calls and amount per rule and subject, with their earliest calls.
@@ -551,20 +570,28 @@ impl<'a> TrunkRater<'a> {
         let channel_months = ChannelMonths::of(ctx.trunk, ctx.month);
         let allowance = channel_months.allowance(ctx.plan().distinct_numbers_per_channel);
         TrunkRater {
-            telecom_professional: ctx.customer.category().is_telecom_professional(),
+            hot: Hot {
+                calls: 0,
+                counted_calls: 0,
+                eligible_ms: 0,
+                not_billed: 0,
+                plan: ctx.plan(),
+                international_destinations: ctx.trunk.international_destinations(),
+                checks_callers: ctx.inventory.knows(ctx.customer.id()),
+                telecom_professional: ctx.customer.category().is_telecom_professional(),
+                has_suspensions: !ctx.trunk.suspensions().is_empty(),
+                own_callers_len: 0,
+                own_callers: [0; OWN_CALLERS_INLINE],
+            },
             ctx,
             channel_months,
             allowance,
-            checks_callers: ctx.inventory.knows(ctx.customer.id()),
-            has_suspensions: !ctx.trunk.suspensions().is_empty(),
             distinct: None,
-            eligible_ms: 0,
             forwarding_ms: FastMap::default(),
             foreign_callers: BTreeMap::new(),
+            more_own_callers: crate::hashing::FastSet::default(),
             teams_sbc_fqdns: BTreeMap::new(),
             teams_tenants: BTreeMap::new(),
-            calls: 0,
-            counted_calls: 0,
             usage: BTreeMap::new(),
             by_status: [0; 5],
             unmatched: 0,
@@ -583,9 +610,22 @@ impl<'a> TrunkRater<'a> {
     /// Pass 1: settles a call that is not counted, or returns it as counted. Calls
     /// may come in any order.
     pub fn assess(&mut self, call: &CallRef<'_>) -> Assessed {
-        self.calls += 1;
+        self.assess_classified(call, None, false)
+    }
+
+    /// [`assess`](Self::assess) with the callee already classified
+    /// ([`Destination::classify`] of `call.callee`; `None` classifies it here
+    /// when needed) and, when `caller_checked`, the caller number already found
+    /// in the customer's inventory: what the monthly job's reading thread does.
+    pub fn assess_classified(
+        &mut self,
+        call: &CallRef<'_>,
+        classified: Option<Destination>,
+        caller_checked: bool,
+    ) -> Assessed {
+        self.hot.calls += 1;
         let outbound = call.direction == Direction::Outbound;
-        if outbound {
+        if outbound && !caller_checked {
             self.check_caller(call);
         }
         self.check_teams(call);
@@ -602,16 +642,12 @@ impl<'a> TrunkRater<'a> {
         if call.disposition != Disposition::Answered {
             return self.not_billed(NotBilled::Unanswered(call.disposition));
         }
-        let destination = Destination::classify(call.callee);
+        let destination = classified.unwrap_or_else(|| Destination::classify(call.callee));
         if destination.is_emergency() {
             return self.not_billed(NotBilled::Emergency);
         }
-        let plan = self.ctx.plan();
-        let eligible = eligibility(
-            &destination,
-            plan,
-            self.ctx.trunk.international_destinations(),
-        );
+        let plan = self.hot.plan;
+        let eligible = eligibility(&destination, plan, self.hot.international_destinations);
         match eligible {
             Eligibility::Emergency => self.not_billed(NotBilled::Emergency),
             Eligibility::OutOfPlan(reason) => {
@@ -645,7 +681,7 @@ impl<'a> TrunkRater<'a> {
                 }
             }
             Eligibility::InPlan => {
-                let excluded: Option<(Rule, String)> = if self.telecom_professional {
+                let excluded: Option<(Rule, String)> = if self.hot.telecom_professional {
                     if self
                         .telecom_first
                         .as_ref()
@@ -692,8 +728,8 @@ impl<'a> TrunkRater<'a> {
                                 None,
                             );
                         };
-                        self.counted_calls += 1;
-                        self.eligible_ms += call.billable_ms;
+                        self.hot.counted_calls += 1;
+                        self.hot.eligible_ms += call.billable_ms;
                         let user = call.forwarding_user();
                         if !user.is_empty() {
                             match self.forwarding_ms.get_mut(user) {
@@ -716,20 +752,20 @@ impl<'a> TrunkRater<'a> {
         let plan = self.ctx.plan();
         // More counted calls than the allowance is the order-free upper bound of
         // more distinct numbers: the pass counts them exactly.
-        self.counted_calls > self.allowance
+        self.hot.counted_calls > self.allowance
             || self
                 .channel_months
-                .exceeded_by(self.eligible_ms, plan.eligible_ms_per_channel)
+                .exceeded_by(self.hot.eligible_ms, plan.eligible_ms_per_channel)
             || self
                 .forwarding_ms
                 .values()
                 .any(|&ms| ms > plan.forwarding_ms_per_user)
-            || (self.ctx.shared_confirmation().is_some() && self.counted_calls > 0)
+            || (self.ctx.shared_confirmation().is_some() && self.hot.counted_calls > 0)
     }
 
     /// Counted calls so far.
     pub fn counted_calls(&self) -> u64 {
-        self.counted_calls
+        self.hot.counted_calls
     }
 
     /// Records the distinct numbers of the counted calls of a trunk that needs no
@@ -972,7 +1008,7 @@ impl<'a> TrunkRater<'a> {
     /// evidence, and the totals.
     pub fn finish(mut self) -> TrunkOutcome {
         let settings = self.ctx.settings;
-        if self.telecom_professional {
+        if self.hot.telecom_professional {
             let category = self.ctx.customer.category();
             let detail = format!(
                 "customer category {category}: telecom professionals are excluded from the unlimited plans (contract §7.2)"
@@ -1090,24 +1126,26 @@ impl<'a> TrunkRater<'a> {
                 channel_months: self.channel_months,
                 distinct_allowance: self.allowance,
                 distinct_numbers: self.distinct.unwrap_or(0),
-                eligible_ms: self.eligible_ms,
+                eligible_ms: self.hot.eligible_ms,
                 eligible_threshold_ms: self.channel_months.scaled_ms(plan.eligible_ms_per_channel),
                 forwarding_ms: self.forwarding_ms.into_iter().collect(),
                 forwarding_threshold_ms: plan.forwarding_ms_per_user,
                 foreign_callers: self.foreign_callers.into_keys().collect(),
                 teams_sbc_fqdns: self.teams_sbc_fqdns.into_keys().collect(),
                 teams_tenants: self.teams_tenants.into_keys().collect(),
-                inventory_known: self.ctx.inventory.knows(self.ctx.customer.id()),
-                calls: self.calls,
-                counted_calls: self.counted_calls,
+                inventory_known: self.hot.checks_callers,
+                calls: self.hot.calls,
+                counted_calls: self.hot.counted_calls,
             },
             breaches: self.breaches,
             usage: self.usage,
             unmatched_calls: self.unmatched,
             by_status: {
+                let mut counts = self.by_status;
+                counts[Status::NotBilled.index()] += self.hot.not_billed;
                 let mut by_status: BTreeMap<Status, u64> = Status::ALL
                     .into_iter()
-                    .zip(self.by_status)
+                    .zip(counts)
                     .filter(|(_, n)| *n > 0)
                     .collect();
                 let repriced_counted: u64 = self
@@ -1116,7 +1154,7 @@ impl<'a> TrunkRater<'a> {
                     .filter(|((r, _), _)| Rule::MEASURED.contains(r))
                     .map(|(_, (n, _, _))| *n)
                     .sum();
-                let included = self.counted_calls.saturating_sub(repriced_counted);
+                let included = self.hot.counted_calls.saturating_sub(repriced_counted);
                 if included > 0 {
                     by_status.insert(Status::Included, included);
                 }
@@ -1126,7 +1164,7 @@ impl<'a> TrunkRater<'a> {
     }
 
     fn suspension_index(&self, invite_ms: u64) -> Option<usize> {
-        if !self.has_suspensions {
+        if !self.hot.has_suspensions {
             return None;
         }
         let instant = instant_of(invite_ms);
@@ -1140,26 +1178,26 @@ impl<'a> TrunkRater<'a> {
     /// True when outbound calls' caller numbers are checked against the
     /// customer's inventory (shared-service evidence).
     pub fn checks_callers(&self) -> bool {
-        self.checks_callers
+        self.hot.checks_callers
     }
 
     /// Counts a call the caller already knows is not billed and carries no
     /// evidence (no Teams details; inbound, or a customer without inventory):
     /// the same as [`assess`](Self::assess) without reading its details.
     pub fn skip(&mut self, why: NotBilled) {
-        self.calls += 1;
+        self.hot.calls += 1;
         let _ = self.not_billed(why);
     }
 
     /// Counts `n` calls the caller settled as not billed without details (see
     /// [`skip`](Self::skip)).
     pub fn skip_many(&mut self, n: u64) {
-        self.calls += n;
-        self.by_status[Status::NotBilled.index()] += n;
+        self.hot.calls += n;
+        self.hot.not_billed += n;
     }
 
     fn not_billed(&mut self, why: NotBilled) -> Assessed {
-        self.by_status[Status::NotBilled.index()] += 1;
+        self.hot.not_billed += 1;
         Assessed::NotBilled(why)
     }
 
@@ -1178,18 +1216,48 @@ impl<'a> TrunkRater<'a> {
         }
     }
 
+    fn is_own_caller(&self, packed: u64) -> bool {
+        let len = usize::from(self.hot.own_callers_len);
+        self.hot.own_callers[..len].contains(&packed)
+            || (!self.more_own_callers.is_empty() && self.more_own_callers.contains(&packed))
+    }
+
+    fn add_own_caller(&mut self, packed: u64) {
+        let len = usize::from(self.hot.own_callers_len);
+        if len < OWN_CALLERS_INLINE {
+            self.hot.own_callers[len] = packed;
+            self.hot.own_callers_len += 1;
+        } else {
+            self.more_own_callers.insert(packed);
+        }
+    }
+
     fn check_caller(&mut self, call: &CallRef<'_>) {
-        if !self.checks_callers || call.caller.is_empty() {
+        if !self.hot.checks_callers || call.caller.is_empty() {
             return;
         }
-        let customer = self.ctx.customer.id();
+        // A trunk presents its few numbers again and again: each is looked up in
+        // the inventory once, then found among the trunk's own callers (packed as
+        // recorded; text that does not pack is looked up every time).
+        let packed = pack_number(call.caller);
+        if packed.is_some_and(|p| self.is_own_caller(p)) {
+            return;
+        }
+        if self
+            .ctx
+            .inventory
+            .holds(self.ctx.customer.id(), call.caller)
+        {
+            if let Some(p) = packed {
+                self.add_own_caller(p);
+            }
+            return;
+        }
         let normalised = match number_portability::parse(call.caller) {
             Ok(n) => n.as_str().to_owned(),
             Err(_) => call.caller.to_owned(),
         };
-        if !self.ctx.inventory.holds(customer, &normalised) {
-            earliest_of(&mut self.foreign_callers, normalised, call);
-        }
+        earliest_of(&mut self.foreign_callers, normalised, call);
     }
 
     /// Prices a call the plan would cover, naming the rule that re-prices it.

@@ -3,14 +3,14 @@
 //! emergency), pricing outcomes and shared-service evidence.
 
 use super::*;
-use crate::inventory::Inventory;
+use crate::inventory::CustomerNumbers;
 use crate::testutil::{call, ms, provisioning, settings, trunk, PLANS};
 
 struct Fixture {
     _dir: tempfile::TempDir,
     p: provisioning::Provisioning,
     settings: RatingSettings,
-    inventory: Inventory,
+    inventory: CustomerNumbers,
 }
 
 impl Fixture {
@@ -20,8 +20,23 @@ impl Fixture {
             _dir: dir,
             p,
             settings: settings(plans),
-            inventory: Inventory::default(),
+            inventory: CustomerNumbers::default(),
         }
+    }
+
+    /// Gives trunk t1's customer acme the SDA block +33140000000..+33140000099 in
+    /// the number inventory (`numbers/inventory.csv`).
+    fn with_acme_numbers(mut self) -> Self {
+        crate::testutil::write(
+            self._dir.path(),
+            "numbers/inventory.csv",
+            "number,state,origin,customer,trunk,site,since,until,request
+             +33140000000..+33140000099,assigned,own,acme,t1,main,2024-01-01,,
+",
+        );
+        self.inventory =
+            CustomerNumbers::load(self._dir.path(), &self.p).unwrap_or_else(|e| panic!("{e}"));
+        self
     }
 
     fn rate(&self, trunk_id: &str, calls: &[RatingCall]) -> (Vec<RatedCall>, TrunkOutcome) {
@@ -530,8 +545,7 @@ fn the_tariff_in_force_at_the_start_prices_a_call_and_zero_seconds_bill_the_fee(
 
 #[test]
 fn shared_service_evidence_is_flagged_and_a_confirmation_bills_it() {
-    let mut f = Fixture::new(&one_channel("fixed"), PLANS);
-    f.inventory = Inventory::from_ranges(&[("acme", "+33140000000", "+33140000099")]);
+    let mut f = Fixture::new(&one_channel("fixed"), PLANS).with_acme_numbers();
     let t = ms("2026-10-06T10:00:00+02:00");
     let mut foreign = call("foreign", t + 1_000, "+33140000002", 60_000);
     foreign.caller = "+33299999999".into();
@@ -628,8 +642,7 @@ fn several_teams_tenants_or_sbcs_raise_a_flag_and_teams_forwarding_counts_per_us
 
 #[test]
 fn results_do_not_depend_on_the_order_calls_arrive_in() {
-    let mut f = Fixture::new(&one_channel("fixed"), PLANS);
-    f.inventory = Inventory::from_ranges(&[("acme", "+33140000000", "+33140000099")]);
+    let f = Fixture::new(&one_channel("fixed"), PLANS).with_acme_numbers();
     let mut calls = distinct_calls(305, 500);
     for (i, c) in calls.iter_mut().enumerate() {
         if i % 7 == 0 {
@@ -647,4 +660,75 @@ fn results_do_not_depend_on_the_order_calls_arrive_in() {
     assert_eq!(rated, rated_rev);
     assert_eq!(outcome, outcome_rev);
     assert_eq!(outcome.breaches.len(), 4, "{:#?}", outcome.breaches);
+}
+
+#[test]
+fn the_trunk_location_plays_no_part_in_the_plan() {
+    // contract.md §3: plans are defined by the destination's number categories,
+    // and the overseas setting is per plan; where the trunk's sites are is not
+    // part of it. A Réunion site's calls to Réunion numbers follow the setting
+    // like a Paris site's.
+    let paris = one_channel("fixed");
+    let reunion = paris
+        .replace("insee_code = \"75056\"", "insee_code = \"97411\"")
+        .replace("75001 Paris", "97400 Saint-Denis");
+    assert_ne!(paris, reunion);
+    let t = ms("2026-10-06T10:00:00+02:00");
+    let calls = vec![
+        call("reunion-fixed", t, "+262262123456", 60_000),
+        call("paris-fixed", t + 1_000, "+33140000001", 60_000),
+        call("reunion-national-format", t + 2_000, "0262123457", 60_000),
+    ];
+    let overseas_off = "[plans.fixed]\nchannel_price = \"10\"\noverseas_in_plan = false\n\
+                        [plans.fixed_mobile_intl]\nchannel_price = \"20\"\n";
+    for (plans, overseas_in_plan) in [(PLANS, true), (overseas_off, false)] {
+        for trunks in [&paris, &reunion] {
+            let f = Fixture::new(trunks, plans);
+            let (rated, _) = f.rate("t1", &calls);
+            let in_plan: Vec<bool> = rated.iter().map(|r| r.in_plan).collect();
+            assert_eq!(
+                in_plan,
+                [overseas_in_plan, true, overseas_in_plan],
+                "{trunks}\n{plans}"
+            );
+            assert_eq!(rated[2].destination, "+262262123457");
+        }
+    }
+}
+
+#[test]
+fn a_trunk_presenting_many_own_numbers_flags_only_the_foreign_one() {
+    let f = Fixture::new(&one_channel("fixed"), PLANS).with_acme_numbers();
+    let t = ms("2026-10-06T10:00:00+02:00");
+    // 20 of the customer's numbers (more than are kept inline), each twice, in
+    // E.164 and national format, then one number that is not the customer's.
+    let mut calls = Vec::new();
+    for round in 0..2u64 {
+        for i in 0..20u64 {
+            let mut c = call(
+                &format!("own-{round}-{i}"),
+                t + round * 100_000 + i,
+                "+33140000001",
+                60_000,
+            );
+            c.caller = if round == 0 {
+                format!("+331400000{i:02}")
+            } else {
+                format!("01400000{i:02}")
+            };
+            calls.push(c);
+        }
+    }
+    let mut foreign = call("foreign", t + 500_000, "+33140000001", 60_000);
+    foreign.caller = "+33140000100".into();
+    calls.push(foreign);
+    let (_, outcome) = f.rate("t1", &calls);
+    assert!(outcome.counters.inventory_known);
+    assert_eq!(
+        outcome.counters.foreign_callers.iter().collect::<Vec<_>>(),
+        ["+33140000100"]
+    );
+    let flag = &outcome.breaches[0];
+    assert_eq!((flag.rule, flag.billed), (Rule::SharedService, false));
+    assert_eq!(flag.evidence, ["foreign"]);
 }

@@ -19,7 +19,6 @@
 //! shared_service_min_foreign_callers = 1   # foreign caller numbers that raise a flag
 //! shared_service_max_sbc_fqdns = 1    # more Teams SBC names on a trunk raise a flag
 //! shared_service_max_tenants = 1      # more Teams tenants on a trunk raise a flag
-//! inventory_file = "rating/numbers.csv"    # customer numbers (shared-service evidence)
 //!
 //! [plans.fixed]                        # and [plans.fixed_mobile_intl]
 //! channel_price = "12.00"              # required: price of one channel for a month,
@@ -273,8 +272,6 @@ pub struct RatingSettings {
     pub shared_service_max_sbc_fqdns: u64,
     /// More Teams tenants than this on one trunk flag it as possibly shared.
     pub shared_service_max_tenants: u64,
-    /// The customer number inventory file, relative to the provisioning directory.
-    pub inventory_file: String,
     /// Rounding.
     pub money: MoneySettings,
     /// Syntec revision.
@@ -409,7 +406,6 @@ fn read_settings(
     let mut min_foreign = 1u64;
     let mut max_fqdns = 1u64;
     let mut max_tenants = 1u64;
-    let mut inventory_file = "rating/numbers.csv".to_owned();
     if let Some(mut t) = root.optional("fair_use").and_then(|v| v.table()) {
         if let Some(v) = t.optional("precedence") {
             match read_precedence(&v) {
@@ -446,12 +442,6 @@ fn read_settings(
                     Some(n) => *target = n,
                     None => ok = false,
                 }
-            }
-        }
-        if let Some(v) = t.optional("inventory_file") {
-            match relative_file(&v) {
-                Some(f) => inventory_file = f,
-                None => ok = false,
             }
         }
         t.finish();
@@ -724,7 +714,6 @@ fn read_settings(
         shared_service_min_foreign_callers: min_foreign,
         shared_service_max_sbc_fqdns: max_fqdns,
         shared_service_max_tenants: max_tenants,
-        inventory_file,
         money,
         syntec,
         sla,
@@ -1052,7 +1041,6 @@ mod tests {
 precedence = ["forwarding", "eligible_hours", "distinct_numbers", "shared_service"]
 preview_warning_percent = "75"
 shared_service_min_foreign_callers = 3
-inventory_file = "rating/inventory.csv"
 [plans.fixed]
 channel_price = "9.9"
 breach_policy = "whole_month"
