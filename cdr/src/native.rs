@@ -75,49 +75,6 @@ fn text(out: &mut Vec<u8>, value: &str) {
     out.extend_from_slice(value.as_bytes());
 }
 
-/// A column of records: its values, appended for every record in order.
-fn column<'a, T: 'a>(
-    out: &mut Vec<u8>,
-    records: &[&'a CallRecord],
-    index: usize,
-    value: impl Fn(&'a CallRecord) -> T,
-    mut put: impl FnMut(&mut Vec<u8>, T),
-) {
-    let (name, kind) = CALL_COLUMNS[index];
-    text(out, name);
-    text(out, kind);
-    for record in records {
-        put(out, value(record));
-    }
-}
-
-fn nullable<'a, T: Copy + Default + 'a>(
-    out: &mut Vec<u8>,
-    records: &[&'a CallRecord],
-    index: usize,
-    value: impl Fn(&'a CallRecord) -> Option<T>,
-    put: impl Fn(&mut Vec<u8>, T),
-) {
-    let (name, kind) = CALL_COLUMNS[index];
-    text(out, name);
-    text(out, kind);
-    for record in records {
-        out.push(u8::from(value(record).is_none()));
-    }
-    for record in records {
-        put(out, value(record).unwrap_or_default());
-    }
-}
-
-fn string_column<'a>(
-    out: &mut Vec<u8>,
-    records: &[&'a CallRecord],
-    index: usize,
-    value: impl Fn(&'a CallRecord) -> &'a str,
-) {
-    column(out, records, index, value, text);
-}
-
 /// The records sorted by key, the `calls` table's order. Keys are 32 lowercase hex
 /// digits, so their text order is the order of the numbers they write.
 pub fn in_key_order<'a>(records: &[&'a CallRecord]) -> Vec<&'a CallRecord> {
@@ -139,101 +96,131 @@ pub fn in_key_order<'a>(records: &[&'a CallRecord]) -> Vec<&'a CallRecord> {
     keyed.into_iter().map(|(_, r)| r).collect()
 }
 
-/// Appends `records` to `out` as one Native block of [`CALL_COLUMNS`].
+/// The columns of a block being built: one buffer per column, and a second one for
+/// the values of each `Nullable` column (its first holds the null flags).
+struct Columns {
+    data: [Vec<u8>; 29],
+    nullable_values: [Vec<u8>; 4],
+}
+
+/// Indexes of the `Nullable` columns in [`CALL_COLUMNS`], in order.
+const NULLABLE: [usize; 4] = [18, 21, 22, 28];
+
+impl Columns {
+    fn new(rows: usize) -> Self {
+        Columns {
+            data: std::array::from_fn(|i| match CALL_COLUMNS[i].1 {
+                "String" => Vec::with_capacity(rows * 16),
+                _ => Vec::with_capacity(rows * 8),
+            }),
+            nullable_values: std::array::from_fn(|_| Vec::with_capacity(rows * 8)),
+        }
+    }
+
+    fn text(&mut self, column: usize, value: &str) {
+        text(&mut self.data[column], value);
+    }
+
+    fn bytes(&mut self, column: usize, value: &[u8]) {
+        self.data[column].extend_from_slice(value);
+    }
+
+    fn nullable(&mut self, slot: usize, value: Option<&[u8]>, width: usize) {
+        self.data[NULLABLE[slot]].push(u8::from(value.is_none()));
+        match value {
+            Some(v) => self.nullable_values[slot].extend_from_slice(v),
+            None => self.nullable_values[slot].extend_from_slice(&[0u8; 8][..width]),
+        }
+    }
+}
+
+/// Appends `records` to `out` as one Native block of [`CALL_COLUMNS`]. Records are
+/// read once each, in the order given (each into every column's buffer), and the
+/// columns are then laid out one after the other.
 pub fn encode(records: &[&CallRecord], out: &mut Vec<u8>) {
-    let u64_le = |out: &mut Vec<u8>, v: u64| out.extend_from_slice(&v.to_le_bytes());
-    let u32_le = |out: &mut Vec<u8>, v: u32| out.extend_from_slice(&v.to_le_bytes());
-    let byte = |out: &mut Vec<u8>, v: u8| out.push(v);
+    let mut c = Columns::new(records.len());
+    for r in records {
+        c.text(0, r.key.as_str());
+        let (kind, name, file, line) = match &r.source {
+            Source::Edge { node } => (1u8, node.as_str(), "", 0u64),
+            Source::Import { format, file, line } => (2, format.as_str(), file.as_str(), *line),
+        };
+        c.bytes(1, &[kind]);
+        c.text(2, name);
+        c.text(3, file);
+        c.bytes(4, &line.to_le_bytes());
+        c.text(5, &r.trunk_id);
+        c.text(6, &r.customer_id);
+        c.text(7, r.site_id.as_deref().unwrap_or(""));
+        c.bytes(
+            8,
+            &[match r.direction {
+                Direction::Inbound => 1,
+                Direction::Outbound => 2,
+            }],
+        );
+        c.text(9, &r.caller);
+        c.text(10, &r.callee);
+        c.text(11, r.original_called.as_deref().unwrap_or(""));
+        c.text(12, r.forwarding_party.as_deref().unwrap_or(""));
+        c.text(13, &r.sip_call_id);
+        c.bytes(14, &r.final_status.unwrap_or(0).to_le_bytes());
+        c.bytes(15, &[r.disposition.to_enum8() as u8]);
+        c.bytes(16, &[u8::from(r.emergency)]);
+        c.bytes(17, &r.invite_ms.to_le_bytes());
+        c.nullable(
+            0,
+            r.answer_ms.map(u64::to_le_bytes).as_ref().map(|b| &b[..]),
+            8,
+        );
+        c.bytes(19, &r.end_ms.to_le_bytes());
+        c.bytes(20, &r.billable_ms.to_le_bytes());
+        c.nullable(
+            1,
+            r.channels_in_force
+                .map(u32::to_le_bytes)
+                .as_ref()
+                .map(|b| &b[..]),
+            4,
+        );
+        c.nullable(
+            2,
+            r.calls_in_progress
+                .map(u32::to_le_bytes)
+                .as_ref()
+                .map(|b| &b[..]),
+            4,
+        );
+        c.bytes(23, &r.revision.to_le_bytes());
+        let teams = r.teams.as_ref();
+        c.text(24, teams.map_or("", |t| t.id.as_str()));
+        c.text(25, teams.map_or("", |t| t.user_principal_name.as_str()));
+        c.text(26, teams.map_or("", |t| t.call_type.as_str()));
+        c.text(27, teams.map_or("", |t| t.sbc_fqdn.as_str()));
+        c.nullable(
+            3,
+            teams
+                .and_then(|t| t.duration_ms)
+                .map(u64::to_le_bytes)
+                .as_ref()
+                .map(|b| &b[..]),
+            8,
+        );
+    }
+    let total: usize = c.data.iter().map(Vec::len).sum::<usize>()
+        + c.nullable_values.iter().map(Vec::len).sum::<usize>()
+        + 2048;
+    out.reserve(total);
     leb128(out, CALL_COLUMNS.len() as u64);
     leb128(out, records.len() as u64);
-    string_column(out, records, 0, |r| r.key.as_str());
-    column(
-        out,
-        records,
-        1,
-        |r| match r.source {
-            Source::Edge { .. } => 1,
-            Source::Import { .. } => 2,
-        },
-        byte,
-    );
-    string_column(out, records, 2, |r| match &r.source {
-        Source::Edge { node } => node,
-        Source::Import { format, .. } => format,
-    });
-    string_column(out, records, 3, |r| match &r.source {
-        Source::Edge { .. } => "",
-        Source::Import { file, .. } => file,
-    });
-    column(
-        out,
-        records,
-        4,
-        |r| match r.source {
-            Source::Edge { .. } => 0,
-            Source::Import { line, .. } => line,
-        },
-        u64_le,
-    );
-    string_column(out, records, 5, |r| &r.trunk_id);
-    string_column(out, records, 6, |r| &r.customer_id);
-    string_column(out, records, 7, |r| r.site_id.as_deref().unwrap_or(""));
-    column(
-        out,
-        records,
-        8,
-        |r| match r.direction {
-            Direction::Inbound => 1,
-            Direction::Outbound => 2,
-        },
-        byte,
-    );
-    string_column(out, records, 9, |r| &r.caller);
-    string_column(out, records, 10, |r| &r.callee);
-    string_column(out, records, 11, |r| {
-        r.original_called.as_deref().unwrap_or("")
-    });
-    string_column(out, records, 12, |r| {
-        r.forwarding_party.as_deref().unwrap_or("")
-    });
-    string_column(out, records, 13, |r| &r.sip_call_id);
-    column(
-        out,
-        records,
-        14,
-        |r| r.final_status.unwrap_or(0),
-        |out, v: u16| out.extend_from_slice(&v.to_le_bytes()),
-    );
-    column(out, records, 15, |r| r.disposition.to_enum8() as u8, byte);
-    column(out, records, 16, |r| u8::from(r.emergency), byte);
-    column(out, records, 17, |r| r.invite_ms, u64_le);
-    nullable(out, records, 18, |r| r.answer_ms, u64_le);
-    column(out, records, 19, |r| r.end_ms, u64_le);
-    column(out, records, 20, |r| r.billable_ms, u64_le);
-    nullable(out, records, 21, |r| r.channels_in_force, u32_le);
-    nullable(out, records, 22, |r| r.calls_in_progress, u32_le);
-    column(out, records, 23, |r| r.revision, u32_le);
-    string_column(out, records, 24, |r| {
-        r.teams.as_ref().map_or("", |t| t.id.as_str())
-    });
-    string_column(out, records, 25, |r| {
-        r.teams
-            .as_ref()
-            .map_or("", |t| t.user_principal_name.as_str())
-    });
-    string_column(out, records, 26, |r| {
-        r.teams.as_ref().map_or("", |t| t.call_type.as_str())
-    });
-    string_column(out, records, 27, |r| {
-        r.teams.as_ref().map_or("", |t| t.sbc_fqdn.as_str())
-    });
-    nullable(
-        out,
-        records,
-        28,
-        |r| r.teams.as_ref().and_then(|t| t.duration_ms),
-        u64_le,
-    );
+    for (i, (name, kind)) in CALL_COLUMNS.iter().enumerate() {
+        text(out, name);
+        text(out, kind);
+        out.extend_from_slice(&c.data[i]);
+        if let Some(slot) = NULLABLE.iter().position(|&n| n == i) {
+            out.extend_from_slice(&c.nullable_values[slot]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -249,6 +236,17 @@ mod tests {
         let mut expected: Vec<&str> = records.iter().map(|r| r.key.as_str()).collect();
         expected.sort_unstable();
         assert_eq!(ordered, expected);
+    }
+
+    #[test]
+    fn the_nullable_slots_are_the_nullable_columns() {
+        let nullable: Vec<usize> = CALL_COLUMNS
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, kind))| kind.starts_with("Nullable("))
+            .map(|(i, _)| i)
+            .collect();
+        assert_eq!(nullable, NULLABLE);
     }
 
     #[test]

@@ -518,7 +518,11 @@ pub async fn rate_month(
         for handed in batch.rows {
             let (index, offset) = (handed.trunk, handed.offset);
             let mut at = offset as usize;
-            let Some(row) = crate::stream::parse_row(&batch.bytes, &mut at) else {
+            let bytes = batch
+                .chunks
+                .get(handed.chunk as usize)
+                .map_or(&[][..], |c| &c[..]);
+            let Some(row) = crate::stream::parse_row(bytes, &mut at) else {
                 return Err(RunError::Stream(format!(
                     "a row handed over at offset {offset} does not parse"
                 )));
@@ -595,6 +599,7 @@ pub async fn rate_month(
     spill.finish_writing()?;
     tracing::info!(
         calls = calls_read,
+        chunks = triage.chunks,
         counted = spill.len(),
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "Month streamed."

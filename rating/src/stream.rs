@@ -2,9 +2,10 @@
 //! them.
 //!
 //! The query asks for the columns rating needs, deduplicated with `FINAL`, in
-//! RowBinary. A task of its own reads the HTTP body and hands the chunks over a
-//! bounded channel ([`CHUNKS_IN_FLIGHT`]), so the server keeps streaming while a
-//! chunk is being rated, and memory stays bounded whatever the month's size. Rows
+//! RowBinary. A task of its own reads the HTTP body and hands the chunks over, in
+//! groups of about 256 KiB, through a bounded channel ([`CHUNKS_IN_FLIGHT`]), so
+//! the server keeps streaming while a chunk is being rated, and memory stays
+//! bounded whatever the month's size. Rows
 //! are parsed here by hand (LEB128 lengths, little-endian integers) as borrowed
 //! byte slices: a text column is checked as UTF-8 only when rating uses it.
 //!
@@ -20,8 +21,12 @@ pub const COLUMNS: &str =
     "call_key, trunk_id, direction, caller, callee, forwarding_party, disposition, \
      emergency, invite_ms, billable_ms, revision, teams_user, teams_call_type, teams_sbc_fqdn";
 
-/// Chunks of the HTTP body buffered between the network task and the rating.
-pub const CHUNKS_IN_FLIGHT: usize = 32;
+/// Groups of chunks of the HTTP body buffered between the network task and the
+/// rating.
+pub const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// Bytes of body chunks handed over together.
+const GROUP_BYTES: usize = 256 * 1024;
 
 /// One row, borrowing the chunk it was read from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +135,9 @@ pub fn parse_row<'a>(bytes: &'a [u8], pos: &mut usize) -> Option<RowRef<'a>> {
 /// row cut by a chunk boundary is copied (into `head`, with the start of the next
 /// chunk), so the month's bytes are not copied again on the client.
 pub struct MonthStream {
-    chunks: tokio::sync::mpsc::Receiver<Result<bytes::Bytes, String>>,
+    chunks: tokio::sync::mpsc::Receiver<Result<Vec<bytes::Bytes>, String>>,
+    /// Chunks of the last group received, not yet read.
+    pending: std::collections::VecDeque<bytes::Bytes>,
     rows: RowChunks,
 }
 
@@ -237,20 +244,36 @@ impl MonthStream {
             .fetch_bytes("RowBinary")?;
         let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
         tokio::spawn(async move {
+            // The body comes in chunks of a few kilobytes: they go over in groups,
+            // so that handing them over does not cost a thread wake-up each.
+            let mut group: Vec<bytes::Bytes> = Vec::new();
+            let mut grouped = 0usize;
             loop {
                 let next = match cursor.next().await {
-                    Ok(Some(chunk)) => Ok(chunk),
+                    Ok(Some(chunk)) => {
+                        grouped += chunk.len();
+                        group.push(chunk);
+                        if grouped < GROUP_BYTES {
+                            continue;
+                        }
+                        grouped = 0;
+                        Ok(std::mem::take(&mut group))
+                    }
                     Ok(None) => break,
                     Err(e) => Err(e.to_string()),
                 };
                 let failed = next.is_err();
                 if tx.send(next).await.is_err() || failed {
-                    break;
+                    return;
                 }
+            }
+            if !group.is_empty() {
+                let _ = tx.send(Ok(group)).await;
             }
         });
         Ok(MonthStream {
             chunks: rx,
+            pending: std::collections::VecDeque::new(),
             rows: RowChunks::default(),
         })
     }
@@ -260,9 +283,17 @@ impl MonthStream {
     /// # Errors
     /// The transport's error, or a stream that ends inside a row.
     pub async fn fill(&mut self) -> Result<bool, String> {
+        if let Some(chunk) = self.pending.pop_front() {
+            self.rows.push(chunk);
+            return Ok(true);
+        }
         match self.chunks.recv().await {
-            Some(Ok(chunk)) => {
-                self.rows.push(chunk);
+            Some(Ok(group)) => {
+                self.pending.extend(group);
+                match self.pending.pop_front() {
+                    Some(chunk) => self.rows.push(chunk),
+                    None => return Err("an empty group of chunks".to_owned()),
+                }
                 Ok(true)
             }
             Some(Err(e)) => Err(e),

@@ -3,8 +3,9 @@
 //! there is nothing to learn from; hand the others over to the rating.
 //!
 //! Most of a month's rows (inbound calls, unanswered attempts) are only counted.
-//! This stage counts them per trunk itself and passes on, per chunk, the position
-//! and trunk of each row the engine must see, sharing the chunk (no copy). The two
+//! This stage counts them per trunk itself and passes on, a few thousand at a
+//! time, the chunk, position and trunk of each row the engine must see, sharing
+//! the chunks (no copy). The two
 //! stages run on two threads, so rating a row overlaps reading the next ones while
 //! ClickHouse streams on its own core.
 
@@ -17,19 +18,26 @@ use crate::destination::Destination;
 use crate::inventory::CustomerNumbers;
 use crate::stream::{MonthStream, RowRef};
 
-/// Rows of one chunk the engine must see.
+/// Rows of a few chunks the engine must see.
+#[derive(Default)]
 pub struct RowBatch {
-    /// The chunk (or the one row a chunk boundary cut, completed).
-    pub bytes: Bytes,
+    /// The chunks (and rows cut by a chunk boundary, completed) the rows are in.
+    pub chunks: Vec<Bytes>,
     /// The rows, in stream order.
     pub rows: Vec<HandedOver>,
 }
+
+/// Rows per batch handed over (a batch is sent once the chunk that passes this
+/// is read).
+const HANDOVER_ROWS: usize = 4_096;
 
 /// A row handed over to the rating.
 pub struct HandedOver {
     /// The trunk index, [`UNKNOWN_TRUNK`] for a trunk provisioning does not know.
     pub trunk: u32,
-    /// The row's offset in [`RowBatch::bytes`].
+    /// The index of the row's chunk in [`RowBatch::chunks`].
+    pub chunk: u32,
+    /// The row's offset in its chunk.
     pub offset: u32,
     /// The callee, classified here for an answered outbound call (the engine
     /// classifies only those).
@@ -104,6 +112,8 @@ pub const UNKNOWN_TRUNK: u32 = u32::MAX;
 pub struct Triage {
     /// Rows read.
     pub calls_read: u64,
+    /// Chunks of the HTTP body read.
+    pub chunks: u64,
     /// Order-independent digest of the keys and revisions read: wrapping sum and
     /// xor of [`key_hash`]es.
     pub digest_sum: u64,
@@ -243,6 +253,7 @@ fn sort_out(
     let Some(index) = trunks.get(row.trunk_id) else {
         return Ok(Some(HandedOver {
             trunk: UNKNOWN_TRUNK,
+            chunk: 0,
             offset: 0,
             destination: None,
             caller_checked: false,
@@ -278,6 +289,7 @@ fn sort_out(
         .flatten();
     Ok(Some(HandedOver {
         trunk: index,
+        chunk: 0,
         offset: 0,
         destination,
         caller_checked: own_caller == Some(true),
@@ -300,19 +312,23 @@ pub fn spawn(
             not_billed: vec![0; callers.customers.len()],
             ..Triage::default()
         };
+        let mut batch = RowBatch::default();
         loop {
             match stream.fill().await {
                 Ok(true) => {}
                 Ok(false) => break,
                 Err(e) => {
                     let _ = tx.send(Err(e)).await;
-                    break;
+                    return triage;
                 }
             }
-            let chunk = stream.chunk();
-            let head = stream.pending_head().map(Bytes::copy_from_slice);
-            let mut head_batch = None;
-            let mut rows = Vec::new();
+            triage.chunks += 1;
+            let head = stream.pending_head().map(|h| {
+                batch.chunks.push(Bytes::copy_from_slice(h));
+                batch.chunks.len() as u32 - 1
+            });
+            batch.chunks.push(stream.chunk());
+            let chunk = batch.chunks.len() as u32 - 1;
             let mut failed = None;
             while let Some((row, offset)) = stream.next_row_at() {
                 triage.calls_read += 1;
@@ -322,28 +338,36 @@ pub fn spawn(
                 triage.digest_xor ^= h.rotate_left(17);
                 match sort_out(&row, &trunks, &mut callers, &mut triage.not_billed) {
                     Ok(None) => {}
-                    Ok(Some(handed)) => match offset {
-                        Some(offset) => rows.push(HandedOver { offset, ..handed }),
-                        None => head_batch = Some(vec![handed]),
-                    },
+                    Ok(Some(handed)) => batch.rows.push(match (offset, head) {
+                        (Some(offset), _) => HandedOver {
+                            chunk,
+                            offset,
+                            ..handed
+                        },
+                        (None, head) => HandedOver {
+                            chunk: head.unwrap_or(chunk),
+                            offset: 0,
+                            ..handed
+                        },
+                    }),
                     Err(e) => {
                         failed = Some(e);
                         break;
                     }
                 }
             }
-            if let (Some(bytes), Some(rows)) = (head, head_batch) {
-                if tx.send(Ok(RowBatch { bytes, rows })).await.is_err() {
-                    break;
-                }
-            }
-            if !rows.is_empty() && tx.send(Ok(RowBatch { bytes: chunk, rows })).await.is_err() {
-                break;
+            let full = batch.rows.len() >= HANDOVER_ROWS;
+            if (full || failed.is_some()) && tx.send(Ok(std::mem::take(&mut batch))).await.is_err()
+            {
+                return triage;
             }
             if let Some(e) = failed {
                 let _ = tx.send(Err(e)).await;
-                break;
+                return triage;
             }
+        }
+        if !batch.rows.is_empty() {
+            let _ = tx.send(Ok(batch)).await;
         }
         triage
     });

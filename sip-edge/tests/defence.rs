@@ -198,7 +198,7 @@ async fn a_flood_is_banned_before_parsing_and_released_after_the_ban() {
     let lab = Lab::start(
         32,
         LabOptions {
-            edge_extra: "[guard]\nrequests_per_sec = 10\nburst = 20\nban_secs = 2\nmax_message_bytes = 4096\nmax_header_bytes = 512\n".into(),
+            edge_extra: "[guard]\nrequests_per_sec = 1\nburst = 20\nban_secs = 2\nmax_message_bytes = 4096\nmax_header_bytes = 512\n".into(),
             ..LabOptions::default()
         },
     )
