@@ -12,7 +12,10 @@
 //!   evidence, re-pricing under `excess` or `whole_month`, one rule per call;
 //! - [`syntec`], [`sla`], [`invoice`]: subscriptions, Syntec revision, SLA credits,
 //!   invoice lines;
-//! - [`run`], [`stream`], [`spill`], [`store`]: the monthly job over ClickHouse,
+//! - [`inventory`]: caller numbers against number-portability's number inventory
+//!   (shared-service evidence);
+//! - [`run`], [`stream`], [`triage`], [`spill`], [`store`]: the monthly job over
+//!   ClickHouse (one unordered stream read on one thread and rated on another),
 //!   its tables and reproducible outputs ([`output`], [`report`]), and
 //!   [`explain`], [`preview`].
 //!
