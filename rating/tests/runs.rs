@@ -4,7 +4,7 @@
 use std::process::Command;
 
 use cdr::{CallKey, CallRecord, CallRow, Direction, Disposition, Source};
-use rating::run::{close, run, RunError};
+use rating::run::{close, run, RunError, RunOptions};
 
 use crate::scenarios::Scenario;
 
@@ -353,4 +353,57 @@ async fn caller_numbers_outside_the_number_inventory_are_flagged_for_review() {
     );
     let breaches = std::fs::read_to_string(s.out.join("breaches.csv")).unwrap();
     assert!(breaches.contains("shared_service"), "{breaches}");
+}
+
+#[tokio::test]
+async fn calls_of_unknown_trunks_are_listed_and_unreadable_text_is_named() {
+    let s = Scenario::load("forwarding").await;
+    let unknown = CallRecord {
+        key: CallKey::derive(&["scenario", "unknown-trunk"]),
+        trunk_id: "t-gone".into(),
+        ..extra_call("2026-10-20T10:00:00+02:00")
+    };
+    let mut insert = s.config.client().insert::<CallRow>("calls").await.unwrap();
+    insert.write(&unknown.to_row()).await.unwrap();
+    insert.end().await.unwrap();
+    let summary = run(&s.options(&s.out)).await.unwrap();
+    let listed: Vec<_> = summary
+        .rating
+        .unmatched
+        .iter()
+        .filter(|u| u.trunk_id == "t-gone")
+        .collect();
+    assert_eq!(listed.len(), 1, "{:#?}", summary.rating.unmatched);
+    assert_eq!(listed[0].call_key, unknown.key.as_str());
+    assert!(
+        listed[0].reason.starts_with("unknown trunk"),
+        "{}",
+        listed[0].reason
+    );
+
+    // A callee that is not UTF-8 (bytes no import or edge writes, but the table
+    // allows): the run stops and names the call and the column.
+    s.config
+        .client()
+        .query(
+            "INSERT INTO calls (call_key, trunk_id, customer_id, direction, caller, callee, \
+             disposition, invite_ms, end_ms, billable_ms) \
+             SELECT 'not-utf8', 't1', 'acme', 'outbound', '+33140000000', unhex('FF41'), \
+             'answered', 1792404000000, 1792404060000, 60000",
+        )
+        .execute()
+        .await
+        .unwrap();
+    let error = run(&RunOptions {
+        force: true,
+        ..s.options(&s.dir.path().join("again"))
+    })
+    .await
+    .err()
+    .expect("a callee that is not UTF-8 stops the run");
+    let text = error.to_string();
+    assert!(
+        text.contains("call not-utf8: callee is not UTF-8"),
+        "{text}"
+    );
 }
