@@ -35,14 +35,12 @@ use tokio::sync::mpsc;
 
 /// Keys per generation of the in-run duplicate window (262,144: the window always
 /// covers more rows than can be in flight between reading and ClickHouse, the
-/// writer's queue of 100,000 plus a batch, and costs about 10 MB).
+/// writer's two inserts of 50,000 plus the batches on their way, and costs about
+/// 10 MB; larger `--insert-records` widen it to three inserts).
 pub const RECENT_KEYS: usize = 1 << 18;
 
 /// Records per insert.
 pub const WRITER_BATCH_RECORDS: usize = 50_000;
-
-/// Records queued in the writer or being inserted: two inserts in flight.
-const WRITER_QUEUE_RECORDS: usize = 2 * WRITER_BATCH_RECORDS;
 
 /// Settings of an import run.
 #[derive(Clone)]
@@ -74,6 +72,9 @@ pub struct ImportSettings {
     pub progress: crate::progress::Mode,
     /// Threads validating CSV rows (1: the reading thread validates them itself).
     pub workers: usize,
+    /// Records per insert ([`WRITER_BATCH_RECORDS`]): larger inserts leave fewer parts
+    /// for ClickHouse to merge, at the cost of more records held until durable.
+    pub insert_records: usize,
 }
 
 impl ImportSettings {
@@ -98,6 +99,7 @@ impl ImportSettings {
             drain: Duration::from_secs(30),
             progress: crate::progress::Mode::None,
             workers: default_workers(),
+            insert_records: WRITER_BATCH_RECORDS,
         }
     }
 }
@@ -174,13 +176,16 @@ fn key_bits(key: &CallKey) -> u128 {
 struct RecentKeys {
     current: KeySet,
     previous: KeySet,
+    generation: usize,
 }
 
 impl RecentKeys {
-    fn new() -> Self {
+    /// A window whose generations hold `generation` keys.
+    fn new(generation: usize) -> Self {
         RecentKeys {
             current: KeySet::default(),
             previous: KeySet::default(),
+            generation: generation.max(1),
         }
     }
 
@@ -190,7 +195,7 @@ impl RecentKeys {
         if self.previous.contains(&value) || !self.current.insert(value) {
             return false;
         }
-        if self.current.len() >= RECENT_KEYS {
+        if self.current.len() >= self.generation {
             self.previous = std::mem::take(&mut self.current);
         }
         true
@@ -268,7 +273,9 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
             ..FileSummary::default()
         })
         .collect();
-    let mut recent = RecentKeys::new();
+    // The window must cover every record in flight: the writer's two inserts, plus
+    // what waits in the channel.
+    let mut recent = RecentKeys::new(RECENT_KEYS.max(3 * settings.insert_records));
     let mut claimed: HashSet<CallKey> = HashSet::new();
     let mut prior = PriorRows::default();
     let reader_store = CallReader::new(
@@ -365,10 +372,11 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
 /// travels.
 fn writer_config(settings: &ImportSettings) -> WriterConfig {
     let mut config = WriterConfig::new(&settings.spool_dir);
-    config.batch_max_records = WRITER_BATCH_RECORDS;
+    config.batch_max_records = settings.insert_records.max(1);
     config.batch_max_delay = Duration::from_millis(500);
     config.insert_timeout = Duration::from_secs(60);
-    config.queue_capacity = WRITER_QUEUE_RECORDS;
+    // Two inserts in flight.
+    config.queue_capacity = 2 * config.batch_max_records;
     config.inserts_in_flight = 2;
     config
 }
@@ -725,7 +733,7 @@ mod tests {
 
     #[test]
     fn the_recent_window_remembers_two_generations() {
-        let mut recent = RecentKeys::new();
+        let mut recent = RecentKeys::new(RECENT_KEYS);
         let key = |n: usize| CallKey::for_import("t", &n.to_string());
         assert!(recent.insert(&key(0)));
         assert!(!recent.insert(&key(0)));

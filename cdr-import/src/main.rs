@@ -102,6 +102,11 @@ struct ImportArgs {
     /// thread).
     #[arg(long)]
     workers: Option<usize>,
+    /// Records per insert: larger inserts leave fewer parts for ClickHouse to merge
+    /// (less ClickHouse CPU on large files), and hold more records in memory until
+    /// they are durable (two inserts in flight).
+    #[arg(long, default_value_t = cdr_import::import::WRITER_BATCH_RECORDS)]
+    insert_records: usize,
     /// Files or folders (every file inside, recursively); `.gz` files are decompressed.
     #[arg(required = true)]
     files: Vec<PathBuf>,
@@ -231,6 +236,10 @@ async fn run_import(common: &Common, args: ImportArgs) -> Result<bool> {
         millis(args.duration_tolerance_secs, "--duration-tolerance-secs")?;
     settings.match_tolerance_ms = millis(args.match_tolerance_secs, "--match-tolerance-secs")?;
     settings.progress = args.progress;
+    if args.insert_records == 0 {
+        return Err(anyhow!("--insert-records must be at least 1"));
+    }
+    settings.insert_records = args.insert_records;
     if let Some(workers) = args.workers {
         if workers == 0 {
             return Err(anyhow!("--workers must be at least 1"));
