@@ -51,6 +51,7 @@ fn record(run: &str, n: u64) -> CallRecord {
         calls_in_progress: Some((n % 30) as u32),
         revision: 0,
         teams: None,
+        end_reason: None,
     }
 }
 

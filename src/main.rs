@@ -4,12 +4,16 @@
 //! plausible call records for every trunk of a provisioning directory: the input the
 //! demo feeds to `cdr write` until the SIP edge places real calls. The output is
 //! deterministic (same provisioning, month and count give the same records and keys),
-//! so running the demo twice stores each call once.
+//! so running the demo twice stores each call once. The trunk's side of each call
+//! (caller of an outbound call, callee of an inbound one) is one of the numbers the
+//! number inventory (`numbers/`) assigns to the trunk, as a real PBX would present,
+//! so the demo's rating sees no shared-service evidence that is not meant.
 
 use anyhow::{bail, Context, Result};
 use cdr::{CallKey, CallRecord, Direction, Disposition, Source};
 use chrono::{Datelike, NaiveDate};
 use clap::{Parser, Subcommand};
+use number_portability::inventory::{Inventory, NumberState};
 use provisioning::Provisioning;
 use std::io::Write;
 use std::path::PathBuf;
@@ -97,6 +101,12 @@ fn demo_calls(dir: &std::path::Path, month: &str, calls_per_trunk: u32) -> Resul
     let next_month = first_day
         .checked_add_months(chrono::Months::new(1))
         .context("month out of range")?;
+    let inventory = Inventory::load_with(dir, &provisioning).map_err(|errors| {
+        anyhow::anyhow!(
+            "number inventory in {} is not valid:\n{errors}",
+            dir.display()
+        )
+    })?;
     let start_ms = provisioning::paris_day_start(first_day).timestamp_millis();
     let end_ms = provisioning::paris_day_start(next_month).timestamp_millis();
     if start_ms < 0 {
@@ -109,6 +119,7 @@ fn demo_calls(dir: &std::path::Path, month: &str, calls_per_trunk: u32) -> Resul
     for trunk in provisioning.trunks() {
         let mut rng = SplitMix::seeded(&format!("{}/{month}", trunk.id()));
         let did_base = 100_000 + rng.below(800_000);
+        let trunk_numbers = assigned_numbers(&inventory, trunk.id());
         for n in 0..calls_per_trunk {
             let invite_ms = start_ms as u64 + rng.below(span_ms);
             let instant = chrono::DateTime::from_timestamp_millis(invite_ms as i64)
@@ -131,7 +142,11 @@ fn demo_calls(dir: &std::path::Path, month: &str, calls_per_trunk: u32) -> Resul
             } else {
                 Direction::Outbound
             };
-            let our_number = format!("+3314{:07}", did_base + rng.below(20));
+            let our_number = if trunk_numbers.is_empty() {
+                format!("+3314{:07}", did_base + rng.below(20))
+            } else {
+                trunk_numbers[rng.below(trunk_numbers.len() as u64) as usize].clone()
+            };
             let far_number = if rng.below(200) == 0 && direction == Direction::Outbound {
                 "112".to_string()
             } else {
@@ -215,6 +230,7 @@ fn demo_calls(dir: &std::path::Path, month: &str, calls_per_trunk: u32) -> Resul
                 calls_in_progress: Some(in_progress),
                 revision: 0,
                 teams: None,
+                end_reason: None,
             };
             serde_json::to_writer(&mut out, &record)?;
             out.write_all(b"\n")?;
@@ -222,4 +238,25 @@ fn demo_calls(dir: &std::path::Path, month: &str, calls_per_trunk: u32) -> Resul
     }
     out.flush()?;
     Ok(())
+}
+
+/// Up to 200 numbers the inventory assigns to `trunk`, in inventory order (E.164).
+fn assigned_numbers(inventory: &Inventory, trunk: &str) -> Vec<String> {
+    const MAX: u64 = 200;
+    let mut numbers = Vec::new();
+    for entry in inventory.entries() {
+        if entry.state != NumberState::Assigned || entry.trunk.as_deref() != Some(trunk) {
+            continue;
+        }
+        let Ok(first) = entry.block.first().digits().parse::<u64>() else {
+            continue;
+        };
+        for i in 0..u64::from(entry.block.size()) {
+            if numbers.len() as u64 >= MAX {
+                return numbers;
+            }
+            numbers.push(format!("+{}", first + i));
+        }
+    }
+    numbers
 }

@@ -352,6 +352,7 @@ impl Draft {
             calls_in_progress: None,
             revision: 0,
             teams: self.teams,
+            end_reason: None,
         };
         record
             .check()

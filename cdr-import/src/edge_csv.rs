@@ -14,7 +14,7 @@ use cdr::{CallKey, CallRecord, Direction, Disposition, Source, TeamsDetails};
 use std::io::Write;
 
 /// The columns, in the order `export` writes them.
-pub const COLUMNS: [&str; 29] = [
+pub const COLUMNS: [&str; 30] = [
     "call_key",
     "source_kind",
     "source_name",
@@ -44,6 +44,7 @@ pub const COLUMNS: [&str; 29] = [
     "teams_call_type",
     "teams_sbc_fqdn",
     "teams_duration_ms",
+    "end_reason",
 ];
 
 fn opt<T: ToString>(value: Option<T>) -> String {
@@ -92,14 +93,15 @@ pub fn to_fields(record: &CallRecord) -> Vec<String> {
         teams.call_type,
         teams.sbc_fqdn,
         opt(teams.duration_ms),
+        opt(record.end_reason.as_ref()),
     ]
 }
 
 /// Where each of [`COLUMNS`] is in a header.
 ///
 /// # Errors
-/// The columns the header lacks (the `teams_` ones may be absent: files exported
-/// before they existed).
+/// The columns the header lacks (the `teams_` ones and `end_reason` may be absent:
+/// files exported before they existed).
 pub fn columns(header: &[&str]) -> Result<Vec<Option<usize>>, String> {
     let found: Vec<Option<usize>> = COLUMNS
         .iter()
@@ -108,7 +110,7 @@ pub fn columns(header: &[&str]) -> Result<Vec<Option<usize>>, String> {
     let missing: Vec<&str> = COLUMNS
         .iter()
         .zip(&found)
-        .filter(|(name, at)| at.is_none() && !name.starts_with("teams_"))
+        .filter(|(name, at)| at.is_none() && !name.starts_with("teams_") && **name != "end_reason")
         .map(|(name, _)| *name)
         .collect();
     if missing.is_empty() {
@@ -231,6 +233,7 @@ pub fn from_fields(columns: &[Option<usize>], fields: &[&str]) -> Result<CallRec
         revision: u32::try_from(number("revision")?)
             .map_err(|_| bad("revision", "a 32-bit number"))?,
         teams,
+        end_reason: optional_text("end_reason"),
     };
     record
         .check()
@@ -310,6 +313,7 @@ mod tests {
         record.revision = 3;
         record.final_status = None;
         record.channels_in_force = None;
+        record.end_reason = Some("operator noc-alice: suspected hacking, ticket 42".into());
         assert_eq!(round_trip(&record).unwrap(), record);
     }
 
@@ -330,6 +334,10 @@ mod tests {
         assert!(
             columns(&header[..24]).is_ok(),
             "files without the teams_ columns still read"
+        );
+        assert!(
+            columns(&header[..29]).is_ok(),
+            "files without end_reason still read"
         );
     }
 }

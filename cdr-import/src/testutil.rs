@@ -43,6 +43,7 @@ pub(crate) fn edge_record(n: u64) -> CallRecord {
         calls_in_progress: Some(2),
         revision: 0,
         teams: None,
+        end_reason: None,
     }
 }
 

@@ -16,7 +16,7 @@ use crate::record::{CallRecord, Direction, Source};
 
 /// The `calls` columns the writer fills, with their ClickHouse types, in table order
 /// (the others have defaults: `invite_time`, `inserted_at`).
-pub const CALL_COLUMNS: [(&str, &str); 29] = [
+pub const CALL_COLUMNS: [(&str, &str); 30] = [
     ("call_key", "String"),
     ("source_kind", "Enum8('edge' = 1, 'import' = 2)"),
     ("source_name", "String"),
@@ -50,6 +50,7 @@ pub const CALL_COLUMNS: [(&str, &str); 29] = [
     ("teams_call_type", "String"),
     ("teams_sbc_fqdn", "String"),
     ("teams_duration_ms", "Nullable(UInt64)"),
+    ("end_reason", "String"),
 ];
 
 /// The statement that inserts a block made by [`encode`] into `table`.
@@ -99,7 +100,7 @@ pub fn in_key_order<'a>(records: &[&'a CallRecord]) -> Vec<&'a CallRecord> {
 /// The columns of a block being built: one buffer per column, and a second one for
 /// the values of each `Nullable` column (its first holds the null flags).
 struct Columns {
-    data: [Vec<u8>; 29],
+    data: [Vec<u8>; CALL_COLUMNS.len()],
     nullable_values: [Vec<u8>; 4],
 }
 
@@ -206,6 +207,7 @@ pub fn encode(records: &[&CallRecord], out: &mut Vec<u8>) {
                 .map(|b| &b[..]),
             8,
         );
+        c.text(29, r.end_reason.as_deref().unwrap_or(""));
     }
     let total: usize = c.data.iter().map(Vec::len).sum::<usize>()
         + c.nullable_values.iter().map(Vec::len).sum::<usize>()
@@ -263,7 +265,7 @@ mod tests {
     fn an_empty_block_names_every_column_and_its_type() {
         let mut out = Vec::new();
         encode(&[], &mut out);
-        assert_eq!(out[..2], [29, 0]);
+        assert_eq!(out[..2], [30, 0]);
         let mut at = 2;
         for (name, kind) in CALL_COLUMNS {
             for expected in [name, kind] {

@@ -169,6 +169,10 @@ pub struct CallRecord {
     /// What the Teams Direct Routing log says about the call, when it is in one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub teams: Option<TeamsDetails>,
+    /// Why the edge ended the call itself (maximum duration, Timer C, operator...);
+    /// `None` when the parties or a final response ended it. See `call-record.md`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_reason: Option<String>,
 }
 
 impl CallRecord {
@@ -265,6 +269,7 @@ impl CallRecord {
             teams_call_type: teams.map(|t| t.call_type.clone()).unwrap_or_default(),
             teams_sbc_fqdn: teams.map(|t| t.sbc_fqdn.clone()).unwrap_or_default(),
             teams_duration_ms: teams.and_then(|t| t.duration_ms),
+            end_reason: self.end_reason.clone().unwrap_or_default(),
         }
     }
 
@@ -321,6 +326,7 @@ impl CallRecord {
             calls_in_progress: row.calls_in_progress,
             revision: row.revision,
             teams,
+            end_reason: none_if_empty(row.end_reason),
         })
     }
 }
@@ -365,6 +371,8 @@ pub struct CallRow {
     pub teams_sbc_fqdn: String,
     #[serde(default)]
     pub teams_duration_ms: Option<u64>,
+    #[serde(default)]
+    pub end_reason: String,
 }
 
 #[cfg(test)]
@@ -398,6 +406,7 @@ pub(crate) mod tests {
             calls_in_progress: Some(3),
             revision: 0,
             teams: None,
+            end_reason: None,
         }
     }
 

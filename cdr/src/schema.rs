@@ -51,6 +51,12 @@ pub const CDR_MIGRATIONS: &[Migration] = &[
         name: "teams details",
         sql: include_str!("../migrations/0003_teams_details.sql"),
     },
+    Migration {
+        component: "cdr",
+        version: 4,
+        name: "end reason",
+        sql: include_str!("../migrations/0004_end_reason.sql"),
+    },
 ];
 
 /// Why migrating failed.

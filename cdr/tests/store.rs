@@ -46,6 +46,7 @@ fn record(run: &str, n: u64) -> CallRecord {
         calls_in_progress: Some((n % 10) as u32),
         revision: 0,
         teams: None,
+        end_reason: None,
     }
 }
 
@@ -87,10 +88,10 @@ async fn migrate_twice_applies_once_and_creates_the_views() {
     let db = TestDatabase::create(&url, "migrate").await;
     let store = ClickhouseConfig::new(&url).with_database(&db.name);
     let first = migrate(&store, &[CDR_MIGRATIONS]).await.unwrap();
-    assert_eq!(first.applied, vec!["cdr 1", "cdr 2", "cdr 3"]);
+    assert_eq!(first.applied, vec!["cdr 1", "cdr 2", "cdr 3", "cdr 4"]);
     let second = migrate(&store, &[CDR_MIGRATIONS]).await.unwrap();
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, 3);
+    assert_eq!(second.already_applied, 4);
     let tables: Vec<String> = store
         .client()
         .query("SELECT name FROM system.tables WHERE database = ? ORDER BY name")

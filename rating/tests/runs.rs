@@ -39,6 +39,7 @@ fn extra_call(invite: &str) -> CallRecord {
         calls_in_progress: None,
         revision: 0,
         teams: None,
+        end_reason: None,
     }
 }
 

@@ -212,6 +212,7 @@ fn read_calls(
                 calls_in_progress: None,
                 revision: 0,
                 teams: None,
+                end_reason: None,
             });
         }
     }

@@ -10,7 +10,7 @@
 //!
 //! | request                          | body (JSON)                                   | answer |
 //! |----------------------------------|-----------------------------------------------|--------|
-//! | `GET /status`                    |                                               | node, draining, calls in progress, trunks (channels in force, calls in progress, blocks), fraud blocks, bans |
+//! | `GET /status`                    |                                               | node, draining, calls in progress, trunks (channels in force, calls in progress, blocks), fraud blocks, carriers up/down, bans |
 //! | `GET /trunks/{id}/calls`         |                                               | the trunk's calls in progress |
 //! | `POST /trunks/{id}/block`        | `{"reason": "...", "class": "international", "end_calls": true}` | `{"changed", "calls_ended"}` |
 //! | `POST /trunks/{id}/unblock`      | `{"class": "international"}` (absent: the trunk block) | `{"changed"}` |
@@ -204,6 +204,19 @@ pub struct CoreStatus {
     pub trunks: Vec<TrunkStatus>,
     /// Fraud blocks in force.
     pub blocks: Vec<BlockEntry>,
+    /// The carrier interconnects, in routing order.
+    pub peers: Vec<PeerStatus>,
+}
+
+/// One carrier in `GET /status`.
+#[derive(Debug, Serialize)]
+pub struct PeerStatus {
+    /// The carrier's name (`[[carrier]] name`).
+    pub name: String,
+    /// Routable: answering its OPTIONS keepalives, or keepalives are off.
+    pub up: bool,
+    /// Keepalives probe it (`[keepalive]` set); when false `up` is assumed.
+    pub probed: bool,
 }
 
 /// One trunk in `GET /status`.

@@ -166,6 +166,9 @@ struct Target {
     uri: Option<String>,
 }
 
+/// `end_reason` of the calls ended by a shutdown or a drain deadline.
+const END_SHUTDOWN: &str = "shutdown";
+
 struct Call {
     call_id: String,
     caller_tag: String,
@@ -195,6 +198,8 @@ struct Call {
     span: Span,
     /// The call's place in the fraud guard's class counts (outbound calls).
     fraud: Option<crate::fraud::FraudPermit>,
+    /// Why the edge ended the call itself, for the record's `end_reason`.
+    end_reason: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -446,7 +451,7 @@ impl Core {
         // Whatever is left (queue closed without a drain) ends here.
         let ids: Vec<u64> = self.calls.keys().copied().collect();
         for id in ids {
-            self.terminate(id, "shutdown");
+            self.terminate(id, END_SHUTDOWN);
         }
         if let Some(done) = self.draining.take() {
             let _ = done.send(());
@@ -595,6 +600,7 @@ impl Core {
                     let span = self.calls[&id].span.clone();
                     let _enter = span.enter();
                     info!("Timer C: no final answer; cancelling downstream, 408 upstream.");
+                    self.set_end_reason(id, "timer_c");
                     self.abandon_routing(id, 408, "Request Timeout", Disposition::NoAnswer);
                 }
             }
@@ -616,6 +622,7 @@ impl Core {
                     let span = self.calls[&id].span.clone();
                     let _enter = span.enter();
                     warn!("The 2xx was never ACKed; ending the call on both sides.");
+                    self.set_end_reason(id, "no_ack");
                     self.bye_both_sides(id);
                     self.end_call(id, Disposition::Failed, Some(200));
                 }
@@ -628,7 +635,7 @@ impl Core {
                         max_secs = self.config.max_call_duration.as_secs(),
                         "Maximum call duration reached; ending the call on both sides."
                     );
-                    self.terminate(id, "maximum call duration");
+                    self.terminate(id, "max_duration");
                 }
             }
             TimerKind::Keepalive => self.keepalive_tick(),
@@ -641,7 +648,7 @@ impl Core {
                     );
                 }
                 for id in ids {
-                    self.terminate(id, "shutdown");
+                    self.terminate(id, END_SHUTDOWN);
                 }
             }
         }
@@ -1220,6 +1227,7 @@ impl Core {
             targets,
             last_failure: None,
             timer_c_gen: 0,
+            end_reason: None,
             caller_flow: flow,
             callee_flow: None,
             span,
@@ -1945,8 +1953,17 @@ impl Core {
         self.end_call(id, disposition, Some(code));
     }
 
-    /// Ends a call at the edge's initiative (maximum duration, shutdown).
+    /// Records why the edge is ending call `id` (the first reason given stays).
+    fn set_end_reason(&mut self, id: u64, why: &str) {
+        if let Some(call) = self.calls.get_mut(&id) {
+            call.end_reason.get_or_insert_with(|| why.to_string());
+        }
+    }
+
+    /// Ends a call at the edge's initiative (maximum duration, shutdown, operator);
+    /// `why` becomes the record's `end_reason`.
     fn terminate(&mut self, id: u64, why: &str) {
+        self.set_end_reason(id, why);
         let Some(call) = self.calls.get(&id) else {
             return;
         };
@@ -2083,6 +2100,7 @@ impl Core {
             })
             .collect();
         for (id, caller_side) in affected {
+            self.set_end_reason(id, "transport_lost");
             let Some(call) = self.calls.get(&id) else {
                 continue;
             };
@@ -2122,14 +2140,16 @@ impl Core {
         } else {
             None
         };
-        let record = call
+        let mut record = call
             .draft
             .finish(disposition, final_status, answer_ms, now_ms());
+        record.end_reason = call.end_reason.take();
         let _e = call.span.enter();
         info!(
             disposition = disposition.as_str(),
             final_status,
             billable_ms = record.billable_ms,
+            end_reason = record.end_reason.as_deref(),
             "Call ended; channel released."
         );
         self.emit(record);

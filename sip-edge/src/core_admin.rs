@@ -3,7 +3,7 @@
 //! reads the core's state directly, on the core task, between two SIP events.
 
 use super::{CallState, Core};
-use crate::admin::{AdminRequest, BlockOutcome, CallInfo, CoreStatus, TrunkStatus};
+use crate::admin::{AdminRequest, BlockOutcome, CallInfo, CoreStatus, PeerStatus, TrunkStatus};
 use crate::fraud::RiskClass;
 use cdr::Direction;
 use tracing::warn;
@@ -50,7 +50,8 @@ impl Core {
                         })
                         .map(|(id, _)| *id)
                         .collect();
-                    self.end_calls(&ids, &by, &reason)
+                    let scope = class.map_or("trunk", RiskClass::as_str);
+                    self.end_calls(&ids, &by, &format!("{scope} blocked: {reason}"))
                 } else {
                     0
                 };
@@ -96,7 +97,7 @@ impl Core {
             let span = call.span.clone();
             let _enter = span.enter();
             warn!(token = %by, %reason, "Call ended by an operator.");
-            self.terminate(*id, reason);
+            self.terminate(*id, &format!("operator {by}: {reason}"));
             ended += 1;
         }
         ended
@@ -121,12 +122,25 @@ impl Core {
                 }
             })
             .collect();
+        let probed = self.access.peers.is_some();
+        let peers = self
+            .config
+            .carriers
+            .iter()
+            .enumerate()
+            .map(|(i, carrier)| PeerStatus {
+                name: carrier.name.clone(),
+                up: self.carrier_up(i),
+                probed,
+            })
+            .collect();
         CoreStatus {
             node: self.config.node_id.clone(),
             draining: self.draining.is_some(),
             calls_in_progress: self.calls.len(),
             trunks,
             blocks,
+            peers,
         }
     }
 

@@ -177,6 +177,7 @@ impl RecordDraft {
             calls_in_progress: Some(self.calls_in_progress),
             revision: 0,
             teams: None,
+            end_reason: None,
         }
     }
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::time::Duration;
 
-const ALICE: &str = "alice-0123456789";
+pub(crate) const ALICE: &str = "alice-0123456789";
 const BOB: &str = "bob-9876543210";
 
 fn sha256_hex(secret: &str) -> String {
@@ -20,7 +20,7 @@ fn sha256_hex(secret: &str) -> String {
 
 /// The lab's `[admin]` section: alice's token issued today, bob's in 2024 and never
 /// used since (disabled).
-fn admin_section(n: u8) -> String {
+pub(crate) fn admin_section(n: u8) -> String {
     format!(
         "[admin]\naddress = \"127.0.{n}.1:9091\"\n\n[[admin.token]]\nname = \"noc-alice\"\nsha256 = \"{}\"\nissued = {}\n\n[[admin.token]]\nname = \"old-bob\"\nsha256 = \"{}\"\nissued = 2024-01-01\n",
         sha256_hex(ALICE),
@@ -30,7 +30,7 @@ fn admin_section(n: u8) -> String {
 }
 
 /// One HTTP/1.1 request; the status and the JSON body.
-async fn http(
+pub(crate) async fn http(
     lab: &Lab,
     method: &str,
     path: &str,
@@ -138,6 +138,10 @@ async fn admin_api_answers_only_valid_tokens() {
     assert_eq!(body["trunks"][0]["channels_in_force"], 2);
     assert_eq!(body["trunks"][0]["blocked"], false);
     assert_eq!(body["bans"][0]["source"], "127.0.35.66");
+    // No keepalives in this lab: the carrier is listed as routable, unprobed.
+    assert_eq!(body["peers"][0]["name"], "carrier-0", "{body}");
+    assert_eq!(body["peers"][0]["up"], true);
+    assert_eq!(body["peers"][0]["probed"], false);
     assert_eq!(body["bans"][0]["reason"], "scanner");
     assert_eq!(body["blocks"], Value::Array(vec![]));
 
@@ -344,6 +348,16 @@ async fn operator_block_ends_calls_and_unblock_restores_service() {
             (Disposition::RejectedPolicy, Some(403)),
             (Disposition::Answered, Some(200)),
         ]
+    );
+    let reasons: Vec<Option<&str>> = records.iter().map(|r| r.end_reason.as_deref()).collect();
+    assert_eq!(
+        reasons,
+        [
+            Some("operator noc-alice: trunk blocked: hacked \"PBX\"\r\nX-Injected: yes"),
+            None,
+            Some("operator noc-alice: customer request"),
+        ],
+        "records closed with who ended the call and why"
     );
     lab.stop().await;
 }

@@ -285,6 +285,7 @@ async fn timer_c_cancels_downstream_and_answers_408() {
     let records = lab.records(1).await;
     assert_eq!(records[0].disposition, Disposition::NoAnswer);
     assert_eq!(records[0].final_status, Some(408));
+    assert_eq!(records[0].end_reason.as_deref(), Some("timer_c"));
     let waited = records[0].end_ms - records[0].invite_ms;
     assert!((900..5000).contains(&waited), "ended after {waited} ms");
     lab.stop().await;
@@ -306,6 +307,7 @@ async fn bye_from_the_callee_ends_the_call() {
     let records = lab.records(1).await;
     assert_eq!(records[0].disposition, Disposition::Answered);
     assert!(records[0].billable_ms >= 250);
+    assert_eq!(records[0].end_reason, None, "the parties ended it");
     lab.stop().await;
 }
 
@@ -359,6 +361,7 @@ async fn a_200_never_acked_ends_the_call_on_both_sides() {
     assert_eq!(records[0].disposition, Disposition::Failed);
     assert_eq!(records[0].final_status, Some(200));
     assert_eq!(records[0].billable_ms, 0);
+    assert_eq!(records[0].end_reason.as_deref(), Some("no_ack"));
     lab.stop().await;
 }
 
@@ -380,6 +383,7 @@ async fn tcp_connection_lost_mid_call_ends_the_call() {
     let records = lab.records(1).await;
     assert_eq!(records[0].disposition, Disposition::Answered);
     assert!(records[0].billable_ms >= 400);
+    assert_eq!(records[0].end_reason.as_deref(), Some("transport_lost"));
     lab.stop().await;
 }
 
@@ -408,6 +412,7 @@ async fn maximum_duration_ends_the_call_with_bye_to_both_sides() {
         "billable {} ms",
         records[0].billable_ms
     );
+    assert_eq!(records[0].end_reason.as_deref(), Some("max_duration"));
     lab.stop().await;
 }
 

@@ -6,6 +6,7 @@
 //! `sbc.teams.test:5061` resolved through the configuration's `[hosts]`), and a
 //! registering PBX on 127.0.N.60:5080.
 
+use crate::admin::{admin_section, http, ALICE};
 use crate::lab::{expect_success, scenario, Lab, LabOptions, DID, TRUNK};
 use crate::peers::{answer, tls_connect, tls_listen, Identity, Pki, SipStream, UdpPeer};
 use cdr::{Direction, Disposition};
@@ -815,7 +816,10 @@ async fn a_carrier_missing_options_is_skipped_until_it_answers_again() {
             ..LabOptions::default()
         },
         "",
-        "[keepalive]\ninterval_ms = 100\ndown_after = 2\n",
+        &format!(
+            "[keepalive]\ninterval_ms = 100\ndown_after = 2\n\n{}",
+            admin_section(n)
+        ),
     )
     .await;
     let lab = &s.lab;
@@ -844,6 +848,25 @@ async fn a_carrier_missing_options_is_skipped_until_it_answers_again() {
         .await;
     lab.wait_metric("sip_edge_peer_up{peer=\"carrier-0\"}", 0.0)
         .await;
+    let (status, body) = http(lab, "GET", "/status", Some(ALICE), None).await;
+    assert_eq!(status, 200, "{body}");
+    let peers: Vec<(&str, bool, bool)> = body["peers"]
+        .as_array()
+        .expect("peers in the status")
+        .iter()
+        .map(|p| {
+            (
+                p["name"].as_str().unwrap(),
+                p["up"].as_bool().unwrap(),
+                p["probed"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        peers,
+        [("carrier-0", false, true), ("carrier-1", true, true)],
+        "the admin status shows carrier A down"
+    );
 
     let uac = lab
         .uac("uac_expect_486", lab.pbx(), "0612345678", 1)
