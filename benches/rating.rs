@@ -16,7 +16,8 @@
 //!
 //! `cargo bench --bench rating`. `FAIRTRUNK_BENCH_CALLS` and `FAIRTRUNK_BENCH_TRUNKS`
 //! override the sizes; `FAIRTRUNK_BENCH_KEEP=1` reuses the data of a previous run in
-//! the same server (database `rating_bench`). Needs `clickhouse-server`, `curl` and
+//! the same server (database `rating_bench`); `FAIRTRUNK_BENCH_WORK=DIR` keeps the
+//! generated provisioning and the outputs in DIR. Needs `clickhouse-server`, `curl` and
 //! GNU `time` (`/usr/bin/time`).
 
 use std::path::{Path, PathBuf};
@@ -65,6 +66,27 @@ fn clickhouse_at(url: &str, query: &str) -> String {
     let body = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(output.status.success(), "query failed: {body}\n{query}");
     body
+}
+
+/// Every round rates the month as for the first time: the results of earlier
+/// rounds (and of earlier benchmark runs kept with `FAIRTRUNK_BENCH_KEEP`) are
+/// dropped, and the server's background merges of them are let finish (at most a
+/// minute), so that neither measure pays for merging another round's parts.
+fn settle(url: &str) {
+    for table in [
+        "rated_calls",
+        "rating_counters",
+        "rating_breaches",
+        "invoice_lines",
+    ] {
+        clickhouse(url, &format!("TRUNCATE TABLE IF EXISTS {table}"));
+    }
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while Instant::now() < deadline
+        && clickhouse(url, "SELECT count() FROM system.merges").trim() != "0"
+    {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
 }
 
 /// The provisioning of the benchmark: one customer per trunk.
@@ -224,8 +246,12 @@ fn main() {
     assert!(status.success());
     let rating_bin = root().join("target/release/rating");
 
-    let work = tempfile::tempdir().unwrap();
-    let prov = work.path().join("provisioning");
+    // FAIRTRUNK_BENCH_WORK keeps the provisioning and outputs for a look afterwards.
+    let kept_work = std::env::var_os("FAIRTRUNK_BENCH_WORK").map(PathBuf::from);
+    let temporary = tempfile::tempdir().unwrap();
+    let work_dir = kept_work.unwrap_or_else(|| temporary.path().to_path_buf());
+    std::fs::create_dir_all(&work_dir).unwrap();
+    let prov = work_dir.join("provisioning");
     provisioning(&prov, trunks);
 
     // Schema: `rating run` migrates the calls and rating tables.
@@ -269,7 +295,7 @@ fn main() {
             ])
             .arg(&prov)
             .arg("--out")
-            .arg(work.path().join("empty"))
+            .arg(work_dir.join("empty"))
             .output()
             .unwrap();
         assert!(
@@ -306,10 +332,11 @@ fn main() {
     // Alternate the two three times and keep the best of each: the machine may be
     // busy with other work, and the best run is the one least disturbed.
     let _ = floor();
-    let out = work.path().join("out");
+    let out = work_dir.join("out");
     let (mut floor_secs, mut run_secs, mut run_rss) = (f64::MAX, f64::MAX, 0u64);
     let mut stdout = String::new();
     for round in 1..=3 {
+        settle(&url);
         let (f, _, _) = floor();
         let (r, rss, text) = timed(
             Command::new(&rating_bin)

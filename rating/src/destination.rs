@@ -100,6 +100,55 @@ impl Destination {
     }
 }
 
+/// Classified numbers kept by their packed form ([`pack_number`]), so that the
+/// destinations a month calls again and again (a few popular numbers make most of
+/// the calls) are parsed once: a direct-mapped table of `SLOTS` entries, where a
+/// number evicts the one before it in its slot. Text that does not pack (not a
+/// number, separators) is classified each time.
+pub struct DestinationCache {
+    slots: Vec<Option<(u64, Number, Classification)>>,
+}
+
+impl DestinationCache {
+    /// Entries: 64 Ki numbers (a few MiB).
+    const SLOTS: usize = 1 << 16;
+
+    /// An empty cache.
+    pub fn new() -> Self {
+        DestinationCache {
+            slots: vec![None; Self::SLOTS],
+        }
+    }
+
+    /// [`Destination::classify`] of `callee`, from the cache when it holds it.
+    pub fn classify(&mut self, callee: &str) -> Destination {
+        let Some(packed) = pack_number(callee) else {
+            return Destination::classify(callee);
+        };
+        let slot = (packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 48) as usize % Self::SLOTS;
+        if let Some(Some((key, number, classification))) = self.slots.get(slot) {
+            if *key == packed {
+                return Destination {
+                    kind: Kind::Number(*number, *classification),
+                };
+            }
+        }
+        let destination = Destination::classify(callee);
+        if let (Kind::Number(number, classification), Some(entry)) =
+            (&destination.kind, self.slots.get_mut(slot))
+        {
+            *entry = Some((packed, *number, *classification));
+        }
+        destination
+    }
+}
+
+impl Default for DestinationCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Packs an E.164 number (`+` and up to 15 digits) or a short code (up to 15
 /// digits) in a `u64`: the digits as a number, times 2, plus 1 for short codes,
 /// with a leading 1 digit so that leading zeros survive.
@@ -213,6 +262,42 @@ mod tests {
     fn in_plan(number: &str, settings: &PlanSettings, intl: &[&str]) -> bool {
         let intl: Vec<String> = intl.iter().map(|s| s.to_string()).collect();
         eligibility(&Destination::classify(number), settings, &intl).is_in_plan()
+    }
+
+    #[test]
+    fn the_cache_classifies_like_a_fresh_parse() {
+        let mut cache = DestinationCache::new();
+        let mut numbers: Vec<String> = (0..200_000u64)
+            .map(|n| format!("+336{:08}", n * 7919 % 100_000_000))
+            .collect();
+        numbers.extend(
+            [
+                "+33612345678",
+                "+33612345678",
+                "0612345678",
+                "112",
+                "3949",
+                "+3301234",
+                "+330612345678",
+                "+262262123456",
+                "+442079460000",
+                "anonymous",
+                "",
+                "+",
+                "+0033612345678",
+            ]
+            .map(String::from),
+        );
+        // Twice: the second pass reads what the first one left in the cache.
+        for _ in 0..2 {
+            for number in &numbers {
+                assert_eq!(
+                    cache.classify(number),
+                    Destination::classify(number),
+                    "{number}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -63,6 +63,9 @@ use crate::syntec::{PriceHistory, SyntecIndices};
 /// Rows per insert of rated calls.
 const INSERT_BATCH: usize = 1_000_000;
 
+/// Rows per part the server writes while rated calls are inserted.
+const PART_ROWS: usize = 131_072;
+
 /// Fingerprints of a run's inputs (hex SHA-256).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Fingerprints {
@@ -338,6 +341,13 @@ impl RatedCallWriter {
             // On loopback, compression only costs CPU on both sides.
             client = client.with_compression(clickhouse::Compression::None);
         }
+        // The server writes a part every PART_ROWS rows as they arrive, instead of
+        // sorting and writing the month's rated calls in one go once the last row
+        // is sent: that work then overlaps the stream instead of following it.
+        let part_rows = PART_ROWS.to_string();
+        client = client
+            .with_setting("max_insert_block_size", &part_rows)
+            .with_setting("min_insert_block_size_rows", &part_rows);
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<RatedCall>>(4);
         let (run_id, month) = (run_id.to_owned(), month.to_owned());
         let task = tokio::spawn(async move {
@@ -520,11 +530,12 @@ pub async fn rate_month(
             })
             .collect(),
     );
-    let (mut batches, first_stage) = crate::triage::spawn(stream, index_of, callers);
+    let (mut batches, recycle, first_stage) = crate::triage::spawn(stream, index_of, callers);
     let mut billed: Vec<RatedCall> = Vec::new();
     while let Some(batch) = batches.recv().await {
-        let batch = batch.map_err(RunError::Stream)?;
-        for handed in batch.rows {
+        let mut batch = batch.map_err(RunError::Stream)?;
+        let mut rows = std::mem::take(&mut batch.rows);
+        for handed in rows.drain(..) {
             let (index, offset) = (handed.trunk, handed.offset);
             let mut at = offset as usize;
             let bytes = batch
@@ -594,6 +605,8 @@ pub async fn rate_month(
                 )?,
             }
         }
+        // The first stage may have ended: then the vector is simply dropped.
+        let _ = recycle.send(rows);
         for rated in billed.drain(..) {
             writer.write(rated).await?;
         }
@@ -897,20 +910,24 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
             .iter()
             .map(|b| BreachRow::new(&run_id, &m, b))
             .collect();
-        store.insert_all("rating_breaches", &breach_rows).await?;
         let line_rows: Vec<InvoiceLineRow> = rating
             .invoices
             .iter()
             .flat_map(|i| i.lines.iter())
             .map(|l| InvoiceLineRow::new(&run_id, &m, l))
             .collect();
-        store.insert_all("invoice_lines", &line_rows).await?;
         let counter_rows: Vec<CounterRow> = rating
             .outcomes
             .iter()
             .map(|o| counter_row(&run_id, &m, o, &inputs, &rating))
             .collect();
-        store.insert_all("rating_counters", &counter_rows).await?;
+        // The three tables at once (the server writes them in parallel); the run
+        // row, which marks the run complete, only once all three are stored.
+        tokio::try_join!(
+            store.insert_all("rating_breaches", &breach_rows),
+            store.insert_all("invoice_lines", &line_rows),
+            store.insert_all("rating_counters", &counter_rows),
+        )?;
         std::fs::create_dir_all(&options.out_dir)?;
         for (name, bytes) in &files {
             let path = options.out_dir.join(name);

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use cdr::{Direction, Disposition};
 
-use crate::destination::Destination;
+use crate::destination::{Destination, DestinationCache};
 use crate::inventory::CustomerNumbers;
 use crate::stream::{MonthStream, RowRef};
 
@@ -245,6 +245,7 @@ fn sort_out(
     row: &RowRef<'_>,
     trunks: &TrunkIds,
     callers: &mut CallerCheck,
+    destinations: &mut DestinationCache,
     not_billed: &mut [u64],
 ) -> Result<Option<HandedOver>, String> {
     let direction = direction_of(row.direction).map_err(|e| record_error(row.call_key, &e))?;
@@ -284,7 +285,7 @@ fn sort_out(
         .then(|| {
             std::str::from_utf8(row.callee)
                 .ok()
-                .map(Destination::classify)
+                .map(|callee| destinations.classify(callee))
         })
         .flatten();
     Ok(Some(HandedOver {
@@ -296,23 +297,37 @@ fn sort_out(
     }))
 }
 
-/// Starts the first stage on `stream`: the batches for the rating, and the
-/// month's totals when the stream ends.
+/// Where the rating gives back the row vectors of the batches it is done with,
+/// so that the first stage refills them instead of allocating (and the allocator
+/// zeroing fresh pages for) a new one per batch.
+pub type Recycle = tokio::sync::mpsc::UnboundedSender<Vec<HandedOver>>;
+
+/// Starts the first stage on `stream`: the batches for the rating, where to give
+/// their row vectors back, and the month's totals when the stream ends.
 pub fn spawn(
     mut stream: MonthStream,
     trunks: TrunkIds,
     mut callers: CallerCheck,
 ) -> (
     tokio::sync::mpsc::Receiver<Result<RowBatch, String>>,
+    Recycle,
     tokio::task::JoinHandle<Triage>,
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
+    let (recycle, mut recycled) = tokio::sync::mpsc::unbounded_channel::<Vec<HandedOver>>();
     let task = tokio::spawn(async move {
+        let mut next_batch = || RowBatch {
+            chunks: Vec::new(),
+            rows: recycled
+                .try_recv()
+                .unwrap_or_else(|_| Vec::with_capacity(HANDOVER_ROWS + 1_024)),
+        };
         let mut triage = Triage {
             not_billed: vec![0; callers.customers.len()],
             ..Triage::default()
         };
-        let mut batch = RowBatch::default();
+        let mut batch = next_batch();
+        let mut destinations = DestinationCache::new();
         loop {
             match stream.fill().await {
                 Ok(true) => {}
@@ -336,7 +351,13 @@ pub fn spawn(
                     ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 triage.digest_sum = triage.digest_sum.wrapping_add(h);
                 triage.digest_xor ^= h.rotate_left(17);
-                match sort_out(&row, &trunks, &mut callers, &mut triage.not_billed) {
+                match sort_out(
+                    &row,
+                    &trunks,
+                    &mut callers,
+                    &mut destinations,
+                    &mut triage.not_billed,
+                ) {
                     Ok(None) => {}
                     Ok(Some(handed)) => batch.rows.push(match (offset, head) {
                         (Some(offset), _) => HandedOver {
@@ -357,7 +378,11 @@ pub fn spawn(
                 }
             }
             let full = batch.rows.len() >= HANDOVER_ROWS;
-            if (full || failed.is_some()) && tx.send(Ok(std::mem::take(&mut batch))).await.is_err()
+            if (full || failed.is_some())
+                && tx
+                    .send(Ok(std::mem::replace(&mut batch, next_batch())))
+                    .await
+                    .is_err()
             {
                 return triage;
             }
@@ -371,7 +396,7 @@ pub fn spawn(
         }
         triage
     });
-    (rx, task)
+    (rx, recycle, task)
 }
 
 #[cfg(test)]
