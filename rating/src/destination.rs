@@ -35,8 +35,15 @@ pub struct Destination {
 enum Kind {
     /// A number (no allocation: numbers are inline).
     Number(Number, Classification),
-    /// Text that is not a number, as recorded, and why.
-    Invalid { raw: String, error: String },
+    /// Text that is not a number, as recorded, and why (boxed: rare, and it keeps
+    /// a destination small, which millions of handed-over rows copy).
+    Invalid(Box<Invalid>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Invalid {
+    raw: String,
+    error: String,
 }
 
 impl Destination {
@@ -44,10 +51,10 @@ impl Destination {
     pub fn classify(callee: &str) -> Destination {
         let kind = match number_portability::parse(callee) {
             Ok(number) => Kind::Number(number, number_portability::classify(&number)),
-            Err(e) => Kind::Invalid {
+            Err(e) => Kind::Invalid(Box::new(Invalid {
                 raw: callee.to_owned(),
                 error: e.to_string(),
-            },
+            })),
         };
         Destination { kind }
     }
@@ -57,7 +64,7 @@ impl Destination {
     pub fn number(&self) -> &str {
         match &self.kind {
             Kind::Number(n, _) => n.as_str(),
-            Kind::Invalid { raw, .. } => raw,
+            Kind::Invalid(invalid) => &invalid.raw,
         }
     }
 
@@ -65,7 +72,7 @@ impl Destination {
     pub fn classification(&self) -> Option<Classification> {
         match &self.kind {
             Kind::Number(_, c) => Some(*c),
-            Kind::Invalid { .. } => None,
+            Kind::Invalid(_) => None,
         }
     }
 
@@ -73,7 +80,7 @@ impl Destination {
     pub fn parse_error(&self) -> Option<&str> {
         match &self.kind {
             Kind::Number(..) => None,
-            Kind::Invalid { error, .. } => Some(error),
+            Kind::Invalid(invalid) => Some(&invalid.error),
         }
     }
 
@@ -81,7 +88,7 @@ impl Destination {
     pub fn category_name(&self) -> &'static str {
         match &self.kind {
             Kind::Number(_, c) => c.category.as_str(),
-            Kind::Invalid { .. } => "not_a_number",
+            Kind::Invalid(_) => "not_a_number",
         }
     }
 
@@ -95,7 +102,7 @@ impl Destination {
     pub fn packed(&self) -> Option<u64> {
         match &self.kind {
             Kind::Number(n, _) => pack_number(n.as_str()),
-            Kind::Invalid { .. } => None,
+            Kind::Invalid(_) => None,
         }
     }
 }
