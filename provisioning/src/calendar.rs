@@ -46,7 +46,7 @@ pub fn paris_day_start(date: NaiveDate) -> DateTime<Utc> {
 
 /// Parses a date written exactly `YYYY-MM-DD` (four-digit year, two-digit month and
 /// day), the only date format the provisioning files accept.
-pub(crate) fn parse_date(text: &str) -> Option<NaiveDate> {
+pub fn parse_date(text: &str) -> Option<NaiveDate> {
     let bytes = text.as_bytes();
     let well_formed = bytes.len() == 10
         && bytes[4] == b'-'

@@ -48,14 +48,14 @@ mod names;
 mod site;
 mod snapshot;
 mod tariff;
-mod toml_reader;
+pub mod toml_reader;
 mod trunk;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::Path;
 
-pub use calendar::{paris_date, paris_day_start};
+pub use calendar::{paris_date, paris_day_start, parse_date};
 pub use customer::{Customer, CustomerCategory};
 pub use error::{ErrorKind, ProvisioningError, ProvisioningErrors};
 pub use fraud_caps::{ClassCaps, FraudCaps, MAX_FRAUD_CAP};

@@ -11,6 +11,9 @@
 //! This is why the TOML files are not read with serde derive and
 //! `deny_unknown_fields`: serde stops at the first error, and the billing team
 //! should fix a file in one pass.
+//!
+//! Public because rating reads `plans.toml` of the same directory with it, so that
+//! its errors read exactly like provisioning's.
 
 use std::cell::RefCell;
 use std::ops::Range;
@@ -24,14 +27,14 @@ use crate::error::{ErrorKind, ProvisioningError};
 
 /// Converts byte offsets into 1-based line numbers.
 #[derive(Debug, Clone)]
-pub(crate) struct LineIndex {
+pub struct LineIndex {
     /// Byte offset at which each line starts; the first is 0.
     starts: Vec<usize>,
 }
 
 impl LineIndex {
     /// Indexes the line starts of `text`.
-    pub(crate) fn new(text: &str) -> Self {
+    pub fn new(text: &str) -> Self {
         let starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
@@ -40,13 +43,13 @@ impl LineIndex {
 
     /// The 1-based line holding the byte at `offset` (the last line for offsets
     /// past the end).
-    pub(crate) fn line(&self, offset: usize) -> usize {
+    pub fn line(&self, offset: usize) -> usize {
         self.starts.partition_point(|&start| start <= offset).max(1)
     }
 }
 
 /// One TOML file being read: its name, its line index and the errors found so far.
-pub(crate) struct TomlDoc {
+pub struct TomlDoc {
     file: String,
     lines: LineIndex,
     errors: RefCell<Vec<ProvisioningError>>,
@@ -55,7 +58,7 @@ pub(crate) struct TomlDoc {
 impl TomlDoc {
     /// Starts reading `text`, the contents of `file` (relative to the provisioning
     /// directory).
-    pub(crate) fn new(file: &str, text: &str) -> Self {
+    pub fn new(file: &str, text: &str) -> Self {
         TomlDoc {
             file: file.to_owned(),
             lines: LineIndex::new(text),
@@ -65,7 +68,7 @@ impl TomlDoc {
 
     /// Parses `text` (the text given to [`TomlDoc::new`]), recording syntax errors,
     /// and returns what could be parsed.
-    pub(crate) fn parse<'i>(&self, text: &'i str) -> Spanned<DeTable<'i>> {
+    pub fn parse<'i>(&self, text: &'i str) -> Spanned<DeTable<'i>> {
         let (root, syntax_errors) = DeTable::parse_recoverable(text);
         for error in syntax_errors {
             let line = error.span().map(|span| self.lines.line(span.start));
@@ -83,12 +86,12 @@ impl TomlDoc {
     }
 
     /// The 1-based line where `span` starts.
-    pub(crate) fn line_of(&self, span: Range<usize>) -> usize {
+    pub fn line_of(&self, span: Range<usize>) -> usize {
         self.lines.line(span.start)
     }
 
     /// Records an error at `line`.
-    pub(crate) fn report(
+    pub fn report(
         &self,
         kind: ErrorKind,
         line: usize,
@@ -107,7 +110,7 @@ impl TomlDoc {
     }
 
     /// A reader for the document's top-level table.
-    pub(crate) fn root<'a, 'i>(&'a self, root: &'a Spanned<DeTable<'i>>) -> TableReader<'a, 'i> {
+    pub fn root<'a, 'i>(&'a self, root: &'a Spanned<DeTable<'i>>) -> TableReader<'a, 'i> {
         TableReader {
             doc: self,
             table: root.get_ref(),
@@ -119,13 +122,13 @@ impl TomlDoc {
     }
 
     /// The errors recorded, in the order they were found.
-    pub(crate) fn into_errors(self) -> Vec<ProvisioningError> {
+    pub fn into_errors(self) -> Vec<ProvisioningError> {
         self.errors.into_inner()
     }
 }
 
 /// Reads the fields of one TOML table.
-pub(crate) struct TableReader<'a, 'i> {
+pub struct TableReader<'a, 'i> {
     doc: &'a TomlDoc,
     table: &'a DeTable<'i>,
     /// Where the table starts: its `[header]`, its inline `{`, or its first key.
@@ -142,22 +145,22 @@ pub(crate) struct TableReader<'a, 'i> {
 impl<'a, 'i> TableReader<'a, 'i> {
     /// Names the entry this table (and everything read from it from now on)
     /// belongs to, e.g. once its `id` is known.
-    pub(crate) fn set_entry(&mut self, entry: String) {
+    pub fn set_entry(&mut self, entry: String) {
         self.entry = entry;
     }
 
     /// The entry errors are reported against.
-    pub(crate) fn entry(&self) -> &str {
+    pub fn entry(&self) -> &str {
         &self.entry
     }
 
     /// The line where the table starts.
-    pub(crate) fn line(&self) -> usize {
+    pub fn line(&self) -> usize {
         self.line
     }
 
     /// Reads an optional field: `None` when absent.
-    pub(crate) fn optional(&mut self, key: &'static str) -> Option<ValueReader<'a, 'i>> {
+    pub fn optional(&mut self, key: &'static str) -> Option<ValueReader<'a, 'i>> {
         if !self.known.contains(&key) {
             self.known.push(key);
         }
@@ -171,7 +174,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
     }
 
     /// Reads a required field, recording an error when it is absent.
-    pub(crate) fn required(&mut self, key: &'static str) -> Option<ValueReader<'a, 'i>> {
+    pub fn required(&mut self, key: &'static str) -> Option<ValueReader<'a, 'i>> {
         let value = self.optional(key);
         if value.is_none() {
             self.error(
@@ -183,13 +186,13 @@ impl<'a, 'i> TableReader<'a, 'i> {
     }
 
     /// Records an error about the table as a whole, at the line where it starts.
-    pub(crate) fn error(&self, kind: ErrorKind, message: impl Into<String>) {
+    pub fn error(&self, kind: ErrorKind, message: impl Into<String>) {
         self.doc
             .report(kind, self.line, &self.entry, &self.path, message);
     }
 
     /// Reports every key that was not asked for as an unknown field.
-    pub(crate) fn finish(self) {
+    pub fn finish(self) {
         for (key, _) in self.table.iter() {
             let name: &str = key.get_ref();
             if self.known.contains(&name) {
@@ -212,7 +215,7 @@ impl<'a, 'i> TableReader<'a, 'i> {
 }
 
 /// Reads one TOML value, located by its span and key path.
-pub(crate) struct ValueReader<'a, 'i> {
+pub struct ValueReader<'a, 'i> {
     doc: &'a TomlDoc,
     value: &'a Spanned<DeValue<'i>>,
     entry: String,
@@ -221,22 +224,22 @@ pub(crate) struct ValueReader<'a, 'i> {
 
 impl<'a, 'i> ValueReader<'a, 'i> {
     /// The 1-based line where the value starts.
-    pub(crate) fn line(&self) -> usize {
+    pub fn line(&self) -> usize {
         self.doc.line_of(self.value.span())
     }
 
     /// The key path of the value inside its entry, such as `channels[1].from`.
-    pub(crate) fn path(&self) -> &str {
+    pub fn path(&self) -> &str {
         &self.path
     }
 
     /// Records an invalid-value error at this value.
-    pub(crate) fn error(&self, message: impl Into<String>) {
+    pub fn error(&self, message: impl Into<String>) {
         self.error_kind(ErrorKind::InvalidValue, message);
     }
 
     /// Records an error of the given kind at this value.
-    pub(crate) fn error_kind(&self, kind: ErrorKind, message: impl Into<String>) {
+    pub fn error_kind(&self, kind: ErrorKind, message: impl Into<String>) {
         self.doc
             .report(kind, self.line(), &self.entry, &self.path, message);
     }
@@ -249,7 +252,7 @@ impl<'a, 'i> ValueReader<'a, 'i> {
     }
 
     /// The value as a string.
-    pub(crate) fn str(&self) -> Option<&'a str> {
+    pub fn str(&self) -> Option<&'a str> {
         match self.value.get_ref() {
             DeValue::String(s) => Some(s.as_ref()),
             _ => {
@@ -260,7 +263,7 @@ impl<'a, 'i> ValueReader<'a, 'i> {
     }
 
     /// The value as a string that is not empty or blank.
-    pub(crate) fn non_empty_str(&self) -> Option<&'a str> {
+    pub fn non_empty_str(&self) -> Option<&'a str> {
         let s = self.str()?;
         if s.trim().is_empty() {
             self.error("is empty (expected a non-empty string)");
@@ -270,7 +273,7 @@ impl<'a, 'i> ValueReader<'a, 'i> {
     }
 
     /// The value as an integer that fits in an `i64`.
-    pub(crate) fn integer(&self) -> Option<i64> {
+    pub fn integer(&self) -> Option<i64> {
         match self.value.get_ref() {
             DeValue::Integer(i) => match i64::from_str_radix(i.as_str(), i.radix()) {
                 Ok(n) => Some(n),
@@ -287,7 +290,7 @@ impl<'a, 'i> ValueReader<'a, 'i> {
     }
 
     /// The value as a boolean.
-    pub(crate) fn bool(&self) -> Option<bool> {
+    pub fn bool(&self) -> Option<bool> {
         match self.value.get_ref() {
             DeValue::Boolean(b) => Some(*b),
             _ => {
@@ -299,7 +302,7 @@ impl<'a, 'i> ValueReader<'a, 'i> {
 
     /// The value as a calendar date: a TOML local date (`2026-10-16`) or a string
     /// `"YYYY-MM-DD"`.
-    pub(crate) fn date(&self) -> Option<NaiveDate> {
+    pub fn date(&self) -> Option<NaiveDate> {
         let date = match self.value.get_ref() {
             DeValue::Datetime(dt) => match (dt.date, dt.time, dt.offset) {
                 (Some(d), None, None) => {
@@ -325,7 +328,7 @@ impl<'a, 'i> ValueReader<'a, 'i> {
     /// The value as an instant: a date (00:00 Europe/Paris on that day, as a TOML
     /// local date or a `"YYYY-MM-DD"` string) or an RFC 3339 date-time with a UTC
     /// offset (a TOML offset date-time or a string).
-    pub(crate) fn instant(&self) -> Option<DateTime<Utc>> {
+    pub fn instant(&self) -> Option<DateTime<Utc>> {
         const EXPECTED: &str =
             "expected YYYY-MM-DD or a date-time with offset, e.g. 2026-10-10T08:00:00+02:00";
         let instant = match self.value.get_ref() {
@@ -381,8 +384,36 @@ impl<'a, 'i> ValueReader<'a, 'i> {
         instant
     }
 
+    /// The value as a decimal: a string such as `"12.50"` (exact) or an integer.
+    /// Floats are refused: they cannot hold money exactly.
+    pub fn decimal(&self) -> Option<rust_decimal::Decimal> {
+        match self.value.get_ref() {
+            DeValue::String(s) => {
+                let parsed = parse_decimal(s.as_ref());
+                if parsed.is_none() {
+                    self.error(format!(
+                        "{} is not a decimal (use digits and a dot, e.g. \"12.50\")",
+                        self.shown()
+                    ));
+                }
+                parsed
+            }
+            DeValue::Integer(_) => self.integer().map(rust_decimal::Decimal::from),
+            DeValue::Float(f) => {
+                self.error(format!(
+                    "float {f} is not exact: write the decimal as a string, e.g. \"{f}\""
+                ));
+                None
+            }
+            _ => {
+                self.wrong_type("a decimal written as a string (e.g. \"12.50\")");
+                None
+            }
+        }
+    }
+
     /// The value as an array of values, each located at `path[i]`.
-    pub(crate) fn array(&self) -> Option<Vec<ValueReader<'a, 'i>>> {
+    pub fn array(&self) -> Option<Vec<ValueReader<'a, 'i>>> {
         match self.value.get_ref() {
             DeValue::Array(items) => Some(
                 items
@@ -404,13 +435,13 @@ impl<'a, 'i> ValueReader<'a, 'i> {
     }
 
     /// The value as a table.
-    pub(crate) fn table(&self) -> Option<TableReader<'a, 'i>> {
+    pub fn table(&self) -> Option<TableReader<'a, 'i>> {
         self.table_as(self.entry.clone(), self.path.clone())
     }
 
     /// The value as the table of a top-level entry (a `[[trunk]]`): errors inside
     /// it name `entry` and give key paths from the entry.
-    pub(crate) fn entry_table(&self, entry: String) -> Option<TableReader<'a, 'i>> {
+    pub fn entry_table(&self, entry: String) -> Option<TableReader<'a, 'i>> {
         self.table_as(entry, String::new())
     }
 
@@ -433,7 +464,7 @@ impl<'a, 'i> ValueReader<'a, 'i> {
 
     /// The value as written, for error messages: strings quoted, other scalars as
     /// TOML writes them.
-    pub(crate) fn shown(&self) -> String {
+    pub fn shown(&self) -> String {
         match self.value.get_ref() {
             DeValue::String(s) => format!("{:?}", s.as_ref()),
             DeValue::Integer(i) => i.to_string(),
@@ -447,6 +478,20 @@ impl<'a, 'i> ValueReader<'a, 'i> {
 }
 
 /// Describes a value of the wrong type: its TOML type and, for scalars, the value.
+/// Parses a plain decimal with a dot (`12.5`, `0`, `-3`), no exponent, no spaces.
+pub fn parse_decimal(text: &str) -> Option<rust_decimal::Decimal> {
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    let well_formed = !digits.is_empty()
+        && !digits.starts_with('.')
+        && !digits.ends_with('.')
+        && digits.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && digits.matches('.').count() <= 1;
+    if !well_formed {
+        return None;
+    }
+    text.parse().ok()
+}
+
 fn describe(value: &Spanned<DeValue<'_>>) -> String {
     match value.get_ref() {
         DeValue::String(s) => format!("string {:?}", s.as_ref()),
@@ -507,6 +552,30 @@ mod tests {
         assert!(errors
             .iter()
             .any(|e| e == "t.toml:3: c: expected an integer, found string \"5\""));
+    }
+
+    #[test]
+    fn decimals_are_exact_strings_or_integers_never_floats() {
+        let mut got = Vec::new();
+        let errors = errors_of(
+            "a = \"12.50\"\nb = 3\nc = 9.9\nd = \"1e3\"\ne = \"-0.5\"",
+            |r| {
+                for key in ["a", "b", "c", "d", "e"] {
+                    got.push(r.required(key).and_then(|v| v.decimal()));
+                }
+            },
+        );
+        let dec = |t: &str| Some(t.parse::<rust_decimal::Decimal>().unwrap());
+        assert_eq!(got, [dec("12.50"), dec("3"), None, None, dec("-0.5")]);
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("t.toml:3: c: float 9.9 is not exact"),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("t.toml:4: d: \"1e3\" is not a decimal"),
+            "{errors:?}"
+        );
     }
 
     #[test]

@@ -68,8 +68,6 @@
 //! reference = "ticket 7001"
 //! ```
 
-mod toml_reader;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
@@ -80,9 +78,10 @@ use rust_decimal::Decimal;
 
 use crate::month::BillingMonth;
 use crate::rules::{BreachPolicy, Rule};
-use toml_reader::{TableReader, TomlDoc, ValueReader};
+use provisioning::toml_reader::{TableReader, TomlDoc, ValueReader};
 
-pub(crate) use toml_reader::{parse_date, parse_decimal};
+pub(crate) use provisioning::parse_date;
+pub(crate) use provisioning::toml_reader::parse_decimal;
 
 /// The settings file, relative to the provisioning directory.
 pub const PLANS_FILE: &str = "plans.toml";
