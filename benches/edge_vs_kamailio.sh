@@ -279,33 +279,7 @@ run_rate() {
         -s 0612345678 -r "$rate" -m "$calls" -d "$HOLD_MS" -max_recv_loops 10000 -max_sched_loops 10000 \
         -timeout "$((DURATION * 3 + 30))s" -trace_stat -fd 1 -trace_rtt -rtt_freq 1000 -trace_err \
         $(uac_target "$net") >/dev/null 2>&1) || true
-    python3 - "$dir" "$calls" "$DURATION" <<'EOF'
-import csv, glob, sys
-d, calls, duration = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-stat = [f for f in glob.glob(d + "/*.csv") if not f.endswith("_rtt.csv")]
-rows = list(csv.DictReader(open(stat[0]), delimiter=";")) if stat else []
-last = rows[-1] if rows else {}
-def num(k):
-    try: return int(float(last.get(k, "0") or 0))
-    except ValueError: return 0
-ok, failed, retrans = num("SuccessfulCall(C)"), num("FailedCall(C)"), num("Retransmissions(C)")
-elapsed = last.get("ElapsedTime(C)", "0")
-h, m, s = (elapsed.split(":") + ["0", "0", "0"])[:3]
-elapsed_s = int(h) * 3600 + int(m) * 60 + float(s) if ":" in elapsed else 0.0
-times = {1: [], 2: [], 3: []}
-for f in glob.glob(d + "/*_rtt.csv"):
-    for line in open(f).read().splitlines()[1:]:
-        parts = line.split(";")
-        if len(parts) == 3:
-            times.setdefault(int(parts[2]), []).append(float(parts[1]))
-def pct(v, p):
-    if not v: return float("nan")
-    v = sorted(v)
-    return v[min(len(v) - 1, int(len(v) * p))]
-good = ok == calls and failed * 1000 < calls
-print("ok" if good else "fail", ok, failed, retrans, round(elapsed_s, 1),
-      *[pct(times[i], p) for i in (1, 2, 3) for p in (0.5, 0.99)])
-EOF
+    python3 "$FAIRTRUNK_ROOT/benches/sipp_rate_summary.py" "$dir" "$calls"
 }
 
 # step NAME NET RATE: one rate, retried once when it fails (a shared machine has
