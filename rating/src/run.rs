@@ -343,7 +343,9 @@ impl RatedCallWriter {
         }
         // The server writes a part every PART_ROWS rows as they arrive, instead of
         // sorting and writing the month's rated calls in one go once the last row
-        // is sent: that work then overlaps the stream instead of following it.
+        // is sent: that work then overlaps the stream instead of following it. A run
+        // that fails between parts leaves rows under a run id that never gets its
+        // `complete` row in `rating_runs`, which every reader starts from.
         let part_rows = PART_ROWS.to_string();
         client = client
             .with_setting("max_insert_block_size", &part_rows)
