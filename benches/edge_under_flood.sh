@@ -51,7 +51,10 @@ BIN="$FAIRTRUNK_ROOT/target/release"
 EDGE_PID="" UAS_PID="" FLOOD_PIDS=""
 cleanup() {
     for pid in $FLOOD_PIDS $UAS_PID $EDGE_PID; do kill "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
+    # shellcheck disable=SC2086 # a list of pids
+    wait $FLOOD_PIDS $UAS_PID $EDGE_PID 2>/dev/null || true
+    # The private ClickHouse is stopped if this run started it (by its pid file).
+    if [ "$FAIRTRUNK_CLICKHOUSE_STARTED" = 1 ]; then clickhouse_stop; fi
 }
 trap cleanup EXIT
 

@@ -70,10 +70,11 @@ cleanup() {
     [ -n "$UAS_PID" ] && kill "$UAS_PID" 2>/dev/null || true
     [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null || true
     for pid in $STUNNEL_PIDS; do kill "$pid" 2>/dev/null || true; done
-    # Only our own processes: a ClickHouse started by clickhouse_start is a child too
-    # and keeps running for the next run.
+    # Only our own processes (a ClickHouse started by clickhouse_start is a child too).
     # shellcheck disable=SC2086 # a list of pids
     wait $UAS_PID $PROXY_PID $STUNNEL_PIDS 2>/dev/null || true
+    # The private ClickHouse is stopped if this run started it (by its pid file).
+    if [ "$FAIRTRUNK_CLICKHOUSE_STARTED" = 1 ]; then clickhouse_stop; fi
 }
 
 # make_certs: a CA and the certificates of edge.bench and kamailio.bench in $WORK/tls.
