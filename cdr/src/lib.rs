@@ -20,7 +20,7 @@ pub mod store;
 pub mod writer;
 
 pub use key::CallKey;
-pub use record::{CallRecord, CallRow, Direction, Disposition, Source, TeamsDetails};
+pub use record::{end_reason, CallRecord, CallRow, Direction, Disposition, Source, TeamsDetails};
 pub use store::ClickhouseConfig;
 pub use writer::{
     Accepted, BatchAccepted, BatchAck, CallRecordWriter, RunningWriter, WriteError, WriterConfig,

@@ -331,6 +331,21 @@ impl CallRecord {
     }
 }
 
+/// The `end_reason` values the edge writes when it ends a call itself (an operator's
+/// end is `operator <token>: <reason>`, see `call-record.md`).
+pub mod end_reason {
+    /// The maximum call duration guard ended the call (BYE to both sides).
+    pub const MAX_DURATION: &str = "max_duration";
+    /// Timer C: no final answer in time (CANCEL downstream, 408 upstream).
+    pub const TIMER_C: &str = "timer_c";
+    /// A 2xx was never ACKed.
+    pub const NO_ACK: &str = "no_ack";
+    /// The TCP or TLS connection of one side closed mid-call.
+    pub const TRANSPORT_LOST: &str = "transport_lost";
+    /// The edge stopped (drain deadline, or the event queue closed).
+    pub const SHUTDOWN: &str = "shutdown";
+}
+
 /// A row of the ClickHouse `calls` table, field for column (RowBinary, as the readers
 /// receive it; the writer sends `crate::native` blocks). Enum8 columns
 /// travel as their `i8` values, empty strings stand for absent text, 0 for no status.

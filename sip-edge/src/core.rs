@@ -48,7 +48,7 @@ use crate::message::{header_tag, uri_host_port, Message, Method, NameAddr, Start
 use crate::metrics::Metrics;
 use crate::records::{disposition_for, CallParties, RecordDraft};
 use crate::transport::{self, ConnId, Event, Flow, TransportCounters};
-use cdr::{CallKey, CallRecord, Direction, Disposition};
+use cdr::{end_reason, CallKey, CallRecord, Direction, Disposition};
 use provisioning::Provisioning;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
@@ -165,9 +165,6 @@ struct Target {
     /// A registered PBX: its contact, the Request-URI.
     uri: Option<String>,
 }
-
-/// `end_reason` of the calls ended by a shutdown or a drain deadline.
-const END_SHUTDOWN: &str = "shutdown";
 
 struct Call {
     call_id: String,
@@ -451,7 +448,7 @@ impl Core {
         // Whatever is left (queue closed without a drain) ends here.
         let ids: Vec<u64> = self.calls.keys().copied().collect();
         for id in ids {
-            self.terminate(id, END_SHUTDOWN);
+            self.terminate(id, end_reason::SHUTDOWN);
         }
         if let Some(done) = self.draining.take() {
             let _ = done.send(());
@@ -600,7 +597,7 @@ impl Core {
                     let span = self.calls[&id].span.clone();
                     let _enter = span.enter();
                     info!("Timer C: no final answer; cancelling downstream, 408 upstream.");
-                    self.set_end_reason(id, "timer_c");
+                    self.set_end_reason(id, end_reason::TIMER_C);
                     self.abandon_routing(id, 408, "Request Timeout", Disposition::NoAnswer);
                 }
             }
@@ -622,7 +619,7 @@ impl Core {
                     let span = self.calls[&id].span.clone();
                     let _enter = span.enter();
                     warn!("The 2xx was never ACKed; ending the call on both sides.");
-                    self.set_end_reason(id, "no_ack");
+                    self.set_end_reason(id, end_reason::NO_ACK);
                     self.bye_both_sides(id);
                     self.end_call(id, Disposition::Failed, Some(200));
                 }
@@ -635,7 +632,7 @@ impl Core {
                         max_secs = self.config.max_call_duration.as_secs(),
                         "Maximum call duration reached; ending the call on both sides."
                     );
-                    self.terminate(id, "max_duration");
+                    self.terminate(id, end_reason::MAX_DURATION);
                 }
             }
             TimerKind::Keepalive => self.keepalive_tick(),
@@ -648,7 +645,7 @@ impl Core {
                     );
                 }
                 for id in ids {
-                    self.terminate(id, END_SHUTDOWN);
+                    self.terminate(id, end_reason::SHUTDOWN);
                 }
             }
         }
@@ -2100,7 +2097,7 @@ impl Core {
             })
             .collect();
         for (id, caller_side) in affected {
-            self.set_end_reason(id, "transport_lost");
+            self.set_end_reason(id, end_reason::TRANSPORT_LOST);
             let Some(call) = self.calls.get(&id) else {
                 continue;
             };

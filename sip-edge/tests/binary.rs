@@ -145,4 +145,15 @@ async fn sighup_reloads_channels_and_sigterm_drains() {
         .unwrap();
     assert_eq!(c_record.channels_in_force, Some(2));
     assert_eq!(c_record.calls_in_progress, Some(1));
+    assert_eq!(c_record.end_reason, None, "C hung up itself");
+    let a_record = records
+        .iter()
+        .filter(|r| r.disposition == Disposition::Answered)
+        .min_by_key(|r| r.invite_ms)
+        .unwrap();
+    assert_eq!(
+        a_record.end_reason.as_deref(),
+        Some(cdr::end_reason::SHUTDOWN),
+        "A was ended by the drain deadline"
+    );
 }

@@ -1,7 +1,7 @@
 //! Call scenarios through the edge with SIPp on both sides.
 
 use crate::lab::{expect_success, Lab, LabOptions, DID, TRUNK};
-use cdr::{Direction, Disposition};
+use cdr::{end_reason, Direction, Disposition};
 use std::time::Duration;
 
 const CALLEE: &str = "0612345678";
@@ -285,7 +285,7 @@ async fn timer_c_cancels_downstream_and_answers_408() {
     let records = lab.records(1).await;
     assert_eq!(records[0].disposition, Disposition::NoAnswer);
     assert_eq!(records[0].final_status, Some(408));
-    assert_eq!(records[0].end_reason.as_deref(), Some("timer_c"));
+    assert_eq!(records[0].end_reason.as_deref(), Some(end_reason::TIMER_C));
     let waited = records[0].end_ms - records[0].invite_ms;
     assert!((900..5000).contains(&waited), "ended after {waited} ms");
     lab.stop().await;
@@ -361,7 +361,7 @@ async fn a_200_never_acked_ends_the_call_on_both_sides() {
     assert_eq!(records[0].disposition, Disposition::Failed);
     assert_eq!(records[0].final_status, Some(200));
     assert_eq!(records[0].billable_ms, 0);
-    assert_eq!(records[0].end_reason.as_deref(), Some("no_ack"));
+    assert_eq!(records[0].end_reason.as_deref(), Some(end_reason::NO_ACK));
     lab.stop().await;
 }
 
@@ -383,7 +383,10 @@ async fn tcp_connection_lost_mid_call_ends_the_call() {
     let records = lab.records(1).await;
     assert_eq!(records[0].disposition, Disposition::Answered);
     assert!(records[0].billable_ms >= 400);
-    assert_eq!(records[0].end_reason.as_deref(), Some("transport_lost"));
+    assert_eq!(
+        records[0].end_reason.as_deref(),
+        Some(end_reason::TRANSPORT_LOST)
+    );
     lab.stop().await;
 }
 
@@ -412,7 +415,10 @@ async fn maximum_duration_ends_the_call_with_bye_to_both_sides() {
         "billable {} ms",
         records[0].billable_ms
     );
-    assert_eq!(records[0].end_reason.as_deref(), Some("max_duration"));
+    assert_eq!(
+        records[0].end_reason.as_deref(),
+        Some(end_reason::MAX_DURATION)
+    );
     lab.stop().await;
 }
 
