@@ -242,21 +242,12 @@ fn demo_calls(dir: &std::path::Path, month: &str, calls_per_trunk: u32) -> Resul
 
 /// Up to 200 numbers the inventory assigns to `trunk`, in inventory order (E.164).
 fn assigned_numbers(inventory: &Inventory, trunk: &str) -> Vec<String> {
-    const MAX: u64 = 200;
-    let mut numbers = Vec::new();
-    for entry in inventory.entries() {
-        if entry.state != NumberState::Assigned || entry.trunk.as_deref() != Some(trunk) {
-            continue;
-        }
-        let Ok(first) = entry.block.first().digits().parse::<u64>() else {
-            continue;
-        };
-        for i in 0..u64::from(entry.block.size()) {
-            if numbers.len() as u64 >= MAX {
-                return numbers;
-            }
-            numbers.push(format!("+{}", first + i));
-        }
-    }
-    numbers
+    inventory
+        .entries()
+        .iter()
+        .filter(|e| e.state == NumberState::Assigned && e.trunk.as_deref() == Some(trunk))
+        .flat_map(|e| e.block.numbers())
+        .take(200)
+        .map(|n| n.to_string())
+        .collect()
 }

@@ -109,6 +109,23 @@ impl NumberBlock {
         10u32.pow(u32::from(self.exp))
     }
 
+    /// The block's numbers, in order.
+    pub fn numbers(&self) -> impl Iterator<Item = E164> {
+        let (first, k) = (self.first, usize::from(self.exp));
+        (0..self.size()).filter_map(move |i| {
+            let nsn = first.national_number().as_bytes();
+            let mut digits = [0u8; 15];
+            digits[..nsn.len()].copy_from_slice(nsn);
+            // The last k digits of an aligned block's first number are 0: write i there.
+            let mut rest = i;
+            for d in digits[nsn.len() - k..nsn.len()].iter_mut().rev() {
+                *d = b'0' + (rest % 10) as u8;
+                rest /= 10;
+            }
+            E164::from_parts(first.calling_code_str().as_bytes(), &digits[..nsn.len()])
+        })
+    }
+
     /// The size as a power of ten: 0 to 3.
     pub fn exp(&self) -> u8 {
         self.exp
@@ -332,6 +349,23 @@ mod tests {
         assert!(NumberBlock::new(n("+33145233100"), 50)
             .unwrap_err()
             .contains("not 1, 10, 100 or 1000"));
+    }
+
+    #[test]
+    fn numbers_lists_the_block_in_order() {
+        let numbers: Vec<String> = b("+33145233100..+33145233199")
+            .numbers()
+            .map(|n| n.to_string())
+            .collect();
+        assert_eq!(numbers.len(), 100);
+        assert_eq!(numbers[0], "+33145233100");
+        assert_eq!(numbers[42], "+33145233142");
+        assert_eq!(numbers[99], "+33145233199");
+        let single: Vec<E164> = b("+262262123456").numbers().collect();
+        assert_eq!(single, [n("+262262123456")]);
+        assert!(b("+33145233000..+33145233999")
+            .numbers()
+            .all(|x| b("+33145233000..+33145233999").contains(&x)));
     }
 
     #[test]
