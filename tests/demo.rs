@@ -40,6 +40,9 @@ fn demo_calls(month: &str, per_trunk: u32) -> Vec<CallRecord> {
 #[tokio::test]
 async fn demo_month_is_stored_once_however_often_it_runs() {
     let provisioning = provisioning::Provisioning::load(sample_provisioning()).unwrap();
+    let inventory =
+        number_portability::inventory::Inventory::load_with(sample_provisioning(), &provisioning)
+            .unwrap();
     let records = demo_calls("2026-10", 100);
     assert_eq!(records.len(), provisioning.trunks().len() * 100);
     assert_eq!(
@@ -56,6 +59,20 @@ async fn demo_month_is_stored_once_however_often_it_runs() {
         let at = chrono::DateTime::from_timestamp_millis(r.invite_ms as i64).unwrap();
         assert_eq!(r.channels_in_force, Some(trunk.channels_at(at)));
         assert_eq!(r.check(), Ok(()));
+        // The trunk's side presents a number the inventory assigns to this trunk,
+        // so the demo's rating sees no foreign caller it did not mean.
+        let ours = match r.direction {
+            cdr::Direction::Outbound => &r.caller,
+            cdr::Direction::Inbound => &r.callee,
+        };
+        let number = number_portability::E164::parse(ours).expect("an E.164 number");
+        let route = inventory.route(&number);
+        assert_eq!(
+            route.map(|route| route.trunk),
+            Some(r.trunk_id.as_str()),
+            "{ours} of {}",
+            r.trunk_id
+        );
     }
 
     let url = shared_clickhouse_url();
@@ -84,4 +101,43 @@ async fn demo_month_is_stored_once_however_often_it_runs() {
         .await
         .unwrap();
     assert_eq!(per_trunk.len(), provisioning.trunks().len());
+}
+
+/// Copies `from` into `to`, recursively.
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
+    }
+}
+
+#[test]
+fn demo_calls_refuses_a_broken_inventory_naming_the_row() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(sample_provisioning(), dir.path());
+    let inventory = dir.path().join("numbers/inventory.csv");
+    let text = std::fs::read_to_string(&inventory).unwrap();
+    std::fs::write(&inventory, text.replacen(",assigned,", ",assinged,", 1)).unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_fairtrunk"))
+        .args(["demo-calls", "--month", "2026-10", "--provisioning"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        output.stdout.is_empty(),
+        "no records from a broken inventory"
+    );
+    assert!(
+        stderr.contains("numbers/inventory.csv:2:")
+            && stderr.contains("unknown state \"assinged\""),
+        "{stderr}"
+    );
 }
