@@ -459,6 +459,23 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn spooled_records_without_an_end_reason_still_decode_and_one_round_trips() {
+        // A spool written before `end_reason` existed holds JSON without the field.
+        let json = serde_json::to_value(sample(4)).unwrap();
+        assert!(
+            json.get("end_reason").is_none(),
+            "absent reasons are not written"
+        );
+        let back: CallRecord = serde_json::from_value(json).unwrap();
+        assert_eq!(back.end_reason, None);
+        let mut ended = sample(5);
+        ended.end_reason = Some("operator noc: fraud \"x\"\r\n".into());
+        let text = serde_json::to_string(&ended).unwrap();
+        assert_eq!(serde_json::from_str::<CallRecord>(&text).unwrap(), ended);
+        assert_eq!(CallRecord::from_row(ended.to_row()), Ok(ended));
+    }
+
+    #[test]
     fn every_disposition_survives_storage() {
         for d in Disposition::ALL {
             assert_eq!(Disposition::from_enum8(d.to_enum8()), Ok(d));
