@@ -103,24 +103,10 @@ async fn demo_month_is_stored_once_however_often_it_runs() {
     assert_eq!(per_trunk.len(), provisioning.trunks().len());
 }
 
-/// Copies `from` into `to`, recursively.
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
 #[test]
 fn demo_calls_refuses_a_broken_inventory_naming_the_row() {
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(sample_provisioning(), dir.path());
+    testkit::copy_dir(sample_provisioning(), dir.path());
     let inventory = dir.path().join("numbers/inventory.csv");
     let text = std::fs::read_to_string(&inventory).unwrap();
     std::fs::write(&inventory, text.replacen(",assigned,", ",assinged,", 1)).unwrap();

@@ -9,6 +9,8 @@
 //!   (`FAIRTRUNK_TEST_CLICKHOUSE_URL`), or else one private server for this process.
 //! - [`TestDatabase`]: a fresh database per test so tests never see each other's rows.
 //! - [`sipp`]: SIPp as a real SIP peer (UAC or UAS) driven by a test.
+//! - [`copy_dir`]: a copy of a fixture tree (such as the sample provisioning) that a
+//!   test may break or change.
 #![deny(missing_docs)]
 
 pub mod sipp;
@@ -277,5 +279,20 @@ impl TestDatabase {
             .with_url(&self.url)
             .with_database(&self.name)
             .with_validation(false)
+    }
+}
+
+/// Copies the directory tree `from` into `to` (created if missing). Panics on any
+/// I/O error: it prepares a test's fixture.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let target = to.join(entry.file_name());
+        if entry.file_type().unwrap().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), target).unwrap();
+        }
     }
 }
