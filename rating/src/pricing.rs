@@ -14,6 +14,7 @@
 //! - no row: the call is *unmatched* and listed, never priced at zero silently.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::NaiveDate;
 use provisioning::TariffRow;
@@ -21,10 +22,36 @@ use rust_decimal::{Decimal, RoundingStrategy};
 
 use crate::settings::MoneySettings;
 
-/// The tariff rows indexed by prefix.
+/// The tariff row a call was priced with, as rated calls name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TariffRef {
+    /// The row's prefix.
+    pub prefix: String,
+    /// The destination label.
+    pub label: String,
+    /// The destination class (invoice grouping).
+    pub class: String,
+    /// `tariffs/x.csv:line`.
+    pub source: String,
+}
+
+impl TariffRef {
+    /// The reference of a row.
+    pub fn of(row: &TariffRow) -> Self {
+        TariffRef {
+            prefix: row.prefix().to_owned(),
+            label: row.label().to_owned(),
+            class: row.class().to_owned(),
+            source: format!("{}:{}", row.file(), row.line()),
+        }
+    }
+}
+
+/// The tariff rows indexed by prefix, each with its [`TariffRef`] built once
+/// (the calls priced with a row share it).
 #[derive(Debug)]
 pub struct TariffIndex<'t> {
-    by_prefix: HashMap<&'t str, Vec<&'t TariffRow>>,
+    by_prefix: HashMap<&'t str, Vec<(&'t TariffRow, Arc<TariffRef>)>>,
     longest: usize,
 }
 
@@ -33,6 +60,8 @@ pub struct TariffIndex<'t> {
 pub struct Price<'t> {
     /// The tariff row used.
     pub row: &'t TariffRow,
+    /// Its reference.
+    pub reference: Arc<TariffRef>,
     /// Seconds billed after increments.
     pub billed_secs: u64,
     /// The amount, at the per-call decimals.
@@ -42,11 +71,14 @@ pub struct Price<'t> {
 impl<'t> TariffIndex<'t> {
     /// Indexes rows (from [`provisioning::Provisioning::tariffs`]).
     pub fn new(rows: &'t [TariffRow]) -> Self {
-        let mut by_prefix: HashMap<&str, Vec<&TariffRow>> = HashMap::new();
+        let mut by_prefix: HashMap<&str, Vec<(&TariffRow, Arc<TariffRef>)>> = HashMap::new();
         let mut longest = 0;
         for row in rows {
             longest = longest.max(row.prefix().len());
-            by_prefix.entry(row.prefix()).or_default().push(row);
+            by_prefix
+                .entry(row.prefix())
+                .or_default()
+                .push((row, Arc::new(TariffRef::of(row))));
         }
         TariffIndex { by_prefix, longest }
     }
@@ -54,14 +86,21 @@ impl<'t> TariffIndex<'t> {
     /// The row for a normalised destination on a Paris date: among the rows in
     /// force that day, the longest prefix of `number`.
     pub fn find(&self, number: &str, date: NaiveDate) -> Option<&'t TariffRow> {
+        self.find_with_ref(number, date).map(|(row, _)| *row)
+    }
+
+    fn find_with_ref(
+        &self,
+        number: &str,
+        date: NaiveDate,
+    ) -> Option<&(&'t TariffRow, Arc<TariffRef>)> {
         let max = number.len().min(self.longest);
         (1..=max).rev().find_map(|len| {
             let prefix = number.get(..len)?;
             self.by_prefix
                 .get(prefix)?
                 .iter()
-                .find(|row| row.in_force_on(date))
-                .copied()
+                .find(|(row, _)| row.in_force_on(date))
         })
     }
 
@@ -74,19 +113,25 @@ impl<'t> TariffIndex<'t> {
         billable_ms: u64,
         money: &MoneySettings,
     ) -> Option<Price<'t>> {
-        let row = self.find(number, date)?;
-        Some(price_with(row, billable_ms, money))
+        let (row, reference) = self.find_with_ref(number, date)?;
+        Some(price_with(row, Arc::clone(reference), billable_ms, money))
     }
 }
 
 /// Prices a call of `billable_ms` with one tariff row.
-pub fn price_with<'t>(row: &'t TariffRow, billable_ms: u64, money: &MoneySettings) -> Price<'t> {
+pub fn price_with<'t>(
+    row: &'t TariffRow,
+    reference: Arc<TariffRef>,
+    billable_ms: u64,
+    money: &MoneySettings,
+) -> Price<'t> {
     let secs = money.duration_rounding.seconds(billable_ms);
     let billed_secs = row.increments().billed_secs(secs);
     let amount =
         row.connect_fee() + row.price_per_minute() * Decimal::from(billed_secs) / Decimal::from(60);
     Price {
         row,
+        reference,
         billed_secs,
         amount: amount
             .round_dp_with_strategy(money.call_decimals, RoundingStrategy::MidpointAwayFromZero),

@@ -235,12 +235,12 @@ pub struct UnmatchedCall {
 impl UnmatchedCall {
     fn of(c: &RatedCall) -> Self {
         UnmatchedCall {
-            customer_id: c.customer_id.clone(),
-            trunk_id: c.trunk_id.clone(),
+            customer_id: c.customer_id.to_string(),
+            trunk_id: c.trunk_id.to_string(),
             call_key: c.call_key.clone(),
             invite_ms: c.invite_ms,
             destination: c.destination.clone(),
-            category: c.category.clone(),
+            category: c.category.to_owned(),
             rule: c.rule,
             reason: c.reason.clone(),
             billable_ms: c.billable_ms,
@@ -299,16 +299,6 @@ pub enum RunError {
     /// The month is closed.
     #[error("{0}")]
     Refused(String),
-}
-
-/// An error about a stored record, naming its key.
-fn record_error(key: &[u8], message: String) -> RunError {
-    RunError::Record(format!("call {}: {message}", String::from_utf8_lossy(key)))
-}
-
-/// A text column of a stored record as UTF-8.
-fn text<'a>(key: &[u8], bytes: &'a [u8], what: &str) -> Result<&'a str, RunError> {
-    std::str::from_utf8(bytes).map_err(|_| record_error(key, format!("{what} is not UTF-8")))
 }
 
 /// The query streaming a month (shared with the benchmark's floor).
@@ -537,36 +527,26 @@ pub async fn rate_month(
     while let Some(batch) = batches.recv().await {
         let mut batch = batch.map_err(RunError::Stream)?;
         let mut rows = std::mem::take(&mut batch.rows);
+        let text = batch.text();
         for handed in rows.drain(..) {
-            let (index, offset) = (handed.trunk, handed.offset);
-            let mut at = offset as usize;
-            let bytes = batch
-                .chunks
-                .get(handed.chunk as usize)
-                .map_or(&[][..], |c| &c[..]);
-            let Some(row) = crate::stream::parse_row(bytes, &mut at) else {
-                return Err(RunError::Stream(format!(
-                    "a row handed over at offset {offset} does not parse"
-                )));
-            };
-            let key = row.call_key;
-            let record = |e: String| RunError::Record(crate::triage::record_error(key, &e));
-            let direction = crate::triage::direction_of(row.direction).map_err(record)?;
-            let disposition = crate::triage::disposition_of(row.disposition).map_err(record)?;
+            let [call_key, trunk_id, caller, callee, forwarding_party, teams_user, teams_call_type, teams_sbc_fqdn] =
+                text.fields(&handed).map_err(RunError::Record)?;
+            let (index, direction, disposition) =
+                (handed.trunk, handed.direction, handed.disposition);
             let call = CallRef {
-                call_key: text(key, row.call_key, "call_key")?,
-                trunk_id: text(key, row.trunk_id, "trunk_id")?,
+                call_key,
+                trunk_id,
                 direction,
-                caller: text(key, row.caller, "caller")?,
-                callee: text(key, row.callee, "callee")?,
-                forwarding_party: text(key, row.forwarding_party, "forwarding_party")?,
+                caller,
+                callee,
+                forwarding_party,
                 disposition,
-                emergency: row.emergency != 0,
-                invite_ms: row.invite_ms,
-                billable_ms: row.billable_ms,
-                teams_user: text(key, row.teams_user, "teams_user")?,
-                teams_call_type: text(key, row.teams_call_type, "teams_call_type")?,
-                teams_sbc_fqdn: text(key, row.teams_sbc_fqdn, "teams_sbc_fqdn")?,
+                emergency: handed.emergency,
+                invite_ms: handed.invite_ms,
+                billable_ms: handed.billable_ms,
+                teams_user,
+                teams_call_type,
+                teams_sbc_fqdn,
             };
             if index == crate::triage::UNKNOWN_TRUNK {
                 if direction == Direction::Outbound && disposition == Disposition::Answered {
@@ -607,8 +587,9 @@ pub async fn rate_month(
                 )?,
             }
         }
-        // The first stage may have ended: then the vector is simply dropped.
-        let _ = recycle.send(rows);
+        // The first stage may have ended: then the batch is simply dropped.
+        batch.rows = rows;
+        let _ = recycle.send(batch);
         for rated in billed.drain(..) {
             writer.write(rated).await?;
         }

@@ -163,7 +163,8 @@ impl RowChunks {
             return;
         }
         // Complete the cut row with as little of the new chunk as it needs.
-        let mut take = chunk.len().min(1024);
+        // Rows are about a hundred bytes: look a little ahead first.
+        let mut take = chunk.len().min(256);
         loop {
             self.head.clear();
             self.head.extend_from_slice(&self.chunk[self.pos..]);
@@ -188,30 +189,12 @@ impl RowChunks {
 
     /// The next complete row, if any.
     pub fn next_row(&mut self) -> Option<RowRef<'_>> {
-        self.next_row_at().map(|(row, _)| row)
-    }
-
-    /// The next complete row with its offset in [`chunk`](Self::chunk), or `None`
-    /// as offset for the row cut by the chunk boundary
-    /// ([`pending_head`](Self::pending_head)).
-    pub fn next_row_at(&mut self) -> Option<(RowRef<'_>, Option<u32>)> {
         if self.head_pending {
             self.head_pending = false;
             let mut at = 0;
-            return parse_row(&self.head, &mut at).map(|row| (row, None));
+            return parse_row(&self.head, &mut at);
         }
-        let offset = u32::try_from(self.pos).ok()?;
-        parse_row(&self.chunk, &mut self.pos).map(|row| (row, Some(offset)))
-    }
-
-    /// The current chunk (shared, not copied).
-    pub fn chunk(&self) -> bytes::Bytes {
-        self.chunk.clone()
-    }
-
-    /// The row cut by the last chunk boundary, completed, while not yet read.
-    pub fn pending_head(&self) -> Option<&[u8]> {
-        self.head_pending.then_some(self.head.as_slice())
+        parse_row(&self.chunk, &mut self.pos)
     }
 
     /// Bytes received and not yet read as a row.
@@ -308,21 +291,6 @@ impl MonthStream {
     /// The next complete row of the bytes received, if any.
     pub fn next_row(&mut self) -> Option<RowRef<'_>> {
         self.rows.next_row()
-    }
-
-    /// See [`RowChunks::next_row_at`].
-    pub fn next_row_at(&mut self) -> Option<(RowRef<'_>, Option<u32>)> {
-        self.rows.next_row_at()
-    }
-
-    /// See [`RowChunks::chunk`].
-    pub fn chunk(&self) -> bytes::Bytes {
-        self.rows.chunk()
-    }
-
-    /// See [`RowChunks::pending_head`].
-    pub fn pending_head(&self) -> Option<&[u8]> {
-        self.rows.pending_head()
     }
 }
 

@@ -4,47 +4,151 @@
 //!
 //! Most of a month's rows (inbound calls, unanswered attempts) are only counted.
 //! This stage counts them per trunk itself and passes on, a few thousand at a
-//! time, the chunk, position and trunk of each row the engine must see, sharing
-//! the chunks (no copy). The two
+//! time, the rows the engine must see with their trunk and their text fields
+//! copied out ([`RowBatch`]). The two
 //! stages run on two threads, so rating a row overlaps reading the next ones while
 //! ClickHouse streams on its own core.
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use cdr::{Direction, Disposition};
 
 use crate::destination::{Destination, DestinationCache};
 use crate::inventory::CustomerNumbers;
 use crate::stream::{MonthStream, RowRef};
 
-/// Rows of a few chunks the engine must see.
+/// Rows the engine must see, their text fields copied out of the stream.
+///
+/// The first stage copies the text of each row it hands over while the row is
+/// still in its cache, one field after the other into [`text`](Self::text): the
+/// rating then reads a batch front to back and checks it as UTF-8 in one go
+/// ([`BatchText`]), instead of parsing each row again out of chunks another core
+/// read long before.
 #[derive(Default)]
 pub struct RowBatch {
-    /// The chunks (and rows cut by a chunk boundary, completed) the rows are in.
-    pub chunks: Vec<Bytes>,
+    /// The text fields of the rows, back to back, in [`TEXT_FIELDS`] order.
+    pub text: Vec<u8>,
     /// The rows, in stream order.
     pub rows: Vec<HandedOver>,
 }
 
-/// Rows per batch handed over (a batch is sent once the chunk that passes this
-/// is read).
+/// Rows per batch handed over.
 const HANDOVER_ROWS: usize = 4_096;
+
+/// The text fields a handed-over row carries, in order.
+pub const TEXT_FIELDS: [&str; 8] = [
+    "call_key",
+    "trunk_id",
+    "caller",
+    "callee",
+    "forwarding_party",
+    "teams_user",
+    "teams_call_type",
+    "teams_sbc_fqdn",
+];
 
 /// A row handed over to the rating.
 pub struct HandedOver {
     /// The trunk index, [`UNKNOWN_TRUNK`] for a trunk provisioning does not know.
     pub trunk: u32,
-    /// The index of the row's chunk in [`RowBatch::chunks`].
-    pub chunk: u32,
-    /// The row's offset in its chunk.
-    pub offset: u32,
+    /// Where the row's first text field starts in [`RowBatch::text`].
+    pub start: u32,
+    /// Where each text field ends in [`RowBatch::text`] (each starts where the one
+    /// before ends).
+    pub ends: [u32; TEXT_FIELDS.len()],
+    /// `direction`.
+    pub direction: Direction,
+    /// `disposition`.
+    pub disposition: Disposition,
+    /// `emergency`.
+    pub emergency: bool,
+    /// `invite_ms`.
+    pub invite_ms: u64,
+    /// `billable_ms`.
+    pub billable_ms: u64,
     /// The callee, classified here for an answered outbound call (the engine
     /// classifies only those).
     pub destination: Option<Destination>,
     /// The caller number was found in the customer's inventory here (the engine
     /// need not check it again).
     pub caller_checked: bool,
+}
+
+impl RowBatch {
+    /// Appends `row`'s text fields to [`text`](Self::text); the row's start and
+    /// field ends.
+    fn copy_text(&mut self, row: &RowRef<'_>) -> Result<(u32, [u32; TEXT_FIELDS.len()]), String> {
+        let offset = |len: usize| {
+            u32::try_from(len).map_err(|_| {
+                record_error(
+                    row.call_key,
+                    "the batch's text passes 4 GiB: a text field is far too long",
+                )
+            })
+        };
+        let start = offset(self.text.len())?;
+        let mut ends = [0u32; TEXT_FIELDS.len()];
+        let fields = [
+            row.call_key,
+            row.trunk_id,
+            row.caller,
+            row.callee,
+            row.forwarding_party,
+            row.teams_user,
+            row.teams_call_type,
+            row.teams_sbc_fqdn,
+        ];
+        for (end, field) in ends.iter_mut().zip(fields) {
+            self.text.extend_from_slice(field);
+            *end = offset(self.text.len())?;
+        }
+        Ok((start, ends))
+    }
+
+    /// The batch's text, checked as UTF-8.
+    pub fn text(&self) -> BatchText<'_> {
+        BatchText {
+            bytes: &self.text,
+            checked: std::str::from_utf8(&self.text).ok(),
+        }
+    }
+}
+
+/// A batch's text, checked as UTF-8 as a whole; a row's fields are then slices
+/// of it. When the whole is not UTF-8 (some field is not), each field is checked
+/// on its own, so that the error names the row and the field.
+pub struct BatchText<'a> {
+    bytes: &'a [u8],
+    checked: Option<&'a str>,
+}
+
+impl<'a> BatchText<'a> {
+    /// The text fields of `row`, in [`TEXT_FIELDS`] order.
+    ///
+    /// # Errors
+    /// A field is not UTF-8 (or the row's offsets are not in the batch), with the
+    /// call key and the field's name.
+    pub fn fields(&self, row: &HandedOver) -> Result<[&'a str; TEXT_FIELDS.len()], String> {
+        let mut fields = [""; TEXT_FIELDS.len()];
+        let mut start = row.start as usize;
+        for (i, end) in row.ends.iter().enumerate() {
+            let end = *end as usize;
+            // A slice of checked text is UTF-8 when it starts and ends on
+            // character boundaries; a field that is not UTF-8 ends inside a
+            // character, or made the whole check fail.
+            let field = self
+                .checked
+                .and_then(|text| text.get(start..end))
+                .or_else(|| std::str::from_utf8(self.bytes.get(start..end)?).ok());
+            fields[i] = field.ok_or_else(|| {
+                let key_end = (row.ends[0] as usize).min(self.bytes.len());
+                let key = self.bytes.get(row.start as usize..key_end).unwrap_or(&[]);
+                record_error(key, &format!("{} is not UTF-8", TEXT_FIELDS[i]))
+            })?;
+            start = end;
+        }
+        Ok(fields)
+    }
 }
 
 /// The caller check of the first stage: each trunk's customer and the caller
@@ -239,7 +343,7 @@ pub fn record_error(key: &[u8], message: &str) -> String {
     format!("call {}: {message}", String::from_utf8_lossy(key))
 }
 
-/// Sorts rows out: the row to hand over, without its offset, or `None` when
+/// Sorts rows out: the row to hand over, without its text, or `None` when
 /// counted here.
 fn sort_out(
     row: &RowRef<'_>,
@@ -251,14 +355,20 @@ fn sort_out(
     let direction = direction_of(row.direction).map_err(|e| record_error(row.call_key, &e))?;
     let disposition =
         disposition_of(row.disposition).map_err(|e| record_error(row.call_key, &e))?;
+    let handed = |trunk, destination, caller_checked| HandedOver {
+        trunk,
+        start: 0,
+        ends: [0; TEXT_FIELDS.len()],
+        direction,
+        disposition,
+        emergency: row.emergency != 0,
+        invite_ms: row.invite_ms,
+        billable_ms: row.billable_ms,
+        destination,
+        caller_checked,
+    };
     let Some(index) = trunks.get(row.trunk_id) else {
-        return Ok(Some(HandedOver {
-            trunk: UNKNOWN_TRUNK,
-            chunk: 0,
-            offset: 0,
-            destination: None,
-            caller_checked: false,
-        }));
+        return Ok(Some(handed(UNKNOWN_TRUNK, None, false)));
     };
     let settled = direction == Direction::Inbound
         || row.emergency != 0
@@ -288,22 +398,16 @@ fn sort_out(
                 .map(|callee| destinations.classify(callee))
         })
         .flatten();
-    Ok(Some(HandedOver {
-        trunk: index,
-        chunk: 0,
-        offset: 0,
-        destination,
-        caller_checked: own_caller == Some(true),
-    }))
+    Ok(Some(handed(index, destination, own_caller == Some(true))))
 }
 
-/// Where the rating gives back the row vectors of the batches it is done with,
-/// so that the first stage refills them instead of allocating (and the allocator
-/// zeroing fresh pages for) a new one per batch.
-pub type Recycle = tokio::sync::mpsc::UnboundedSender<Vec<HandedOver>>;
+/// Where the rating gives back the batches it is done with, so that the first
+/// stage refills them instead of allocating (and the allocator zeroing fresh
+/// pages for) new ones.
+pub type Recycle = tokio::sync::mpsc::UnboundedSender<RowBatch>;
 
 /// Starts the first stage on `stream`: the batches for the rating, where to give
-/// their row vectors back, and the month's totals when the stream ends.
+/// them back, and the month's totals when the stream ends.
 pub fn spawn(
     mut stream: MonthStream,
     trunks: TrunkIds,
@@ -314,13 +418,18 @@ pub fn spawn(
     tokio::task::JoinHandle<Triage>,
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel(BATCHES_IN_FLIGHT);
-    let (recycle, mut recycled) = tokio::sync::mpsc::unbounded_channel::<Vec<HandedOver>>();
+    let (recycle, mut recycled) = tokio::sync::mpsc::unbounded_channel::<RowBatch>();
     let task = tokio::spawn(async move {
-        let mut next_batch = || RowBatch {
-            chunks: Vec::new(),
-            rows: recycled
-                .try_recv()
-                .unwrap_or_else(|_| Vec::with_capacity(HANDOVER_ROWS + 1_024)),
+        let mut next_batch = || match recycled.try_recv() {
+            Ok(mut batch) => {
+                batch.text.clear();
+                batch.rows.clear();
+                batch
+            }
+            Err(_) => RowBatch {
+                text: Vec::with_capacity(HANDOVER_ROWS * 128),
+                rows: Vec::with_capacity(HANDOVER_ROWS + 1_024),
+            },
         };
         let mut triage = Triage {
             not_billed: vec![0; callers.customers.len()],
@@ -338,39 +447,33 @@ pub fn spawn(
                 }
             }
             triage.chunks += 1;
-            let head = stream.pending_head().map(|h| {
-                batch.chunks.push(Bytes::copy_from_slice(h));
-                batch.chunks.len() as u32 - 1
-            });
-            batch.chunks.push(stream.chunk());
-            let chunk = batch.chunks.len() as u32 - 1;
             let mut failed = None;
-            while let Some((row, offset)) = stream.next_row_at() {
+            while let Some(row) = stream.next_row() {
                 triage.calls_read += 1;
                 let h = key_hash(row.call_key)
                     ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 triage.digest_sum = triage.digest_sum.wrapping_add(h);
                 triage.digest_xor ^= h.rotate_left(17);
-                match sort_out(
+                let sorted = sort_out(
                     &row,
                     &trunks,
                     &mut callers,
                     &mut destinations,
                     &mut triage.not_billed,
-                ) {
-                    Ok(None) => {}
-                    Ok(Some(handed)) => batch.rows.push(match (offset, head) {
-                        (Some(offset), _) => HandedOver {
-                            chunk,
-                            offset,
+                );
+                let handed = match sorted {
+                    Ok(Some(handed)) => batch.copy_text(&row).map(|(start, ends)| {
+                        Some(HandedOver {
+                            start,
+                            ends,
                             ..handed
-                        },
-                        (None, head) => HandedOver {
-                            chunk: head.unwrap_or(chunk),
-                            offset: 0,
-                            ..handed
-                        },
+                        })
                     }),
+                    other => other,
+                };
+                match handed {
+                    Ok(None) => {}
+                    Ok(Some(handed)) => batch.rows.push(handed),
                     Err(e) => {
                         failed = Some(e);
                         break;
@@ -428,6 +531,78 @@ mod tests {
         assert_eq!(ids.get(b"acme"), Some(0));
         assert_eq!(ids.get(b"t100"), None);
         assert_eq!(ids.get(b""), None);
+    }
+
+    fn row_ref<'a>(call_key: &'a [u8], caller: &'a [u8], callee: &'a [u8]) -> RowRef<'a> {
+        RowRef {
+            call_key,
+            trunk_id: b"t1",
+            direction: 2,
+            caller,
+            callee,
+            forwarding_party: b"",
+            disposition: 1,
+            emergency: 0,
+            invite_ms: 1,
+            billable_ms: 2,
+            revision: 1,
+            teams_user: b"",
+            teams_call_type: b"",
+            teams_sbc_fqdn: b"",
+        }
+    }
+
+    fn handed(batch: &mut RowBatch, row: &RowRef<'_>) -> HandedOver {
+        let (start, ends) = batch.copy_text(row).unwrap();
+        HandedOver {
+            trunk: 0,
+            start,
+            ends,
+            direction: Direction::Outbound,
+            disposition: Disposition::Answered,
+            emergency: false,
+            invite_ms: row.invite_ms,
+            billable_ms: row.billable_ms,
+            destination: None,
+            caller_checked: false,
+        }
+    }
+
+    #[test]
+    fn batch_text_gives_each_row_its_fields_and_names_a_field_that_is_not_utf8() {
+        let mut batch = RowBatch::default();
+        let first = handed(
+            &mut batch,
+            &row_ref(b"k1", "+33140000000".as_bytes(), "Zoé".as_bytes()),
+        );
+        // "é" cut in two between caller and callee: the batch as a whole is UTF-8,
+        // the two fields are not.
+        let cut = "é".as_bytes();
+        let split = handed(&mut batch, &row_ref(b"k2", &cut[..1], &cut[1..]));
+        let last = handed(&mut batch, &row_ref(b"k3", b"", b"3949"));
+        assert!(std::str::from_utf8(&batch.text).is_ok());
+        let text = batch.text();
+        let fields = text.fields(&first).unwrap();
+        assert_eq!(fields[..4], ["k1", "t1", "+33140000000", "Zoé"]);
+        assert_eq!(fields[4..], ["", "", "", ""]);
+        assert_eq!(
+            text.fields(&split).unwrap_err(),
+            "call k2: caller is not UTF-8"
+        );
+        assert_eq!(text.fields(&last).unwrap()[3], "3949");
+
+        // A byte that is never UTF-8 fails the whole batch: each field is then
+        // checked on its own, and only its row fails.
+        let mut batch = RowBatch::default();
+        let good = handed(&mut batch, &row_ref(b"k4", b"+33140000000", b"0612345678"));
+        let bad = handed(&mut batch, &row_ref(b"k5", b"+33140000000", b"06\xff"));
+        assert!(std::str::from_utf8(&batch.text).is_err());
+        let text = batch.text();
+        assert_eq!(text.fields(&good).unwrap()[3], "0612345678");
+        assert_eq!(
+            text.fields(&bad).unwrap_err(),
+            "call k5: callee is not UTF-8"
+        );
     }
 
     #[test]

@@ -47,6 +47,7 @@
 //! number within the allowance stays included.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use cdr::{CallRecord, Direction, Disposition};
 use chrono::{DateTime, NaiveDate, Utc};
@@ -233,34 +234,23 @@ impl Status {
     }
 }
 
-/// The tariff row a call was priced with.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TariffRef {
-    /// The row's prefix.
-    pub prefix: String,
-    /// The destination label.
-    pub label: String,
-    /// The destination class (invoice grouping).
-    pub class: String,
-    /// `tariffs/x.csv:line`.
-    pub source: String,
-}
+pub use crate::pricing::TariffRef;
 
 /// A rated call: what the run stores and the invoice lines add up.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RatedCall {
     /// The call key.
     pub call_key: String,
-    /// The trunk.
-    pub trunk_id: String,
-    /// The customer.
-    pub customer_id: String,
+    /// The trunk (shared by its calls).
+    pub trunk_id: Arc<str>,
+    /// The customer (shared by its calls).
+    pub customer_id: Arc<str>,
     /// INVITE time, ms.
     pub invite_ms: u64,
     /// The destination, normalised when it is a number.
     pub destination: String,
     /// The destination's category (`mobile`, `not_a_number`...).
-    pub category: String,
+    pub category: &'static str,
     /// Whether the plan covers the destination.
     pub in_plan: bool,
     /// The outcome.
@@ -278,8 +268,8 @@ pub struct RatedCall {
     pub billed_secs: u64,
     /// Amount at the per-call decimals (0 when not priced).
     pub amount: Decimal,
-    /// The tariff row, when priced.
-    pub tariff: Option<TariffRef>,
+    /// The tariff row, when priced (shared by the calls priced with it).
+    pub tariff: Option<Arc<TariffRef>>,
 }
 
 impl RatedCall {
@@ -287,7 +277,7 @@ impl RatedCall {
     pub fn class(&self) -> &str {
         self.tariff
             .as_ref()
-            .map_or(self.category.as_str(), |t| t.class.as_str())
+            .map_or(self.category, |t| t.class.as_str())
     }
 }
 
@@ -553,6 +543,12 @@ pub struct TrunkRater<'a> {
     teams_sbc_fqdns: BTreeMap<String, (u64, String)>,
     teams_tenants: BTreeMap<String, (u64, String)>,
     usage: BTreeMap<UsageKey, UsageSum>,
+    /// Out-of-plan usage per tariff row (few per trunk, found by pointer), added
+    /// to `usage` by class when the month is done.
+    out_of_plan: Vec<(Arc<TariffRef>, UsageSum)>,
+    /// The trunk and customer ids the rated calls share.
+    trunk_id: Arc<str>,
+    customer_id: Arc<str>,
     /// Calls by status, indexed by [`Status::index`] (not billed: in `hot`).
     by_status: [u64; 5],
     unmatched: u64,
@@ -583,7 +579,6 @@ impl<'a> TrunkRater<'a> {
                 own_callers_len: 0,
                 own_callers: [0; OWN_CALLERS_INLINE],
             },
-            ctx,
             channel_months,
             allowance,
             distinct: None,
@@ -593,12 +588,16 @@ impl<'a> TrunkRater<'a> {
             teams_sbc_fqdns: BTreeMap::new(),
             teams_tenants: BTreeMap::new(),
             usage: BTreeMap::new(),
+            out_of_plan: Vec::new(),
+            trunk_id: Arc::from(ctx.trunk.id()),
+            customer_id: Arc::from(ctx.customer.id()),
             by_status: [0; 5],
             unmatched: 0,
             repriced: BTreeMap::new(),
             suspended_first: BTreeMap::new(),
             telecom_first: None,
             breaches: Vec::new(),
+            ctx,
         }
     }
 
@@ -1007,6 +1006,15 @@ impl<'a> TrunkRater<'a> {
     /// Finishes the month: the flags and breaches that need no ordered pass, the
     /// evidence, and the totals.
     pub fn finish(mut self) -> TrunkOutcome {
+        for (tariff, sum) in std::mem::take(&mut self.out_of_plan) {
+            let total = self
+                .usage
+                .entry(UsageKey::OutOfPlan(tariff.class.clone()))
+                .or_default();
+            total.calls += sum.calls;
+            total.billed_secs += sum.billed_secs;
+            total.amount += sum.amount;
+        }
         let settings = self.ctx.settings;
         if self.hot.telecom_professional {
             let category = self.ctx.customer.category();
@@ -1316,22 +1324,17 @@ impl<'a> TrunkRater<'a> {
             Some(p) => (
                 p.billed_secs,
                 crate::pricing::round_call(p.amount, &self.ctx.settings.money),
-                Some(TariffRef {
-                    prefix: p.row.prefix().to_owned(),
-                    label: p.row.label().to_owned(),
-                    class: p.row.class().to_owned(),
-                    source: format!("{}:{}", p.row.file(), p.row.line()),
-                }),
+                Some(p.reference),
             ),
             None => (0, Decimal::ZERO, None),
         };
         let rated = RatedCall {
             call_key: call.call_key.to_owned(),
-            trunk_id: self.ctx.trunk.id().to_owned(),
-            customer_id: self.ctx.customer.id().to_owned(),
+            trunk_id: Arc::clone(&self.trunk_id),
+            customer_id: Arc::clone(&self.customer_id),
             invite_ms: call.invite_ms,
             destination: destination.number().to_owned(),
-            category: destination.category_name().to_owned(),
+            category: destination.category_name(),
             in_plan,
             status,
             rule,
@@ -1344,11 +1347,27 @@ impl<'a> TrunkRater<'a> {
         };
         self.by_status[status.index()] += 1;
         match status {
-            Status::OutOfPlan => self
-                .usage
-                .entry(UsageKey::OutOfPlan(rated.class().to_owned()))
-                .or_default()
-                .add(&rated),
+            Status::OutOfPlan => match &rated.tariff {
+                Some(tariff) => {
+                    match self
+                        .out_of_plan
+                        .iter_mut()
+                        .find(|(t, _)| Arc::ptr_eq(t, tariff))
+                    {
+                        Some((_, sum)) => sum.add(&rated),
+                        None => {
+                            let mut sum = UsageSum::default();
+                            sum.add(&rated);
+                            self.out_of_plan.push((Arc::clone(tariff), sum));
+                        }
+                    }
+                }
+                None => self
+                    .usage
+                    .entry(UsageKey::OutOfPlan(rated.class().to_owned()))
+                    .or_default()
+                    .add(&rated),
+            },
             Status::Repriced => {
                 if let Some(rule) = rule {
                     self.usage
@@ -1482,10 +1501,10 @@ pub fn rate_in_memory(
                 let destination = Destination::classify(&call.callee);
                 rated.push(Some(RatedCall {
                     call_key: call.call_key.clone(),
-                    trunk_id: call.trunk_id.clone(),
-                    customer_id: rater.ctx.customer.id().to_owned(),
+                    trunk_id: Arc::clone(&rater.trunk_id),
+                    customer_id: Arc::clone(&rater.customer_id),
                     invite_ms: call.invite_ms,
-                    category: destination.category_name().to_owned(),
+                    category: destination.category_name(),
                     destination: destination.number().to_owned(),
                     in_plan: false,
                     status: Status::NotBilled,
@@ -1528,10 +1547,10 @@ pub fn rate_in_memory(
                 let destination = Destination::classify(&call.callee);
                 RatedCall {
                     call_key: call.call_key.clone(),
-                    trunk_id: outcome.trunk_id.clone(),
-                    customer_id: outcome.customer_id.clone(),
+                    trunk_id: Arc::from(outcome.trunk_id.as_str()),
+                    customer_id: Arc::from(outcome.customer_id.as_str()),
                     invite_ms: call.invite_ms,
-                    category: destination.category_name().to_owned(),
+                    category: destination.category_name(),
                     destination: destination.number().to_owned(),
                     in_plan: true,
                     status: Status::Included,
