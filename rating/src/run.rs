@@ -455,6 +455,28 @@ pub async fn rate_month(
     spill_dir: Option<&Path>,
     until_ms: Option<u64>,
 ) -> Result<MonthRating, RunError> {
+    let stream = MonthStream::open(
+        config,
+        month.start_ms(),
+        until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
+    )?;
+    rate_stream(inputs, month, stream, config, store, run_id, spill_dir).await
+}
+
+/// [`rate_month`] of a month already streaming (opened with
+/// [`MonthStream::open`] over the whole month or up to some moment).
+///
+/// # Errors
+/// See [`RunError`].
+pub async fn rate_stream(
+    inputs: &Inputs,
+    month: BillingMonth,
+    stream: MonthStream,
+    config: &ClickhouseConfig,
+    store: Option<&RatingStore>,
+    run_id: &str,
+    spill_dir: Option<&Path>,
+) -> Result<MonthRating, RunError> {
     let p = &inputs.provisioning;
     let settings = &inputs.settings;
     let clock = std::time::Instant::now();
@@ -507,11 +529,6 @@ pub async fn rate_month(
     let mut unmatched = Vec::new();
 
     // Pass 1: the month, unordered.
-    let stream = MonthStream::open(
-        config,
-        month.start_ms(),
-        until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
-    )?;
     let callers = crate::triage::CallerCheck::new(
         Arc::clone(&inputs.inventory),
         raters
@@ -819,19 +836,33 @@ pub struct RunSummary {
 pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
     let started_at_ms = now_ms();
     let clock = std::time::Instant::now();
-    let inputs = Inputs::load(&options.provisioning_dir).map_err(RunError::Inputs)?;
+    let month = options.month;
+    // The inputs load on a thread of their own while the month starts streaming:
+    // ClickHouse reads and sends the first calls (up to the stream's read-ahead)
+    // meanwhile. A problem in the inputs is still reported first.
+    let dir = options.provisioning_dir.clone();
+    let loading = tokio::task::spawn_blocking(move || Inputs::load(&dir));
+    let store = RatingStore::new(&options.clickhouse);
+    let streaming = async {
+        cdr::schema::migrate(
+            &options.clickhouse,
+            &[cdr::schema::CDR_MIGRATIONS, RATING_MIGRATIONS],
+        )
+        .await?;
+        let closed = store.closed(&month.to_string()).await?;
+        let stream = MonthStream::open(&options.clickhouse, month.start_ms(), month.end_ms())?;
+        Ok::<_, RunError>((closed, stream))
+    }
+    .await;
+    let inputs = loading
+        .await
+        .map_err(|e| RunError::Stream(format!("loading the inputs failed: {e}")))?
+        .map_err(RunError::Inputs)?;
     tracing::info!(
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "Inputs loaded."
     );
-    cdr::schema::migrate(
-        &options.clickhouse,
-        &[cdr::schema::CDR_MIGRATIONS, RATING_MIGRATIONS],
-    )
-    .await?;
-    let store = RatingStore::new(&options.clickhouse);
-    let month = options.month;
-    let closed = store.closed(&month.to_string()).await?;
+    let (closed, stream) = streaming?;
     let refused = closed.is_some() && !options.force;
     let run_id = format!(
         "{month}@{}",
@@ -839,14 +870,14 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
             .map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string())
             .unwrap_or_default()
     );
-    let rating = rate_month(
+    let rating = rate_stream(
         &inputs,
         month,
+        stream,
         &options.clickhouse,
         (!refused).then_some(&store),
         &run_id,
         options.spill_dir.as_deref(),
-        None,
     )
     .await?;
     tracing::info!(

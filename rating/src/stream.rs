@@ -22,8 +22,10 @@ pub const COLUMNS: &str =
      emergency, invite_ms, billable_ms, revision, teams_user, teams_call_type, teams_sbc_fqdn";
 
 /// Groups of chunks of the HTTP body buffered between the network task and the
-/// rating.
-pub const CHUNKS_IN_FLIGHT: usize = 8;
+/// rating: 64 MiB, so that ClickHouse keeps sending while the rating is not
+/// reading yet (a run loads its inputs while the month starts streaming) or is
+/// busy.
+pub const CHUNKS_IN_FLIGHT: usize = 256;
 
 /// Bytes of body chunks handed over together.
 const GROUP_BYTES: usize = 256 * 1024;
