@@ -884,40 +884,10 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "Month rated."
     );
-    let files = crate::output::render(&rating, &inputs);
-    let outputs_digest = {
-        let mut h = Sha256::new();
-        for (name, bytes) in &files {
-            if name.ends_with(".csv") {
-                h.update(name.as_bytes());
-                h.update(bytes);
-            }
-        }
-        hex(&h.finalize())
-    };
-    let mut differences = Vec::new();
-    if let Some(closed) = &closed {
-        let old_lines = store.invoice_lines(&closed.run_id).await?;
-        let old_breaches = store.breaches(&closed.run_id, None).await?;
-        differences = crate::output::differences(&old_lines, &old_breaches, &rating);
-    }
-    let run_row = RunRow {
-        run_id: run_id.clone(),
-        month: month.to_string(),
-        started_at_ms,
-        finished_at_ms: now_ms(),
-        status: if refused { 2 } else { 1 },
-        forced: u8::from(closed.is_some() && options.force),
-        provisioning_fingerprint: inputs.fingerprints.provisioning.clone(),
-        tariffs_fingerprint: inputs.fingerprints.tariffs.clone(),
-        settings_fingerprint: inputs.fingerprints.settings.clone(),
-        calls_read: rating.calls_read,
-        calls_digest: rating.calls_digest.clone(),
-        outputs_digest,
-        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
-    let mut written = Vec::new();
-    if !refused {
+    // The result tables go to ClickHouse from a task of their own while the
+    // outputs render here (the server stores the three tables in parallel); the
+    // run row, which marks the run complete, only once all three are stored.
+    let storing = (!refused).then(|| {
         let m = month.to_string();
         let breach_rows: Vec<BreachRow> = rating
             .breaches
@@ -935,13 +905,38 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
             .iter()
             .map(|o| counter_row(&run_id, &m, o, &inputs, &rating))
             .collect();
-        // The three tables at once (the server writes them in parallel); the run
-        // row, which marks the run complete, only once all three are stored.
-        tokio::try_join!(
-            store.insert_all("rating_breaches", &breach_rows),
-            store.insert_all("invoice_lines", &line_rows),
-            store.insert_all("rating_counters", &counter_rows),
-        )?;
+        let store = store.clone();
+        tokio::spawn(async move {
+            tokio::try_join!(
+                store.insert_all("rating_breaches", &breach_rows),
+                store.insert_all("invoice_lines", &line_rows),
+                store.insert_all("rating_counters", &counter_rows),
+            )
+            .map(|_| ())
+        })
+    });
+    let files = crate::output::render(&rating, &inputs);
+    let outputs_digest = {
+        let mut h = Sha256::new();
+        for (name, bytes) in &files {
+            if name.ends_with(".csv") {
+                h.update(name.as_bytes());
+                h.update(bytes);
+            }
+        }
+        hex(&h.finalize())
+    };
+    let mut differences = Vec::new();
+    if let Some(closed) = &closed {
+        let old_lines = store.invoice_lines(&closed.run_id).await?;
+        let old_breaches = store.breaches(&closed.run_id, None).await?;
+        differences = crate::output::differences(&old_lines, &old_breaches, &rating);
+    }
+    let mut written = Vec::new();
+    if let Some(storing) = storing {
+        storing
+            .await
+            .map_err(|e| RunError::Stream(format!("the result insert task failed: {e}")))??;
         std::fs::create_dir_all(&options.out_dir)?;
         for (name, bytes) in &files {
             let path = options.out_dir.join(name);
@@ -949,6 +944,21 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
             written.push(path);
         }
     }
+    let run_row = RunRow {
+        run_id: run_id.clone(),
+        month: month.to_string(),
+        started_at_ms,
+        finished_at_ms: now_ms(),
+        status: if refused { 2 } else { 1 },
+        forced: u8::from(closed.is_some() && options.force),
+        provisioning_fingerprint: inputs.fingerprints.provisioning.clone(),
+        tariffs_fingerprint: inputs.fingerprints.tariffs.clone(),
+        settings_fingerprint: inputs.fingerprints.settings.clone(),
+        calls_read: rating.calls_read,
+        calls_digest: rating.calls_digest.clone(),
+        outputs_digest,
+        tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
     store.insert_all("rating_runs", &[run_row]).await?;
     tracing::info!(
         elapsed_ms = clock.elapsed().as_millis() as u64,

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
 use std::path::Path;
 
 use crate::engine::CountedCall;
@@ -131,41 +131,58 @@ impl Spill {
     /// # Errors
     /// Disk errors.
     pub fn read_bucket(&self, bucket: usize, wanted: &HashSet<u32>) -> io::Result<Bucket> {
-        let file = File::open(self.dir.path().join(format!("{bucket:02}.bin")))?;
-        let mut r = BufReader::with_capacity(256 * 1024, file);
+        // A bucket is a few MiB: read whole, then parsed in place.
+        let bytes = std::fs::read(self.dir.path().join(format!("{bucket:02}.bin")))?;
+        let mut wanted_here: Vec<u32> = wanted
+            .iter()
+            .copied()
+            .filter(|t| *t as usize % BUCKETS == bucket)
+            .collect();
+        wanted_here.sort_unstable();
+        let truncated = || io::Error::new(io::ErrorKind::UnexpectedEof, "truncated spill record");
         let mut out = Bucket::default();
-        let mut head = [0u8; 28];
-        loop {
-            match r.read_exact(&mut head) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => break,
-                Err(e) => return Err(e),
-            }
-            let trunk = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+        let mut at = 0usize;
+        while at < bytes.len() {
+            let head = bytes.get(at..at + 28).ok_or_else(truncated)?;
             let u64_at = |i: usize| {
                 let mut b = [0u8; 8];
                 b.copy_from_slice(&head[i..i + 8]);
                 u64::from_le_bytes(b)
             };
-            if wanted.contains(&trunk) {
-                let call_key = read_str(&mut r)?;
-                let forwarding_party = read_str(&mut r)?;
+            let trunk = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+            let (invite_ms, billable_ms, number) = (u64_at(4), u64_at(12), u64_at(20));
+            at += 28;
+            let call_key = str_at(&bytes, &mut at).ok_or_else(truncated)?;
+            let forwarding_party = str_at(&bytes, &mut at).ok_or_else(truncated)?;
+            if wanted_here.binary_search(&trunk).is_ok() {
+                let text = |b: &[u8]| {
+                    std::str::from_utf8(b)
+                        .map(str::to_owned)
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+                };
                 out.calls.entry(trunk).or_default().push(CountedCall {
-                    call_key,
-                    invite_ms: u64_at(4),
-                    billable_ms: u64_at(12),
-                    number: u64_at(20),
-                    forwarding_party,
+                    call_key: text(call_key)?,
+                    invite_ms,
+                    billable_ms,
+                    number,
+                    forwarding_party: text(forwarding_party)?,
                 });
             } else {
-                skip_str(&mut r)?;
-                skip_str(&mut r)?;
-                out.numbers.push((trunk, u64_at(20)));
+                out.numbers.push((trunk, number));
             }
         }
         out.numbers.sort_unstable();
         Ok(out)
     }
+}
+
+/// The text (`u16` length, bytes) at `*at` of a bucket read whole.
+fn str_at<'b>(bytes: &'b [u8], at: &mut usize) -> Option<&'b [u8]> {
+    let len = bytes.get(*at..*at + 2)?;
+    let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+    let text = bytes.get(*at + 2..*at + 2 + len)?;
+    *at += 2 + len;
+    Some(text)
 }
 
 /// What [`Spill::read_bucket`] read.
@@ -192,20 +209,6 @@ impl Bucket {
     }
 }
 
-fn skip_str(r: &mut impl Read) -> io::Result<()> {
-    let mut len = [0u8; 2];
-    r.read_exact(&mut len)?;
-    let n = u64::from(u16::from_le_bytes(len));
-    let copied = io::copy(&mut r.take(n), &mut io::sink())?;
-    if copied != n {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "truncated spill record",
-        ));
-    }
-    Ok(())
-}
-
 fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
     let len = u16::try_from(s.len()).map_err(|_| {
         io::Error::new(
@@ -215,14 +218,6 @@ fn write_str(w: &mut impl Write, s: &str) -> io::Result<()> {
     })?;
     w.write_all(&len.to_le_bytes())?;
     w.write_all(s.as_bytes())
-}
-
-fn read_str(r: &mut impl Read) -> io::Result<String> {
-    let mut len = [0u8; 2];
-    r.read_exact(&mut len)?;
-    let mut bytes = vec![0u8; usize::from(u16::from_le_bytes(len))];
-    r.read_exact(&mut bytes)?;
-    String::from_utf8(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
 
 #[cfg(test)]
@@ -268,5 +263,20 @@ mod tests {
         assert!(bucket.calls.is_empty());
         assert_eq!(bucket.numbers, [(2, 12), (2, 12), (66, 15)]);
         assert_eq!(bucket.distinct_numbers(), [(2, 1), (66, 1)]);
+    }
+
+    #[test]
+    fn a_truncated_bucket_is_an_error() {
+        let mut spill = Spill::new(None).unwrap();
+        spill.push(3, &counted("a-key", 1, "+33140000000")).unwrap();
+        spill.finish_writing().unwrap();
+        let path = spill.dir.path().join("03.bin");
+        let len = std::fs::metadata(&path).unwrap().len();
+        for cut in [len - 1, 29, 27] {
+            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            file.set_len(cut).unwrap();
+            let e = spill.read_bucket(3, &HashSet::from([3])).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "cut at {cut}");
+        }
     }
 }

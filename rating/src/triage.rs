@@ -75,6 +75,31 @@ pub struct HandedOver {
 }
 
 impl RowBatch {
+    /// Adds `row` (of the trunk with index `trunk`) with its text.
+    fn hand_over(
+        &mut self,
+        row: &RowRef<'_>,
+        trunk: u32,
+        (direction, disposition): (Direction, Disposition),
+        destination: Option<Destination>,
+        caller_checked: bool,
+    ) -> Result<(), String> {
+        let (start, ends) = self.copy_text(row)?;
+        self.rows.push(HandedOver {
+            trunk,
+            start,
+            ends,
+            direction,
+            disposition,
+            emergency: row.emergency != 0,
+            invite_ms: row.invite_ms,
+            billable_ms: row.billable_ms,
+            destination,
+            caller_checked,
+        });
+        Ok(())
+    }
+
     /// Appends `row`'s text fields to [`text`](Self::text); the row's start and
     /// field ends.
     fn copy_text(&mut self, row: &RowRef<'_>) -> Result<(u32, [u32; TEXT_FIELDS.len()]), String> {
@@ -343,32 +368,20 @@ pub fn record_error(key: &[u8], message: &str) -> String {
     format!("call {}: {message}", String::from_utf8_lossy(key))
 }
 
-/// Sorts rows out: the row to hand over, without its text, or `None` when
-/// counted here.
+/// Sorts a row out: counts it here, or hands it over in `batch`.
 fn sort_out(
     row: &RowRef<'_>,
     trunks: &TrunkIds,
     callers: &mut CallerCheck,
     destinations: &mut DestinationCache,
     not_billed: &mut [u64],
-) -> Result<Option<HandedOver>, String> {
+    batch: &mut RowBatch,
+) -> Result<(), String> {
     let direction = direction_of(row.direction).map_err(|e| record_error(row.call_key, &e))?;
     let disposition =
         disposition_of(row.disposition).map_err(|e| record_error(row.call_key, &e))?;
-    let handed = |trunk, destination, caller_checked| HandedOver {
-        trunk,
-        start: 0,
-        ends: [0; TEXT_FIELDS.len()],
-        direction,
-        disposition,
-        emergency: row.emergency != 0,
-        invite_ms: row.invite_ms,
-        billable_ms: row.billable_ms,
-        destination,
-        caller_checked,
-    };
     let Some(index) = trunks.get(row.trunk_id) else {
-        return Ok(Some(handed(UNKNOWN_TRUNK, None, false)));
+        return batch.hand_over(row, UNKNOWN_TRUNK, (direction, disposition), None, false);
     };
     let settled = direction == Direction::Inbound
         || row.emergency != 0
@@ -388,7 +401,7 @@ fn sort_out(
         if let Some(n) = not_billed.get_mut(index as usize) {
             *n += 1;
         }
-        return Ok(None);
+        return Ok(());
     }
     // Text that is not UTF-8 is left for the rating to report.
     let destination = (!settled)
@@ -398,7 +411,13 @@ fn sort_out(
                 .map(|callee| destinations.classify(callee))
         })
         .flatten();
-    Ok(Some(handed(index, destination, own_caller == Some(true))))
+    batch.hand_over(
+        row,
+        index,
+        (direction, disposition),
+        destination,
+        own_caller == Some(true),
+    )
 }
 
 /// Where the rating gives back the batches it is done with, so that the first
@@ -454,30 +473,16 @@ pub fn spawn(
                     ^ u64::from(row.revision).wrapping_mul(0x9e37_79b9_7f4a_7c15);
                 triage.digest_sum = triage.digest_sum.wrapping_add(h);
                 triage.digest_xor ^= h.rotate_left(17);
-                let sorted = sort_out(
+                if let Err(e) = sort_out(
                     &row,
                     &trunks,
                     &mut callers,
                     &mut destinations,
                     &mut triage.not_billed,
-                );
-                let handed = match sorted {
-                    Ok(Some(handed)) => batch.copy_text(&row).map(|(start, ends)| {
-                        Some(HandedOver {
-                            start,
-                            ends,
-                            ..handed
-                        })
-                    }),
-                    other => other,
-                };
-                match handed {
-                    Ok(None) => {}
-                    Ok(Some(handed)) => batch.rows.push(handed),
-                    Err(e) => {
-                        failed = Some(e);
-                        break;
-                    }
+                    &mut batch,
+                ) {
+                    failed = Some(e);
+                    break;
                 }
             }
             let full = batch.rows.len() >= HANDOVER_ROWS;
