@@ -127,12 +127,33 @@ impl DestinationCache {
         }
     }
 
+    fn slot_of(packed: u64) -> usize {
+        (packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 48) as usize % Self::SLOTS
+    }
+
+    /// The slot `callee` would be found in, if it packs.
+    pub fn slot_index(callee: &[u8]) -> Option<usize> {
+        pack_number_bytes(callee).map(Self::slot_of)
+    }
+
+    /// Reads the slots at `indexes` ([`slot_index`](Self::slot_index)), so that
+    /// they are in the CPU cache by the time [`classify`](Self::classify) looks:
+    /// the first stage gathers the slots of a chunk's rows first, then reads them
+    /// in one tight loop, where the reads overlap instead of each waiting for
+    /// memory in turn. Returns a count to feed to [`std::hint::black_box`].
+    pub fn touch(&self, indexes: &[usize]) -> usize {
+        indexes
+            .iter()
+            .filter(|&&i| self.slots.get(i).is_some_and(Option::is_some))
+            .count()
+    }
+
     /// [`Destination::classify`] of `callee`, from the cache when it holds it.
     pub fn classify(&mut self, callee: &str) -> Destination {
         let Some(packed) = pack_number(callee) else {
             return Destination::classify(callee);
         };
-        let slot = (packed.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 48) as usize % Self::SLOTS;
+        let slot = Self::slot_of(packed);
         if let Some(Some((key, number, classification))) = self.slots.get(slot) {
             if *key == packed {
                 return Destination {
@@ -160,7 +181,12 @@ impl Default for DestinationCache {
 /// digits) in a `u64`: the digits as a number, times 2, plus 1 for short codes,
 /// with a leading 1 digit so that leading zeros survive.
 pub fn pack_number(number: &str) -> Option<u64> {
-    let (digits, short) = match number.strip_prefix('+') {
+    pack_number_bytes(number.as_bytes())
+}
+
+/// [`pack_number`] of text as bytes (only ASCII digits and `+` pack).
+pub fn pack_number_bytes(number: &[u8]) -> Option<u64> {
+    let (digits, short) = match number.strip_prefix(b"+") {
         Some(d) => (d, 0),
         None => (number, 1),
     };
@@ -168,7 +194,7 @@ pub fn pack_number(number: &str) -> Option<u64> {
         return None;
     }
     let mut value: u64 = 1;
-    for b in digits.bytes() {
+    for &b in digits {
         if !b.is_ascii_digit() {
             return None;
         }
@@ -269,6 +295,20 @@ mod tests {
     fn in_plan(number: &str, settings: &PlanSettings, intl: &[&str]) -> bool {
         let intl: Vec<String> = intl.iter().map(|s| s.to_string()).collect();
         eligibility(&Destination::classify(number), settings, &intl).is_in_plan()
+    }
+
+    #[test]
+    fn touching_finds_the_slots_classify_fills() {
+        let mut cache = DestinationCache::new();
+        let slot = DestinationCache::slot_index(b"+33612345678").unwrap();
+        assert_eq!(cache.touch(&[slot]), 0);
+        cache.classify("+33612345678");
+        assert_eq!(cache.touch(&[slot]), 1);
+        assert_eq!(DestinationCache::slot_index(b"06 12"), None);
+        assert_eq!(
+            pack_number_bytes(b"+33612345678"),
+            pack_number("+33612345678")
+        );
     }
 
     #[test]

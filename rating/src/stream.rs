@@ -199,6 +199,15 @@ impl RowChunks {
         parse_row(&self.chunk, &mut self.pos)
     }
 
+    /// Calls `f` with each complete row of the current chunk not yet read,
+    /// without reading them (the row cut by the last boundary is left out).
+    pub fn look_ahead(&self, mut f: impl FnMut(&RowRef<'_>)) {
+        let mut at = self.pos;
+        while let Some(row) = parse_row(&self.chunk, &mut at) {
+            f(&row);
+        }
+    }
+
     /// Bytes received and not yet read as a row.
     pub fn unread(&self) -> usize {
         self.chunk.len() - self.pos
@@ -293,6 +302,11 @@ impl MonthStream {
     /// The next complete row of the bytes received, if any.
     pub fn next_row(&mut self) -> Option<RowRef<'_>> {
         self.rows.next_row()
+    }
+
+    /// See [`RowChunks::look_ahead`].
+    pub fn look_ahead(&self, f: impl FnMut(&RowRef<'_>)) {
+        self.rows.look_ahead(f);
     }
 }
 

@@ -253,26 +253,38 @@ pub struct Triage {
     pub not_billed: Vec<u64>,
 }
 
-/// Trunk ids to rater indexes: a map from the id's hash to the index and the id
-/// itself (inline when short, else where it sits in one buffer) to check a match,
-/// so that looking up the trunk of each of millions of rows touches one entry.
-#[derive(Default)]
+/// Trunk ids to rater indexes: an open-addressed table (linear probing, at
+/// most a quarter full) of each id's hash and index, with the id itself inline
+/// when short (else where it sits in one buffer) to check a match, so that
+/// looking up the trunk of each of millions of rows touches one entry, whose
+/// address is known from the hash alone ([`touch`](Self::touch)).
 pub struct TrunkIds {
     text: Vec<u8>,
     /// (start in `text`, length, index), in insertion order.
     spans: Vec<(u32, u32, u32)>,
-    by_hash: crate::hashing::FastMap<u64, TrunkSlot>,
+    slots: Vec<Option<TrunkSlot>>,
 }
 
-/// Ids up to this length are kept in the map entry.
+/// Ids up to this length are kept in the table entry.
 const INLINE_ID: usize = 22;
 
 #[derive(Clone, Copy)]
 struct TrunkSlot {
+    hash: u64,
     index: u32,
     span: u32,
     len: u8,
     inline: [u8; INLINE_ID],
+}
+
+impl Default for TrunkIds {
+    fn default() -> Self {
+        TrunkIds {
+            text: Vec::new(),
+            spans: Vec::new(),
+            slots: vec![None; 16],
+        }
+    }
 }
 
 impl TrunkIds {
@@ -283,11 +295,35 @@ impl TrunkIds {
         h.finish()
     }
 
-    /// Adds a trunk id with its index.
+    fn first_slot(&self, hash: u64) -> usize {
+        // The table's length is a power of two.
+        (hash as usize) & (self.slots.len() - 1)
+    }
+
+    /// Adds a trunk id with its index (an id added twice keeps its first index).
     pub fn insert(&mut self, id: &str, index: u32) {
-        let span = (self.text.len() as u32, id.len() as u32, index);
+        if self.get(id.as_bytes()).is_some() {
+            return;
+        }
+        if (self.spans.len() + 1) * 4 > self.slots.len() {
+            // Twice the room: every id is placed again, in the same order (so
+            // that the spans keep their positions).
+            self.slots = vec![None; self.slots.len() * 2];
+            for (start, len, index) in std::mem::take(&mut self.spans) {
+                let id = self.text[start as usize..(start + len) as usize].to_vec();
+                self.place(&id, index, start);
+            }
+        }
+        let start = self.text.len() as u32;
         self.text.extend_from_slice(id.as_bytes());
+        self.place(id.as_bytes(), index, start);
+    }
+
+    /// Puts an id whose text is at `start` in `text` in the table.
+    fn place(&mut self, id: &[u8], index: u32, start: u32) {
+        let hash = Self::hash(id);
         let mut slot = TrunkSlot {
+            hash,
             index,
             span: self.spans.len() as u32,
             len: u8::MAX,
@@ -295,31 +331,59 @@ impl TrunkIds {
         };
         if id.len() <= INLINE_ID {
             slot.len = id.len() as u8;
-            slot.inline[..id.len()].copy_from_slice(id.as_bytes());
+            slot.inline[..id.len()].copy_from_slice(id);
         }
-        // On a (64-bit) hash collision the first id keeps the slot; `get` then
-        // finds the other by scanning.
-        self.by_hash
-            .entry(Self::hash(id.as_bytes()))
-            .or_insert(slot);
-        self.spans.push(span);
+        self.spans.push((start, id.len() as u32, index));
+        let mask = self.slots.len() - 1;
+        let mut at = self.first_slot(hash);
+        while self.slots[at].is_some() {
+            at = (at + 1) & mask;
+        }
+        self.slots[at] = Some(slot);
     }
 
-    fn matches(&self, (start, len, index): (u32, u32, u32), id: &[u8]) -> Option<u32> {
-        (self.text.get(start as usize..(start + len) as usize) == Some(id)).then_some(index)
+    fn matches(&self, slot: &TrunkSlot, id: &[u8]) -> bool {
+        if usize::from(slot.len) <= INLINE_ID {
+            slot.inline.get(..usize::from(slot.len)) == Some(id)
+        } else {
+            self.spans
+                .get(slot.span as usize)
+                .is_some_and(|(start, len, _)| {
+                    self.text.get(*start as usize..(*start + *len) as usize) == Some(id)
+                })
+        }
     }
 
     /// The index of a trunk id.
     pub fn get(&self, id: &[u8]) -> Option<u32> {
-        let slot = self.by_hash.get(&Self::hash(id))?;
-        let found = if usize::from(slot.len) <= INLINE_ID {
-            (slot.inline.get(..usize::from(slot.len)) == Some(id)).then_some(slot.index)
-        } else {
-            self.spans
-                .get(slot.span as usize)
-                .and_then(|s| self.matches(*s, id))
-        };
-        found.or_else(|| self.spans.iter().find_map(|s| self.matches(*s, id)))
+        let hash = Self::hash(id);
+        let mask = self.slots.len() - 1;
+        let mut at = self.first_slot(hash);
+        // At most a quarter full: an empty slot always ends the probe.
+        while let Some(slot) = &self.slots[at] {
+            if slot.hash == hash && self.matches(slot, id) {
+                return Some(slot.index);
+            }
+            at = (at + 1) & mask;
+        }
+        None
+    }
+
+    /// The entry `id` is looked up at first.
+    pub fn slot_index(&self, id: &[u8]) -> usize {
+        self.first_slot(Self::hash(id))
+    }
+
+    /// Reads the entries at `indexes` ([`slot_index`](Self::slot_index)), so
+    /// that they are in the CPU cache when [`get`](Self::get) looks (see
+    /// [`DestinationCache::touch`]).
+    pub fn touch(&self, indexes: &[usize]) -> usize {
+        // An entry may straddle two cache lines: read both ends.
+        indexes
+            .iter()
+            .filter_map(|&i| self.slots.get(i)?.as_ref())
+            .map(|slot| usize::from(slot.len) + usize::from(slot.inline[INLINE_ID - 1]))
+            .sum()
     }
 }
 
@@ -456,6 +520,7 @@ pub fn spawn(
         };
         let mut batch = next_batch();
         let mut destinations = DestinationCache::new();
+        let (mut trunk_slots, mut destination_slots) = (Vec::new(), Vec::new());
         loop {
             match stream.fill().await {
                 Ok(true) => {}
@@ -466,6 +531,21 @@ pub fn spawn(
                 }
             }
             triage.chunks += 1;
+            // Gather the table entries the chunk's rows will look up, then read
+            // them in one go: these reads do not depend on each other, so the CPU
+            // waits for memory once for many of them, instead of once per row and
+            // table.
+            trunk_slots.clear();
+            destination_slots.clear();
+            stream.look_ahead(|row| {
+                trunk_slots.push(trunks.slot_index(row.trunk_id));
+                if row.direction == 2 && row.disposition == 1 {
+                    destination_slots.extend(DestinationCache::slot_index(row.callee));
+                }
+            });
+            std::hint::black_box(
+                trunks.touch(&trunk_slots) + destinations.touch(&destination_slots),
+            );
             let mut failed = None;
             while let Some(row) = stream.next_row() {
                 triage.calls_read += 1;
@@ -536,6 +616,31 @@ mod tests {
         assert_eq!(ids.get(b"acme"), Some(0));
         assert_eq!(ids.get(b"t100"), None);
         assert_eq!(ids.get(b""), None);
+    }
+
+    #[test]
+    fn trunk_ids_grow_and_keep_the_first_index_of_an_id() {
+        let mut ids = TrunkIds::default();
+        let names: Vec<String> = (0..5_000)
+            .map(|i| {
+                if i % 3 == 0 {
+                    format!("a-long-trunk-identifier-number-{i}")
+                } else {
+                    format!("t{i}")
+                }
+            })
+            .collect();
+        for (i, name) in names.iter().enumerate() {
+            ids.insert(name, i as u32);
+        }
+        ids.insert("t1", 99_999);
+        for (i, name) in names.iter().enumerate() {
+            assert_eq!(ids.get(name.as_bytes()), Some(i as u32), "{name}");
+        }
+        assert_eq!(ids.get(b"t5000"), None);
+        // Touching the entries of known ids reads them (lengths add up).
+        let slots: Vec<usize> = ["t1", "t2"].map(|n| ids.slot_index(n.as_bytes())).into();
+        assert!(ids.touch(&slots) >= 4);
     }
 
     fn row_ref<'a>(call_key: &'a [u8], caller: &'a [u8], callee: &'a [u8]) -> RowRef<'a> {
