@@ -321,7 +321,7 @@ struct RatedCallWriter {
 }
 
 impl RatedCallWriter {
-    fn new(store: Option<&RatingStore>, loopback: bool, run_id: &str, month: &str) -> Self {
+    fn new(store: Option<&RatingStore>, run_id: &str, month: &str) -> Self {
         let Some(store) = store else {
             return RatedCallWriter {
                 batch: Vec::new(),
@@ -330,10 +330,6 @@ impl RatedCallWriter {
             };
         };
         let mut client = store.client().clone();
-        if loopback {
-            // On loopback, compression only costs CPU on both sides.
-            client = client.with_compression(clickhouse::Compression::None);
-        }
         // The server writes a part every PART_ROWS rows as they arrive, instead of
         // sorting and writing the month's rated calls in one go once the last row
         // is sent: that work then overlaps the stream instead of following it. A run
@@ -411,11 +407,18 @@ impl RatedCallWriter {
 
     /// Sends what is left and waits for the inserts: the rows written.
     async fn finish(&mut self) -> Result<u64, RunError> {
+        self.close().await?;
+        self.join().await
+    }
+
+    /// Sends what is left and tells the insert task there is no more; it ends
+    /// the last insert on its own ([`join`](Self::join) waits for it).
+    async fn close(&mut self) -> Result<(), RunError> {
         if !self.batch.is_empty() {
             self.hand_over().await?;
         }
         self.to_task = None;
-        self.join().await
+        Ok(())
     }
 
     async fn join(&mut self) -> Result<u64, RunError> {
@@ -463,7 +466,7 @@ pub async fn rate_month(
         month.start_ms(),
         until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
     )?;
-    rate_stream(inputs, month, stream, config, store, run_id, spill_dir).await
+    rate_stream(inputs, month, stream, store, run_id, spill_dir).await
 }
 
 /// [`rate_month`] of a month already streaming (opened with
@@ -475,11 +478,27 @@ pub async fn rate_stream(
     inputs: &Inputs,
     month: BillingMonth,
     stream: MonthStream,
-    config: &ClickhouseConfig,
     store: Option<&RatingStore>,
     run_id: &str,
     spill_dir: Option<&Path>,
 ) -> Result<MonthRating, RunError> {
+    let (mut rating, mut writer) =
+        rate_stream_unsettled(inputs, month, stream, store, run_id, spill_dir).await?;
+    rating.rated_written = writer.join().await?;
+    Ok(rating)
+}
+
+/// [`rate_stream`], returning before the server has stored the last rated calls:
+/// their insert task ([`RatedCallWriter::join`]) finishes while the caller goes
+/// on; `rated_written` is left at 0.
+async fn rate_stream_unsettled(
+    inputs: &Inputs,
+    month: BillingMonth,
+    stream: MonthStream,
+    store: Option<&RatingStore>,
+    run_id: &str,
+    spill_dir: Option<&Path>,
+) -> Result<(MonthRating, RatedCallWriter), RunError> {
     let p = &inputs.provisioning;
     let settings = &inputs.settings;
     let clock = std::time::Instant::now();
@@ -522,12 +541,7 @@ pub async fn rate_stream(
         }));
     }
 
-    let mut writer = RatedCallWriter::new(
-        store,
-        crate::stream::is_loopback(&config.url),
-        run_id,
-        &month.to_string(),
-    );
+    let mut writer = RatedCallWriter::new(store, run_id, &month.to_string());
     let mut spill = Spill::new(spill_dir)?;
     let mut unmatched = Vec::new();
 
@@ -727,10 +741,9 @@ pub async fn rate_stream(
         writer.finish().await?;
         return Err(e);
     }
-    let rated_written = writer.finish().await?;
+    writer.close().await?;
     tracing::info!(
         trunks = wanted.len(),
-        rated = rated_written,
         elapsed_ms = clock.elapsed().as_millis() as u64,
         "Fair-use pass done."
     );
@@ -795,7 +808,7 @@ pub async fn rate_stream(
         (&a.trunk_id, a.invite_ms, &a.call_key).cmp(&(&b.trunk_id, b.invite_ms, &b.call_key))
     });
 
-    Ok(MonthRating {
+    let rating = MonthRating {
         month,
         outcomes,
         availability,
@@ -808,8 +821,9 @@ pub async fn rate_stream(
             "{calls_read}-{:016x}{:016x}",
             triage.digest_sum, triage.digest_xor
         ),
-        rated_written,
-    })
+        rated_written: 0,
+    };
+    Ok((rating, writer))
 }
 
 /// How to run a month.
@@ -889,11 +903,12 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
             .map(|t| t.format("%Y%m%dT%H%M%S%.3fZ").to_string())
             .unwrap_or_default()
     );
-    let rating = rate_stream(
+    // The last rated calls are stored while the rest of the run goes on; the
+    // run row waits for them.
+    let (mut rating, mut rated_calls) = rate_stream_unsettled(
         &inputs,
         month,
         stream,
-        &options.clickhouse,
         (!refused).then_some(&store),
         &run_id,
         options.spill_dir.as_deref(),
@@ -951,6 +966,7 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
         let old_breaches = store.breaches(&closed.run_id, None).await?;
         differences = crate::output::differences(&old_lines, &old_breaches, &rating);
     }
+    rating.rated_written = rated_calls.join().await?;
     let mut written = Vec::new();
     if let Some(storing) = storing {
         storing
