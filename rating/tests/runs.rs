@@ -275,6 +275,32 @@ async fn the_command_line_runs_explains_and_reports_bad_inputs() {
         stderr.contains("plans.toml:1: plans: missing required field \"fixed_mobile_intl\""),
         "{stderr}"
     );
+    // A run loads its inputs while the month starts streaming: a problem in the
+    // inputs is still what it reports, with ClickHouse up or unreachable.
+    for url in [s.config.url.as_str(), "http://127.0.0.1:1"] {
+        let run = Command::new(bin)
+            .args([
+                "--clickhouse",
+                url,
+                "--database",
+                db,
+                "run",
+                "--month",
+                "2026-10",
+            ])
+            .arg("--provisioning")
+            .arg(&s.provisioning)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        assert_eq!(run.status.code(), Some(1), "{url}: {stderr}");
+        assert!(
+            stderr.contains("plans.toml:2: plans.fixed.channel_price: float 10.5 is not exact"),
+            "{url}: {stderr}"
+        );
+    }
     let bad_month = Command::new(bin)
         .args(["run", "--month", "2026-13", "--provisioning"])
         .arg(&s.provisioning)
