@@ -197,22 +197,25 @@ async fn the_command_line_runs_explains_and_reports_bad_inputs() {
     let bin = env!("CARGO_BIN_EXE_rating");
     let out = s.dir.path().join("cli-out");
     let db = &s.config.database;
-    let output = Command::new(bin)
-        .args([
-            "--clickhouse",
-            &s.config.url,
-            "--database",
-            db,
-            "run",
-            "--month",
-            "2026-10",
-        ])
-        .arg("--provisioning")
-        .arg(&s.provisioning)
-        .arg("--out")
-        .arg(&out)
-        .output()
-        .unwrap();
+    let rating_run = |url: &str| {
+        Command::new(bin)
+            .args([
+                "--clickhouse",
+                url,
+                "--database",
+                db,
+                "run",
+                "--month",
+                "2026-10",
+            ])
+            .arg("--provisioning")
+            .arg(&s.provisioning)
+            .arg("--out")
+            .arg(&out)
+            .output()
+            .unwrap()
+    };
+    let output = rating_run(&s.config.url);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(
         output.status.success(),
@@ -278,22 +281,7 @@ async fn the_command_line_runs_explains_and_reports_bad_inputs() {
     // A run loads its inputs while the month starts streaming: a problem in the
     // inputs is still what it reports, with ClickHouse up or unreachable.
     for url in [s.config.url.as_str(), "http://127.0.0.1:1"] {
-        let run = Command::new(bin)
-            .args([
-                "--clickhouse",
-                url,
-                "--database",
-                db,
-                "run",
-                "--month",
-                "2026-10",
-            ])
-            .arg("--provisioning")
-            .arg(&s.provisioning)
-            .arg("--out")
-            .arg(&out)
-            .output()
-            .unwrap();
+        let run = rating_run(url);
         let stderr = String::from_utf8_lossy(&run.stderr);
         assert_eq!(run.status.code(), Some(1), "{url}: {stderr}");
         assert!(
