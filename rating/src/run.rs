@@ -611,11 +611,7 @@ async fn rate_stream_unsettled(
                 let Some(rater) = raters.get_mut(index as usize) else {
                     continue;
                 };
-                match rater.assess_classified(
-                    &call,
-                    handed.destination.take(),
-                    handed.caller_checked,
-                ) {
+                match rater.assess_classified(&call, handed.destination.take()) {
                     Assessed::Final(rated) => match rated.status {
                         Status::OutOfPlan | Status::Repriced => billed.push(*rated),
                         Status::Unmatched => {

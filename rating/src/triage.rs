@@ -69,9 +69,6 @@ pub struct HandedOver {
     /// The callee, classified here for an answered outbound call (the engine
     /// classifies only those).
     pub destination: Option<Destination>,
-    /// The caller number was found in the customer's inventory here (the engine
-    /// need not check it again).
-    pub caller_checked: bool,
 }
 
 impl RowBatch {
@@ -82,7 +79,6 @@ impl RowBatch {
         trunk: u32,
         (direction, disposition): (Direction, Disposition),
         destination: Option<Destination>,
-        caller_checked: bool,
     ) -> Result<(), String> {
         let (start, ends) = self.copy_text(row)?;
         self.rows.push(HandedOver {
@@ -95,7 +91,6 @@ impl RowBatch {
             invite_ms: row.invite_ms,
             billable_ms: row.billable_ms,
             destination,
-            caller_checked,
         });
         Ok(())
     }
@@ -445,7 +440,7 @@ fn sort_out(
     let disposition =
         disposition_of(row.disposition).map_err(|e| record_error(row.call_key, &e))?;
     let Some(index) = trunks.get(row.trunk_id) else {
-        return batch.hand_over(row, UNKNOWN_TRUNK, (direction, disposition), None, false);
+        return batch.hand_over(row, UNKNOWN_TRUNK, (direction, disposition), None);
     };
     let settled = direction == Direction::Inbound
         || row.emergency != 0
@@ -453,19 +448,23 @@ fn sort_out(
     let no_teams = row.teams_user.is_empty()
         && row.teams_call_type.is_empty()
         && row.teams_sbc_fqdn.is_empty();
-    // Outbound callers are checked against the inventory (shared-service
-    // evidence); a foreign one goes to the engine, which records it.
-    let own_caller = if direction == Direction::Outbound {
-        callers.is_own(index, row.caller)
-    } else {
-        None
-    };
-    if settled && no_teams && own_caller != Some(false) {
-        // Nothing to learn from this call: count it and move on.
-        if let Some(n) = not_billed.get_mut(index as usize) {
-            *n += 1;
+    if settled && no_teams {
+        // Outbound callers are checked against the inventory (shared-service
+        // evidence); a foreign one goes to the engine, which records it. The
+        // engine checks the callers of the rows it is handed anyway, in the
+        // rater's lines it reads for them.
+        let own_caller = if direction == Direction::Outbound {
+            callers.is_own(index, row.caller)
+        } else {
+            None
+        };
+        if own_caller != Some(false) {
+            // Nothing to learn from this call: count it and move on.
+            if let Some(n) = not_billed.get_mut(index as usize) {
+                *n += 1;
+            }
+            return Ok(());
         }
-        return Ok(());
     }
     // Text that is not UTF-8 is left for the rating to report.
     let destination = (!settled)
@@ -475,13 +474,7 @@ fn sort_out(
                 .map(|callee| destinations.classify(callee))
         })
         .flatten();
-    batch.hand_over(
-        row,
-        index,
-        (direction, disposition),
-        destination,
-        own_caller == Some(true),
-    )
+    batch.hand_over(row, index, (direction, disposition), destination)
 }
 
 /// Where the rating gives back the batches it is done with, so that the first
@@ -674,7 +667,6 @@ mod tests {
             invite_ms: row.invite_ms,
             billable_ms: row.billable_ms,
             destination: None,
-            caller_checked: false,
         }
     }
 

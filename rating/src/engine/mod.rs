@@ -622,22 +622,20 @@ impl<'a> TrunkRater<'a> {
     /// Pass 1: settles a call that is not counted, or returns it as counted. Calls
     /// may come in any order.
     pub fn assess(&mut self, call: &CallRef<'_>) -> Assessed {
-        self.assess_classified(call, None, false)
+        self.assess_classified(call, None)
     }
 
     /// [`assess`](Self::assess) with the callee already classified
     /// ([`Destination::classify`] of `call.callee`; `None` classifies it here
-    /// when needed) and, when `caller_checked`, the caller number already found
-    /// in the customer's inventory: what the monthly job's reading thread does.
+    /// when needed): what the monthly job's reading thread does.
     pub fn assess_classified(
         &mut self,
         call: &CallRef<'_>,
         classified: Option<Destination>,
-        caller_checked: bool,
     ) -> Assessed {
         self.hot.calls += 1;
         let outbound = call.direction == Direction::Outbound;
-        if outbound && !caller_checked {
+        if outbound {
             self.check_caller(call);
         }
         self.check_teams(call);
