@@ -465,6 +465,7 @@ pub async fn rate_month(
         config,
         month.start_ms(),
         until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
+        crate::stream::CHUNKS_IN_FLIGHT,
     )?;
     rate_stream(inputs, month, stream, store, run_id, spill_dir).await
 }
@@ -879,7 +880,12 @@ pub async fn run(options: &RunOptions) -> Result<RunSummary, RunError> {
         )
         .await?;
         let closed = store.closed(&month.to_string()).await?;
-        let stream = MonthStream::open(&options.clickhouse, month.start_ms(), month.end_ms())?;
+        let stream = MonthStream::open(
+            &options.clickhouse,
+            month.start_ms(),
+            month.end_ms(),
+            crate::stream::CHUNKS_READ_AHEAD,
+        )?;
         Ok::<_, RunError>((closed, stream))
     }
     .await;

@@ -22,10 +22,13 @@ pub const COLUMNS: &str =
      emergency, invite_ms, billable_ms, revision, teams_user, teams_call_type, teams_sbc_fqdn";
 
 /// Groups of chunks of the HTTP body buffered between the network task and the
-/// rating: 64 MiB, so that ClickHouse keeps sending while the rating is not
-/// reading yet (a run loads its inputs while the month starts streaming) or is
-/// busy.
-pub const CHUNKS_IN_FLIGHT: usize = 256;
+/// rating: 2 MiB.
+pub const CHUNKS_IN_FLIGHT: usize = 8;
+
+/// Groups buffered by a stream opened before the rating is ready to read: 64 MiB,
+/// so that ClickHouse keeps sending while a run loads its inputs. A constant: it
+/// fills only while the server is faster than the rating.
+pub const CHUNKS_READ_AHEAD: usize = 256;
 
 /// Bytes of body chunks handed over together.
 const GROUP_BYTES: usize = 256 * 1024;
@@ -215,7 +218,9 @@ impl RowChunks {
 }
 
 impl MonthStream {
-    /// Starts streaming the calls whose INVITE is in `[from_ms, to_ms)`.
+    /// Starts streaming the calls whose INVITE is in `[from_ms, to_ms)`, with
+    /// up to `groups_buffered` groups of chunks ([`CHUNKS_IN_FLIGHT`] or
+    /// [`CHUNKS_READ_AHEAD`]) waiting to be read.
     ///
     /// # Errors
     /// When the query cannot be sent.
@@ -223,6 +228,7 @@ impl MonthStream {
         config: &ClickhouseConfig,
         from_ms: u64,
         to_ms: u64,
+        groups_buffered: usize,
     ) -> Result<Self, clickhouse::error::Error> {
         let mut client = config.client();
         if is_loopback(&config.url) {
@@ -236,7 +242,7 @@ impl MonthStream {
             .bind(from_ms)
             .bind(to_ms)
             .fetch_bytes("RowBinary")?;
-        let (tx, rx) = tokio::sync::mpsc::channel(CHUNKS_IN_FLIGHT);
+        let (tx, rx) = tokio::sync::mpsc::channel(groups_buffered.max(1));
         tokio::spawn(async move {
             // The body comes in chunks of a few kilobytes: they go over in groups,
             // so that handing them over does not cost a thread wake-up each.
