@@ -6,16 +6,18 @@
 //! The month's calls (`[start, end)` of the Paris month on `invite_ms`) are read
 //! once, deduplicated with `FINAL`, in no particular order: an ordered read of a
 //! whole month makes ClickHouse sort it in memory and costs about three times an
-//! unordered one. A first task ([`crate::triage`]) reads the rows, counts those
-//! with nothing to learn, checks callers and classifies callees; this thread rates
-//! the others. Each call is settled on the spot ([`TrunkRater::assess`]) except
+//! unordered one. [`run`] starts that read while the inputs load. A first task
+//! ([`crate::triage`]) reads the rows, counts those with nothing to learn (checking
+//! the callers of unanswered outbound attempts) and classifies callees; this
+//! thread rates the others. Each call is settled on the spot ([`TrunkRater::assess`]) except
 //! the *counted* ones, whose compact form goes to a disk [`Spill`]. At the end of
 //! the stream the month's totals tell which trunks breach a rule; only their
 //! counted calls are read back, one bucket at a time, sorted and walked in order
 //! to find the crossing moments ([`TrunkRater::fair_use_pass`]), on two threads
 //! (the buckets of each parity). Memory holds one rater per trunk (distinct
-//! numbers, per-user totals) plus one bucket's breaching trunks per thread; it does
-//! not grow with the number of calls.
+//! numbers, per-user totals) plus one bucket's breaching trunks per thread, and
+//! the unmatched calls it lists; it does not otherwise grow with the number of
+//! calls.
 //!
 //! `rated_calls` gets a row for every call that carries money or needs a tariff
 //! (out of plan, re-priced with its rule, unmatched): what an invoice line adds up
