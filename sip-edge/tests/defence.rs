@@ -87,7 +87,12 @@ async fn sipvicious_scans_end_banned_and_find_nothing_while_calls_go_on() {
     assert!(bans.iter().all(|b| b.reason == "scanner"), "{bans:?}");
     lab.wait_metric("sip_edge_bans_total{reason=\"scanner\"}", 2.0)
         .await;
-    assert!(lab.metric("sip_edge_banned_packets_total").await > 0.0);
+    // Both banned sources end in the listeners' kernel filter (within a sweep):
+    // their later packets never reach the edge. Whether any arrived between the ban
+    // and the filter (dropped unparsed, `sip_edge_banned_packets_total`) depends on
+    // when the tools stopped sending; the flood test counts those.
+    lab.wait_metric("sip_edge_kernel_filtered_sources", 2.0)
+        .await;
     // The scanners never reached the core: no transaction, no refusal counted.
     assert_eq!(
         lab.metric("sip_edge_refusals_total{reason=\"unknown_source\"}")
