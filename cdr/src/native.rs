@@ -118,11 +118,6 @@ impl Columns {
         }
     }
 
-    fn clear(&mut self) {
-        self.data.iter_mut().for_each(Vec::clear);
-        self.nullable_values.iter_mut().for_each(Vec::clear);
-    }
-
     fn text(&mut self, column: usize, value: &str) {
         text(&mut self.data[column], value);
     }
@@ -144,20 +139,7 @@ impl Columns {
 /// read once each, in the order given (each into every column's buffer), and the
 /// columns are then laid out one after the other.
 pub fn encode(records: &[&CallRecord], out: &mut Vec<u8>) {
-    // The column buffers are kept by the thread between blocks: fresh ones cost the
-    // allocator, and the kernel zeroing their pages, on every block.
-    thread_local! {
-        static COLUMNS: std::cell::RefCell<Option<Columns>> = const { std::cell::RefCell::new(None) };
-    }
-    let mut c = COLUMNS
-        .with(|kept| kept.borrow_mut().take())
-        .unwrap_or_else(|| Columns::new(records.len()));
-    c.clear();
-    encode_into(records, &mut c, out);
-    COLUMNS.with(|kept| *kept.borrow_mut() = Some(c));
-}
-
-fn encode_into(records: &[&CallRecord], c: &mut Columns, out: &mut Vec<u8>) {
+    let mut c = Columns::new(records.len());
     for r in records {
         c.text(0, r.key.as_str());
         let (kind, name, file, line) = match &r.source {
@@ -277,29 +259,6 @@ mod tests {
         leb128(&mut out, 128);
         leb128(&mut out, 624_485);
         assert_eq!(out, [0x00, 0x7f, 0x80, 0x01, 0xe5, 0x8e, 0x26]);
-    }
-
-    #[test]
-    fn a_block_encodes_the_same_after_a_larger_one_on_the_same_thread() {
-        let records: Vec<CallRecord> = (0..50).map(crate::record::tests::sample).collect();
-        let small: Vec<&CallRecord> = records[..3].iter().collect();
-        let fresh = std::thread::spawn({
-            let small: Vec<CallRecord> = records[..3].to_vec();
-            move || {
-                let refs: Vec<&CallRecord> = small.iter().collect();
-                let mut out = Vec::new();
-                encode(&refs, &mut out);
-                out
-            }
-        })
-        .join()
-        .unwrap();
-        let mut large = Vec::new();
-        encode(&records.iter().collect::<Vec<_>>(), &mut large);
-        let mut after = Vec::new();
-        encode(&small, &mut after);
-        assert_eq!(after, fresh);
-        assert!(large.len() > after.len());
     }
 
     #[test]

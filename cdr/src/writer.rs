@@ -672,9 +672,13 @@ async fn insert(shared: &Shared, records: &[&CallRecord]) -> Result<(), (Failure
         let mut insert = shared
             .client
             .insert_formatted_with(crate::native::insert_statement(&shared.config.table))
-            .with_timeouts(Some(timeout), Some(timeout));
-        // The block goes as it is, not copied into a buffer first.
-        insert.send(bytes::Bytes::from(block)).await?;
+            .with_timeouts(Some(timeout), Some(timeout))
+            .buffered_with_capacity(1 << 20);
+        let mut rest = block.as_slice();
+        while !rest.is_empty() {
+            let written = insert.write(rest).await?;
+            rest = &rest[written..];
+        }
         insert.end().await
     };
     match tokio::time::timeout(timeout, attempt).await {
