@@ -469,31 +469,16 @@ pub async fn rate_month(
         until_ms.map_or(month.end_ms(), |u| u.min(month.end_ms())),
         crate::stream::CHUNKS_IN_FLIGHT,
     )?;
-    rate_stream(inputs, month, stream, store, run_id, spill_dir).await
-}
-
-/// [`rate_month`] of a month already streaming (opened with
-/// [`MonthStream::open`] over the whole month or up to some moment).
-///
-/// # Errors
-/// See [`RunError`].
-pub async fn rate_stream(
-    inputs: &Inputs,
-    month: BillingMonth,
-    stream: MonthStream,
-    store: Option<&RatingStore>,
-    run_id: &str,
-    spill_dir: Option<&Path>,
-) -> Result<MonthRating, RunError> {
     let (mut rating, mut writer) =
         rate_stream_unsettled(inputs, month, stream, store, run_id, spill_dir).await?;
     rating.rated_written = writer.join().await?;
     Ok(rating)
 }
 
-/// [`rate_stream`], returning before the server has stored the last rated calls:
-/// their insert task ([`RatedCallWriter::join`]) finishes while the caller goes
-/// on; `rated_written` is left at 0.
+/// Rates a month already streaming (opened with [`MonthStream::open`] over the
+/// whole month or up to some moment), returning before the server has stored the
+/// last rated calls: their insert task ([`RatedCallWriter::join`]) finishes while
+/// the caller goes on; `rated_written` is left at 0.
 async fn rate_stream_unsettled(
     inputs: &Inputs,
     month: BillingMonth,
