@@ -434,6 +434,12 @@ impl UsageSum {
         self.billed_secs += call.billed_secs;
         self.amount += call.amount;
     }
+
+    fn absorb(&mut self, other: &UsageSum) {
+        self.calls += other.calls;
+        self.billed_secs += other.billed_secs;
+        self.amount += other.amount;
+    }
 }
 
 /// How billed usage is grouped on the invoice.
@@ -1018,13 +1024,10 @@ impl<'a> TrunkRater<'a> {
     /// evidence, and the totals.
     pub fn finish(mut self) -> TrunkOutcome {
         for (tariff, sum) in std::mem::take(&mut self.out_of_plan) {
-            let total = self
-                .usage
+            self.usage
                 .entry(UsageKey::OutOfPlan(tariff.class.clone()))
-                .or_default();
-            total.calls += sum.calls;
-            total.billed_secs += sum.billed_secs;
-            total.amount += sum.amount;
+                .or_default()
+                .absorb(&sum);
         }
         let settings = self.ctx.settings;
         if self.hot.telecom_professional {
