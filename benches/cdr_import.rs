@@ -7,7 +7,11 @@
 //!    into a table of the same columns (ClickHouse's own parser, no validation);
 //! 3. `cdr-import --format mapping:...` of the same file (validation, number
 //!    normalisation, keys, duplicate checks, the no-loss writer), and the ratio;
-//! 4. cdr-import again on the first fifth of the file into another database: its
+//! 4. for reference, the cost of storing alone: the records cdr-import stored, exported
+//!    as `Native` in key order and inserted by `clickhouse-client` into a fresh `calls`
+//!    table (no parsing, no validation, nothing to sort): what any importer into
+//!    `calls` pays at least, compared with the floor's table of ten columns;
+//! 5. cdr-import again on the first fifth of the file into another database: its
 //!    peak memory (VmHWM) must not grow with the file.
 //!
 //! Besides wall-clock times it prints the CPU seconds each side used (the client
@@ -269,15 +273,8 @@ fn watch(
     )
 }
 
-/// Runs cdr-import, sampling its peak resident memory (VmHWM, kB) while it runs.
-fn import(
-    bin: &Path,
-    server: &ClickhouseServer,
-    database: &str,
-    file: &Path,
-    work: &Path,
-) -> (Usage, String) {
-    let root = workspace_root();
+/// Creates `database` with the `calls` table (the `cdr migrate` of the release build).
+fn migrate(bin: &Path, server: &ClickhouseServer, database: &str) {
     let status = Command::new(bin.join("cdr"))
         .args([
             "--clickhouse",
@@ -290,6 +287,70 @@ fn import(
         .status()
         .unwrap();
     assert!(status.success());
+}
+
+/// Times `clickhouse-client --query QUERY < input`, once the server runs no merge.
+fn timed_client_insert(server: &ClickhouseServer, query: &str, input: &Path) -> Usage {
+    wait_for_merges(server);
+    let pid = server_pid(server);
+    let server_before = cpu_secs(pid).unwrap_or(0.0);
+    let started = Instant::now();
+    let child = Command::new("clickhouse-client")
+        .args(["--port", &server.tcp_port().to_string(), "--query", query])
+        .stdin(std::fs::File::open(input).unwrap())
+        .spawn()
+        .unwrap();
+    let (usage, mut child) = watch(child, pid, started, server_before);
+    assert!(child.wait().unwrap().success(), "{query}");
+    usage
+}
+
+/// The cost of storing alone: the records cdr-import stored, exported as one `Native`
+/// stream in key order (the cheapest input ClickHouse can get: no parsing on either
+/// side, nothing left to sort), inserted by `clickhouse-client` into a fresh `calls`
+/// table. Any importer into `calls` pays at least this.
+fn store_only(bin: &Path, server: &ClickhouseServer, work: &Path) -> Usage {
+    let columns: Vec<&str> = cdr::native::CALL_COLUMNS
+        .iter()
+        .map(|(name, _)| *name)
+        .collect();
+    let columns = columns.join(", ");
+    let native = work.join("stored.native");
+    let out = Command::new("clickhouse-client")
+        .args([
+            "--port",
+            &server.tcp_port().to_string(),
+            "--query",
+            &format!("SELECT {columns} FROM bench_import.calls ORDER BY call_key FORMAT Native"),
+        ])
+        .stdout(std::fs::File::create(&native).unwrap())
+        .status()
+        .unwrap();
+    assert!(out.success(), "exporting the stored records");
+    migrate(bin, server, "bench_store");
+    let usage = timed_client_insert(
+        server,
+        &format!("INSERT INTO bench_store.calls ({columns}) FORMAT Native"),
+        &native,
+    );
+    std::fs::remove_file(&native).unwrap();
+    assert_eq!(
+        client(server, "SELECT count() FROM bench_store.calls"),
+        client(server, "SELECT count() FROM bench_import.calls")
+    );
+    usage
+}
+
+/// Runs cdr-import, sampling its peak resident memory (VmHWM, kB) while it runs.
+fn import(
+    bin: &Path,
+    server: &ClickhouseServer,
+    database: &str,
+    file: &Path,
+    work: &Path,
+) -> (Usage, String) {
+    let root = workspace_root();
+    migrate(bin, server, database);
     wait_for_merges(server);
     let server_pid = server_pid(server);
     let server_before = cpu_secs(server_pid).unwrap_or(0.0);
@@ -363,22 +424,11 @@ fn main() {
          caller String, callee String, trunk String, direction String, status UInt16) \
          ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(start) ORDER BY id",
     );
-    wait_for_merges(&server);
-    let pid = server_pid(&server);
-    let server_before = cpu_secs(pid).unwrap_or(0.0);
-    let started = Instant::now();
-    let child = Command::new("clickhouse-client")
-        .args([
-            "--port",
-            &server.tcp_port().to_string(),
-            "--query",
-            "INSERT INTO bench_floor.floor FORMAT CSVWithNames",
-        ])
-        .stdin(std::fs::File::open(&file).unwrap())
-        .spawn()
-        .unwrap();
-    let (floor, mut child) = watch(child, pid, started, server_before);
-    assert!(child.wait().unwrap().success());
+    let floor = timed_client_insert(
+        &server,
+        "INSERT INTO bench_floor.floor FORMAT CSVWithNames",
+        &file,
+    );
     assert_eq!(
         client(&server, "SELECT count() FROM bench_floor.floor"),
         rows.to_string()
@@ -402,6 +452,13 @@ fn main() {
         import_usage.client_cpu,
         import_usage.server_cpu,
     );
+    let store = store_only(&bin, &server, work.path());
+    println!(
+        "store only: clickhouse-client INSERT ... FORMAT Native of those records, in key order, into a fresh calls table: {:.1} s; CPU: client {:.1} s, server {:.1} s",
+        store.wall.as_secs_f64(),
+        store.client_cpu,
+        store.server_cpu,
+    );
     let (fifth, _) = import(&bin, &server, "bench_fifth", &small, work.path());
     println!(
         "cdr-import of {} rows: {:.1} s, peak memory {:.0} MB",
@@ -418,5 +475,10 @@ fn main() {
         rows,
         rows / 5,
         import_usage.peak_kb as f64 / fifth.peak_kb.max(1) as f64
+    );
+    println!(
+        "store only / floor: {:.2} (what ClickHouse needs to store the calls rows alone); cdr-import / store only: {:.2}",
+        store.wall.as_secs_f64() / floor.wall.as_secs_f64(),
+        import_usage.wall.as_secs_f64() / store.wall.as_secs_f64(),
     );
 }
