@@ -7,6 +7,7 @@
 //! A row that fails is a [`RowError`]: a [`Reason`] (counted in the summary) and a
 //! lowercase message naming the field and the value.
 
+use crate::number_cache::NumberCache;
 use cdr::{CallKey, CallRecord, Direction, Disposition, Source, TeamsDetails};
 use provisioning::Provisioning;
 use std::fmt;
@@ -369,45 +370,8 @@ pub fn normalise(field: &str, text: &str) -> Result<String, RowError> {
     normalise_cached(field, text, false).map(|(number, _)| number)
 }
 
-/// Numbers normalised recently on this thread, kept at most [`NUMBER_CACHE_ENTRIES`]
-/// (then forgotten at once): a customer's own numbers appear in most of its rows, and
-/// reading a number against the numbering plan costs far more than a lookup.
-const NUMBER_CACHE_ENTRIES: usize = 8_192;
-
-/// A multiply-rotate hash (the Firefox/rustc "Fx" hash): number texts are short and
-/// not chosen by an attacker who could flood the cache, which is bounded anyway.
-#[derive(Default)]
-struct NumberHasher(u64);
-
-impl std::hash::Hasher for NumberHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
-            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(SEED);
-        }
-        for byte in chunks.remainder() {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(SEED);
-        }
-    }
-
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-/// Per number text: its normalised form, and whether it is an emergency number once
-/// asked (only callees are).
-type NumberCache = std::collections::HashMap<
-    String,
-    (String, Option<bool>),
-    std::hash::BuildHasherDefault<NumberHasher>,
->;
-
 thread_local! {
-    static NUMBERS: std::cell::RefCell<NumberCache> =
-        std::cell::RefCell::new(NumberCache::default());
+    static NUMBERS: std::cell::RefCell<NumberCache> = std::cell::RefCell::new(NumberCache::default());
 }
 
 /// A number normalised as [`normalise`] does, and whether it is an emergency number.
@@ -419,8 +383,8 @@ pub fn normalise_classified(field: &str, text: &str) -> Result<(String, bool), R
         .map(|(number, emergency)| (number, emergency.unwrap_or(false)))
 }
 
-/// [`normalise`] through the thread's cache; `classify` also tells whether the number
-/// is an emergency number.
+/// [`normalise`] through the thread's [`NumberCache`]; `classify` also tells whether
+/// the number is an emergency number.
 fn normalise_cached(
     field: &str,
     text: &str,
@@ -431,28 +395,19 @@ fn normalise_cached(
     }
     let known = NUMBERS.with(|cache| {
         cache
-            .borrow()
-            .get(text)
-            .filter(|(_, emergency)| emergency.is_some() || !classify)
-            .cloned()
+            .borrow_mut()
+            .get(text, classify)
+            .map(|known| (known.normalised.to_string(), known.emergency))
     });
     if let Some(known) = known {
         return Ok(known);
     }
     let number = number_portability::parse(text)
         .map_err(|e| RowError::new(Reason::BadNumber, format!("{field}: {e}")))?;
-    let known = (
-        number.to_string(),
-        classify.then(|| number_portability::classify(&number).is_emergency),
-    );
-    NUMBERS.with(|cache| {
-        let mut cache = cache.borrow_mut();
-        if cache.len() >= NUMBER_CACHE_ENTRIES {
-            cache.clear();
-        }
-        cache.insert(text.to_string(), known.clone());
-    });
-    Ok(known)
+    let normalised = number.to_string();
+    let emergency = classify.then(|| number_portability::classify(&number).is_emergency);
+    NUMBERS.with(|cache| cache.borrow_mut().put(text, &normalised, emergency));
+    Ok((normalised, emergency))
 }
 
 fn optional_number(field: &str, text: Option<String>) -> Result<Option<String>, RowError> {

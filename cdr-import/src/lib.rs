@@ -6,7 +6,8 @@
 //!
 //! - [`read`]: one file, any format, row by row ([`json`], [`teams`], [`edge_csv`],
 //!   [`mapping`], [`time`] for local times across daylight-saving changes);
-//! - [`draft`]: the format-neutral row and its validation into a `CallRecord`;
+//! - [`draft`]: the format-neutral row and its validation into a `CallRecord`
+//!   ([`number_cache`]: numbers already normalised on the thread);
 //! - [`import`]: a run over many files: duplicates, Teams/edge matching, writing;
 //! - [`matching`] and [`reconcile`]: the same call in the edge's records and a Teams
 //!   log is billed once;
@@ -41,6 +42,7 @@ pub mod input;
 pub mod json;
 pub mod mapping;
 pub mod matching;
+pub mod number_cache;
 pub mod progress;
 pub mod read;
 pub mod reconcile;

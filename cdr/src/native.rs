@@ -53,7 +53,12 @@ pub const CALL_COLUMNS: [(&str, &str); 30] = [
     ("end_reason", "String"),
 ];
 
-/// The statement that inserts a block made by [`encode`] into `table`.
+/// Records per block when an insert is sent as several blocks: small enough for a
+/// block's column buffers to stay in the CPU's cache while it is encoded and sent
+/// (about 600 KB for imported records).
+pub const BLOCK_RECORDS: usize = 4_096;
+
+/// The statement that inserts blocks made by [`encode`] into `table`.
 pub fn insert_statement(table: &str) -> String {
     let columns: Vec<&str> = CALL_COLUMNS.iter().map(|(name, _)| *name).collect();
     format!("INSERT INTO {table} ({}) FORMAT Native", columns.join(", "))

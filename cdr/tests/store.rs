@@ -736,3 +736,43 @@ async fn a_batch_names_the_records_set_aside_by_their_index() {
     // others, then one attempt each.
     assert_eq!(requests.load(Ordering::SeqCst), 4);
 }
+
+#[tokio::test]
+async fn a_batch_larger_than_a_block_is_one_part() {
+    let url = shared_clickhouse_url();
+    let (db, store) = migrated(&url, "one_part").await;
+    let spool = tempfile::tempdir().unwrap();
+    let mut config = WriterConfig::new(spool.path());
+    config.batch_max_records = 3 * cdr::native::BLOCK_RECORDS;
+    config.batch_max_delay = Duration::from_secs(5);
+    let (writer, running, _) = CallRecordWriter::start(&store, config).unwrap();
+    let count = 2 * cdr::native::BLOCK_RECORDS + 10;
+    let records: Vec<CallRecord> = (0..count as u64).map(|n| imported("part", n)).collect();
+    let ack = writer.submit_batch(records.clone()).await.unwrap();
+    assert_eq!(ack.await.unwrap().delivered, count);
+    drop(writer);
+    running.shutdown(Duration::from_secs(5)).await;
+
+    // Parts an insert creates have level 0, and stay listed (inactive) after a merge.
+    let inserted_parts: u64 = store
+        .client()
+        .query(
+            "SELECT count() FROM system.parts \
+             WHERE database = ? AND table = 'calls' AND level = 0",
+        )
+        .bind(&db.name)
+        .fetch_one()
+        .await
+        .unwrap();
+    assert_eq!(inserted_parts, 1, "three blocks, one insert, one part");
+    let (deduplicated, keys, raw) = stored(&store).await;
+    assert_eq!((deduplicated, raw), (count as u64, count as u64));
+    assert_eq!(keys, keys_of(&records));
+    let mut stream = CallReader::new(&store).calls(0, u64::MAX, None).unwrap();
+    let mut seen = Vec::new();
+    while let Some(r) = stream.next().await.unwrap() {
+        seen.push(r);
+    }
+    seen.sort_by_key(|r| r.invite_ms);
+    assert_eq!(seen, records, "every field of every block comes back");
+}
