@@ -58,7 +58,7 @@ pub const CALL_COLUMNS: [(&str, &str); 30] = [
 /// (about 600 KB for imported records).
 pub const BLOCK_RECORDS: usize = 4_096;
 
-/// The statement that inserts blocks made by [`encode`] into `table`.
+/// The statement that inserts blocks made by an [`Encoder`] into `table`.
 pub fn insert_statement(table: &str) -> String {
     let columns: Vec<&str> = CALL_COLUMNS.iter().map(|(name, _)| *name).collect();
     format!("INSERT INTO {table} ({}) FORMAT Native", columns.join(", "))
@@ -104,6 +104,7 @@ pub fn in_key_order<'a>(records: &[&'a CallRecord]) -> Vec<&'a CallRecord> {
 
 /// The columns of a block being built: one buffer per column, and a second one for
 /// the values of each `Nullable` column (its first holds the null flags).
+#[derive(Default)]
 struct Columns {
     data: [Vec<u8>; CALL_COLUMNS.len()],
     nullable_values: [Vec<u8>; 4],
@@ -113,13 +114,19 @@ struct Columns {
 const NULLABLE: [usize; 4] = [18, 21, 22, 28];
 
 impl Columns {
-    fn new(rows: usize) -> Self {
-        Columns {
-            data: std::array::from_fn(|i| match CALL_COLUMNS[i].1 {
-                "String" => Vec::with_capacity(rows * 16),
-                _ => Vec::with_capacity(rows * 8),
-            }),
-            nullable_values: std::array::from_fn(|_| Vec::with_capacity(rows * 8)),
+    /// Empties the buffers, keeping what they hold room for, and makes room for `rows`
+    /// rows of short strings and numbers.
+    fn prepare(&mut self, rows: usize) {
+        for (i, column) in self.data.iter_mut().enumerate() {
+            column.clear();
+            column.reserve(match CALL_COLUMNS[i].1 {
+                "String" => rows * 16,
+                _ => rows * 8,
+            });
+        }
+        for values in &mut self.nullable_values {
+            values.clear();
+            values.reserve(rows * 8);
         }
     }
 
@@ -140,11 +147,26 @@ impl Columns {
     }
 }
 
-/// Appends `records` to `out` as one Native block of [`CALL_COLUMNS`]. Records are
-/// read once each, in the order given (each into every column's buffer), and the
-/// columns are then laid out one after the other.
-pub fn encode(records: &[&CallRecord], out: &mut Vec<u8>) {
-    let mut c = Columns::new(records.len());
+/// Encodes Native blocks of [`CALL_COLUMNS`], keeping its column buffers from one
+/// block to the next: they grow to a block's size once, then are reused.
+#[derive(Default)]
+pub struct Encoder {
+    columns: Columns,
+}
+
+impl Encoder {
+    /// Appends `records` to `out` as one Native block. Records are read once each, in
+    /// the order given (each into every column's buffer), and the columns are then
+    /// laid out one after the other.
+    pub fn encode(&mut self, records: &[&CallRecord], out: &mut Vec<u8>) {
+        let c = &mut self.columns;
+        c.prepare(records.len());
+        encode_rows(records, c);
+        c.lay_out(records.len(), out);
+    }
+}
+
+fn encode_rows(records: &[&CallRecord], c: &mut Columns) {
     for r in records {
         c.text(0, r.key.as_str());
         let (kind, name, file, line) = match &r.source {
@@ -214,18 +236,24 @@ pub fn encode(records: &[&CallRecord], out: &mut Vec<u8>) {
         );
         c.text(29, r.end_reason.as_deref().unwrap_or(""));
     }
-    let total: usize = c.data.iter().map(Vec::len).sum::<usize>()
-        + c.nullable_values.iter().map(Vec::len).sum::<usize>()
-        + 2048;
-    out.reserve(total);
-    leb128(out, CALL_COLUMNS.len() as u64);
-    leb128(out, records.len() as u64);
-    for (i, (name, kind)) in CALL_COLUMNS.iter().enumerate() {
-        text(out, name);
-        text(out, kind);
-        out.extend_from_slice(&c.data[i]);
-        if let Some(slot) = NULLABLE.iter().position(|&n| n == i) {
-            out.extend_from_slice(&c.nullable_values[slot]);
+}
+
+impl Columns {
+    /// Appends the block of `rows` rows: its header, then each column.
+    fn lay_out(&self, rows: usize, out: &mut Vec<u8>) {
+        let total: usize = self.data.iter().map(Vec::len).sum::<usize>()
+            + self.nullable_values.iter().map(Vec::len).sum::<usize>()
+            + 2048;
+        out.reserve(total);
+        leb128(out, CALL_COLUMNS.len() as u64);
+        leb128(out, rows as u64);
+        for (i, (name, kind)) in CALL_COLUMNS.iter().enumerate() {
+            text(out, name);
+            text(out, kind);
+            out.extend_from_slice(&self.data[i]);
+            if let Some(slot) = NULLABLE.iter().position(|&n| n == i) {
+                out.extend_from_slice(&self.nullable_values[slot]);
+            }
         }
     }
 }
@@ -269,7 +297,7 @@ mod tests {
     #[test]
     fn an_empty_block_names_every_column_and_its_type() {
         let mut out = Vec::new();
-        encode(&[], &mut out);
+        Encoder::default().encode(&[], &mut out);
         assert_eq!(out[..2], [30, 0]);
         let mut at = 2;
         for (name, kind) in CALL_COLUMNS {

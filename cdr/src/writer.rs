@@ -678,9 +678,10 @@ async fn insert(shared: &Shared, records: &[&CallRecord]) -> Result<(), (Failure
         // cache, where one block for the whole batch was fresh memory each time.
         // ClickHouse joins the blocks of one insert into one part (below a million
         // rows), still in key order.
+        let mut encoder = crate::native::Encoder::default();
         for slice in ordered.chunks(crate::native::BLOCK_RECORDS) {
             let mut block = Vec::new();
-            crate::native::encode(slice, &mut block);
+            encoder.encode(slice, &mut block);
             insert.send(bytes::Bytes::from(block)).await?;
         }
         insert.end().await
