@@ -351,35 +351,43 @@ fn read_csv(
                 emit,
             );
         }
-        let result = validate_row(ctx, layout, encoding, &fields, line);
+        let result = validate_row(ctx, layout, encoding, &fields, None, line);
         deliver(rejects, emit, &fields, line, result)?;
     }
     Ok(())
 }
 
 /// Decodes and validates one CSV row.
+/// Validates one row; `texts` are its fields already checked as UTF-8 (by the chunk
+/// check), else `fields` are decoded here.
 fn validate_row(
     ctx: &ReadContext<'_>,
     layout: &CsvLayout,
     encoding: Encoding,
     fields: &[&[u8]],
+    texts: Option<&[&str]>,
     line: u64,
 ) -> Result<(CallRecord, Option<Note>), RowError> {
     // Decode every field; a field in the wrong encoding refuses the row. UTF-8 fields
     // are borrowed as they are.
     let decoded: Vec<std::borrow::Cow<'_, str>>;
-    let refs: Vec<&str> = match encoding {
-        Encoding::Utf8 => fields
-            .iter()
-            .map(|f| match std::str::from_utf8(f) {
-                Ok(text) => Ok(text),
-                Err(_) => encoding
-                    .decode(f)
-                    .map(|_| "")
-                    .map_err(|m| RowError::new(Reason::Malformed, m)),
-            })
-            .collect::<Result<_, _>>()?,
-        Encoding::Latin1 => {
+    let checked: Vec<&str>;
+    let refs: &[&str] = match (texts, encoding) {
+        (Some(texts), _) => texts,
+        (None, Encoding::Utf8) => {
+            checked = fields
+                .iter()
+                .map(|f| match std::str::from_utf8(f) {
+                    Ok(text) => Ok(text),
+                    Err(_) => encoding
+                        .decode(f)
+                        .map(|_| "")
+                        .map_err(|m| RowError::new(Reason::Malformed, m)),
+                })
+                .collect::<Result<_, _>>()?;
+            &checked
+        }
+        (None, Encoding::Latin1) => {
             decoded = fields
                 .iter()
                 .map(|f| {
@@ -388,18 +396,19 @@ fn validate_row(
                         .map_err(|m| RowError::new(Reason::Malformed, m))
                 })
                 .collect::<Result<_, _>>()?;
-            decoded.iter().map(|d| d.as_ref()).collect()
+            checked = decoded.iter().map(|d| d.as_ref()).collect();
+            &checked
         }
     };
     match layout {
-        CsvLayout::Teams(columns) => TeamsRow::from_fields(columns, &refs)
+        CsvLayout::Teams(columns) => TeamsRow::from_fields(columns, refs)
             .to_draft()
             .and_then(|d| d.into_record(&ctx.checks, source(ctx, line)))
             .map(|(mut r, note)| {
                 teams::finish(&mut r);
                 (r, note)
             }),
-        CsvLayout::Edge(columns) => edge_csv::from_fields(columns, &refs).and_then(|r| {
+        CsvLayout::Edge(columns) => edge_csv::from_fields(columns, refs).and_then(|r| {
             if ctx.checks.provisioning.trunk(&r.trunk_id).is_none() {
                 Err(RowError::new(
                     Reason::UnknownTrunk,
@@ -411,7 +420,7 @@ fn validate_row(
         }),
         CsvLayout::Mapping(layout) => match ctx.format {
             Format::Mapping(m) => m
-                .draft(layout, &refs, ctx.checks.duration_tolerance_ms)
+                .draft(layout, refs, ctx.checks.duration_tolerance_ms)
                 .and_then(|d| d.into_record(&ctx.checks, source(ctx, line))),
             _ => unreachable!("a mapping layout comes from a mapping format"),
         },
@@ -507,6 +516,21 @@ impl Chunk {
             out.push(&self.bytes[start..self.field_ends[i]]);
         }
     }
+
+    /// The fields of `row` as text, cut from `text`, the chunk's bytes already checked
+    /// as UTF-8 as a whole; false when a field does not start or end on a character
+    /// boundary (a character cut between two fields: the fields are not UTF-8 each).
+    fn field_texts<'c>(&self, text: &'c str, row: &ChunkRow, out: &mut Vec<&'c str>) -> bool {
+        out.clear();
+        for i in row.first_field..row.first_field + row.field_count {
+            let start = if i == 0 { 0 } else { self.field_ends[i - 1] };
+            match text.get(start..self.field_ends[i]) {
+                Some(field) => out.push(field),
+                None => return false,
+            }
+        }
+        true
+    }
 }
 
 /// A validated chunk: the chunk (for the reject file's raw fields) and a result per row.
@@ -549,13 +573,23 @@ fn read_csv_rows_in_parallel<R: std::io::Read>(
                     chunk.rows.iter_mut().map(|r| r.refused.take()).collect();
                 let mut results = Vec::with_capacity(chunk.rows.len());
                 {
+                    // UTF-8 is checked once for the chunk; a chunk that fails is
+                    // checked field by field, so that the error names the row.
+                    let text = match encoding {
+                        Encoding::Utf8 => std::str::from_utf8(&chunk.bytes).ok(),
+                        Encoding::Latin1 => None,
+                    };
                     let mut fields = Vec::with_capacity(16);
+                    let mut texts = Vec::with_capacity(16);
                     for (row, refused) in chunk.rows.iter().zip(refused) {
                         results.push(match refused {
                             Some(error) => Err(error),
                             None => {
                                 chunk.fields(row, &mut fields);
-                                validate_row(ctx, layout, encoding, &fields, row.line)
+                                let checked = text
+                                    .filter(|text| chunk.field_texts(text, row, &mut texts))
+                                    .map(|_| texts.as_slice());
+                                validate_row(ctx, layout, encoding, &fields, checked, row.line)
                             }
                         });
                     }
@@ -720,10 +754,15 @@ constant = "outbound"
 
     /// Reads the file with `workers` threads: what `emit` saw and the reject file.
     fn read_with(workers: usize, input: &[u8]) -> (Vec<String>, Vec<u8>) {
+        read_as(MAPPING, workers, input)
+    }
+
+    /// Reads the file through `mapping` with `workers` threads.
+    fn read_as(mapping: &str, workers: usize, input: &[u8]) -> (Vec<String>, Vec<u8>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("calls.csv");
         std::fs::write(&path, input).unwrap();
-        let format = Format::Mapping(Arc::new(Mapping::parse(MAPPING).unwrap()));
+        let format = Format::Mapping(Arc::new(Mapping::parse(mapping).unwrap()));
         let provisioning = provisioning();
         let ctx = ReadContext {
             format: &format,
@@ -776,6 +815,45 @@ constant = "outbound"
         );
         for workers in [2, 3] {
             let (parallel, parallel_rejects) = read_with(workers, &input);
+            assert_eq!(parallel, alone, "{workers} workers");
+            assert_eq!(parallel_rejects, alone_rejects, "{workers} workers");
+        }
+    }
+
+    #[test]
+    fn a_utf8_chunk_refuses_exactly_its_rows_that_are_not_utf8() {
+        let mapping = MAPPING.replace("latin-1", "utf-8");
+        let ok = "2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678,acme-multisite\n";
+        let mut input = b"id,start,end,caller,callee,trunk\n".to_vec();
+        for n in 0..2 * CHUNK_ROWS {
+            match n {
+                // "é" cut in two by the delimiter: the chunk's bytes side by side are
+                // UTF-8, the two fields are not.
+                3 => input.extend_from_slice(
+                    b"r3,2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000\xc3,\xa90612345678,acme-multisite\n",
+                ),
+                5 => input.extend_from_slice(b"r5\xff,2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678,acme-multisite\n"),
+                // Valid UTF-8 across fields, in a chunk that fails the whole check.
+                7 => input.extend_from_slice("r7-é,".as_bytes()),
+                _ => input.extend_from_slice(format!("r{n},").as_bytes()),
+            }
+            if ![3, 5].contains(&n) {
+                input.extend_from_slice(ok.as_bytes());
+            }
+        }
+        let (alone, alone_rejects) = read_as(&mapping, 1, &input);
+        let refused: Vec<&String> = alone.iter().filter(|r| !r.contains("Import")).collect();
+        assert_eq!(refused.len(), 2, "{refused:?}");
+        // Row n is on line n + 2.
+        assert!(refused[0].starts_with("5 malformed"), "{}", refused[0]);
+        assert!(refused[1].starts_with("7 malformed"), "{}", refused[1]);
+        assert!(
+            alone[7].starts_with("9 ") && alone[7].contains("Import"),
+            "{}",
+            alone[7]
+        );
+        for workers in [2, 3] {
+            let (parallel, parallel_rejects) = read_as(&mapping, workers, &input);
             assert_eq!(parallel, alone, "{workers} workers");
             assert_eq!(parallel_rejects, alone_rejects, "{workers} workers");
         }
