@@ -510,14 +510,16 @@ async fn intake_loop(
 
 /// Makes one batch durable and answers every submitter.
 async fn write_batch(shared: &Arc<Shared>, batch: Vec<Submission>) {
-    let mut records = Vec::with_capacity(batch.iter().map(Submission::len).sum());
+    // The submitted records stay where they are (moving a large batch into one vector
+    // was a copy of every record into fresh memory); `records` lists them in order.
+    let mut held: Vec<Vec<CallRecord>> = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     // Held until the records are durable: the queue's bound covers batches being written.
     let mut _room = Vec::with_capacity(batch.len());
     for submission in batch {
         match submission {
             Submission::One { record, ack, room } => {
-                records.push(record);
+                held.push(vec![record]);
                 replies.push(Reply::One(ack));
                 _room.push(room);
             }
@@ -527,11 +529,12 @@ async fn write_batch(shared: &Arc<Shared>, batch: Vec<Submission>) {
                 room,
             } => {
                 replies.push(Reply::Many(ack, many.len()));
-                records.extend(many);
+                held.push(many);
                 _room.push(room);
             }
         }
     }
+    let records: Vec<&CallRecord> = held.iter().flatten().collect();
     let mut outcomes: Vec<Option<Result<Accepted, WriteError>>> =
         records.iter().map(|_| None).collect();
 
@@ -547,7 +550,7 @@ async fn write_batch(shared: &Arc<Shared>, batch: Vec<Submission>) {
     let direct = lock(&shared.spool).is_empty();
     let mut to_spool: Vec<usize> = Vec::new();
     if direct && !valid.is_empty() {
-        let rows: Vec<&CallRecord> = valid.iter().map(|&i| &records[i]).collect();
+        let rows: Vec<&CallRecord> = valid.iter().map(|&i| records[i]).collect();
         match insert(shared, &rows).await {
             Ok(()) => {
                 shared
@@ -565,7 +568,7 @@ async fn write_batch(shared: &Arc<Shared>, batch: Vec<Submission>) {
             Err((Failure::Permanent, error)) => {
                 tracing::warn!(%error, records = valid.len(), "ClickHouse refused a batch; inserting its records one by one.");
                 for i in valid {
-                    match insert(shared, &[&records[i]]).await {
+                    match insert(shared, &[records[i]]).await {
                         Ok(()) => {
                             shared.counters.written.fetch_add(1, Ordering::Relaxed);
                             outcomes[i] = Some(Ok(Accepted::Delivered));
