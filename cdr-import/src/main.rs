@@ -26,6 +26,25 @@ use std::time::Duration;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc's `mi_option_purge_delay`. The sys crate leaves it out of its constants;
+/// in mimalloc's option enum (v2 and v3, `mimalloc.h`) it comes right before
+/// `mi_option_use_numa_nodes`, which the sys crate exports (a test checks).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// Tells the allocator to keep the memory the run frees instead of handing it back
+/// to the system after 10 ms: an import frees and allocates batches of records and
+/// insert buffers (megabytes each) all along, and the pages handed back were each
+/// faulted in and zeroed again by the next batch. On 2 million rows: minor page faults
+/// from about 40,000 (4 KiB and 2 MiB pages) to about 700, system CPU from 1.4 s to
+/// 0.4 s; memory stays at its peak (about 330 MB instead of 300 MB), which does not
+/// grow with the file. Called before any other thread starts (the setting is not
+/// synchronised).
+fn keep_freed_memory() {
+    // SAFETY: sets a process-wide allocator option (a plain integer) while this is
+    // the only thread.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
+}
+
 #[derive(Parser)]
 #[command(
     version,
@@ -146,8 +165,19 @@ enum Command {
     },
 }
 
-#[tokio::main]
-async fn main() {
+fn main() {
+    keep_freed_memory();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("cdr-import: cannot start the async runtime: {e}");
+            std::process::exit(2);
+        });
+    runtime.block_on(run());
+}
+
+async fn run() {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_env_filter(
@@ -391,5 +421,24 @@ async fn reconcile_month(
     } else {
         println!("run again with --apply to enrich the edge records and delete the Teams copies");
         Ok(false)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_purge_delay_option_comes_right_before_use_numa_nodes() {
+        assert_eq!(
+            libmimalloc_sys::mi_option_use_numa_nodes - 1,
+            MI_OPTION_PURGE_DELAY
+        );
+        keep_freed_memory();
+        // SAFETY: reads an allocator option.
+        assert_eq!(
+            unsafe { libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY) },
+            -1
+        );
     }
 }
