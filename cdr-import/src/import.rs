@@ -185,10 +185,11 @@ struct RecentKeys {
 impl RecentKeys {
     /// A window whose generations hold `generation` keys.
     fn new(generation: usize) -> Self {
+        let generation = generation.max(1);
         RecentKeys {
-            current: KeySet::default(),
-            previous: KeySet::default(),
-            generation: generation.max(1),
+            current: KeySet::with_capacity_and_hasher(generation, Default::default()),
+            previous: KeySet::with_capacity_and_hasher(generation, Default::default()),
+            generation,
         }
     }
 
@@ -199,7 +200,10 @@ impl RecentKeys {
             return false;
         }
         if self.current.len() >= self.generation {
-            self.previous = std::mem::take(&mut self.current);
+            // The older generation's table, emptied, becomes the current one: no
+            // table grows again from nothing.
+            std::mem::swap(&mut self.previous, &mut self.current);
+            self.current.clear();
         }
         true
     }
