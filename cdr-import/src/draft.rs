@@ -153,7 +153,7 @@ pub struct Draft {
     /// Duration the source states, ms.
     pub duration_ms: Option<u64>,
     /// Teams log details.
-    pub teams: Option<TeamsDetails>,
+    pub teams: Option<Box<TeamsDetails>>,
 }
 
 /// What validation needs besides the row.

@@ -192,12 +192,14 @@ pub fn from_fields(columns: &[Option<usize>], fields: &[&str]) -> Result<CallRec
     let final_status = optional("final_status")?
         .map(|v| u16::try_from(v).map_err(|_| bad("final_status", "a SIP status")))
         .transpose()?;
-    let teams = optional_text("teams_id").map(|id| TeamsDetails {
-        id,
-        user_principal_name: text("teams_user"),
-        call_type: text("teams_call_type"),
-        sbc_fqdn: text("teams_sbc_fqdn"),
-        duration_ms: None,
+    let teams = optional_text("teams_id").map(|id| {
+        Box::new(TeamsDetails {
+            id,
+            user_principal_name: text("teams_user"),
+            call_type: text("teams_call_type"),
+            sbc_fqdn: text("teams_sbc_fqdn"),
+            duration_ms: None,
+        })
     });
     let teams = match teams {
         Some(mut t) => {
@@ -296,13 +298,13 @@ mod tests {
     fn every_field_survives_export_and_import() {
         let mut record = edge_record(1);
         assert_eq!(round_trip(&record).unwrap(), record);
-        record.teams = Some(TeamsDetails {
+        record.teams = Some(Box::new(TeamsDetails {
             id: "t,1".into(),
             user_principal_name: "alice@contoso.fr".into(),
             call_type: "ByotOutUserForwarding".into(),
             sbc_fqdn: "sbc.contoso.fr".into(),
             duration_ms: Some(60_000),
-        });
+        }));
         record.forwarding_party = Some("alice@contoso.fr".into());
         record.original_called = Some("+33140000009".into());
         record.source = Source::Import {

@@ -259,13 +259,13 @@ impl TeamsRow {
             answer_ms,
             end_ms,
             duration_ms: if successful { duration_ms } else { None },
-            teams: Some(TeamsDetails {
+            teams: Some(Box::new(TeamsDetails {
                 id,
                 user_principal_name: user,
                 call_type,
                 sbc_fqdn: fqdn,
                 duration_ms,
-            }),
+            })),
         })
     }
 }

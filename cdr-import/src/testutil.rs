@@ -58,12 +58,12 @@ pub(crate) fn teams_record(n: u64) -> CallRecord {
     };
     r.channels_in_force = None;
     r.calls_in_progress = None;
-    r.teams = Some(TeamsDetails {
+    r.teams = Some(Box::new(TeamsDetails {
         id: format!("teams-{n}"),
         user_principal_name: "alice@contoso.fr".into(),
         call_type: "ByotOut".into(),
         sbc_fqdn: "sbc.contoso.fr".into(),
         duration_ms: Some(60_000),
-    });
+    }));
     r
 }

@@ -167,8 +167,10 @@ pub struct CallRecord {
     /// with a higher revision and replaces the earlier one.
     pub revision: u32,
     /// What the Teams Direct Routing log says about the call, when it is in one.
+    /// Boxed: most records have none, and a record is moved through several queues
+    /// on its way to ClickHouse (the box makes it a fifth smaller).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub teams: Option<TeamsDetails>,
+    pub teams: Option<Box<TeamsDetails>>,
     /// Why the edge ended the call itself (maximum duration, Timer C, operator...);
     /// `None` when the parties or a final response ended it. See `call-record.md`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -325,7 +327,7 @@ impl CallRecord {
             channels_in_force: row.channels_in_force,
             calls_in_progress: row.calls_in_progress,
             revision: row.revision,
-            teams,
+            teams: teams.map(Box::new),
             end_reason: none_if_empty(row.end_reason),
         })
     }
@@ -436,13 +438,13 @@ pub(crate) mod tests {
             line: 12,
         };
         assert_eq!(CallRecord::from_row(record.to_row()), Ok(record.clone()));
-        record.teams = Some(TeamsDetails {
+        record.teams = Some(Box::new(TeamsDetails {
             id: "0a1b2c".into(),
             user_principal_name: "alice@contoso.fr".into(),
             call_type: "ByotOutUserForwarding".into(),
             sbc_fqdn: "sbc.contoso.fr".into(),
             duration_ms: Some(61_000),
-        });
+        }));
         assert_eq!(CallRecord::from_row(record.to_row()), Ok(record));
     }
 

@@ -583,12 +583,14 @@ fn imported(run: &str, n: u64) -> CallRecord {
     r.channels_in_force = None;
     r.calls_in_progress = (n % 2 == 0).then_some(0);
     r.emergency = n % 5 == 0;
-    r.teams = (n % 2 == 0).then(|| cdr::TeamsDetails {
-        id: format!("teams-{n}"),
-        user_principal_name: "élodie@contoso.fr".into(),
-        call_type: "ByotOutUserForwarding".into(),
-        sbc_fqdn: "sbc.contoso.fr".into(),
-        duration_ms: (n % 4 == 0).then_some(n * 1_000),
+    r.teams = (n % 2 == 0).then(|| {
+        Box::new(cdr::TeamsDetails {
+            id: format!("teams-{n}"),
+            user_principal_name: "élodie@contoso.fr".into(),
+            call_type: "ByotOutUserForwarding".into(),
+            sbc_fqdn: "sbc.contoso.fr".into(),
+            duration_ms: (n % 4 == 0).then_some(n * 1_000),
+        })
     });
     r
 }
