@@ -55,9 +55,12 @@ fn opt<T: ToString>(value: Option<T>) -> String {
 pub fn to_fields(record: &CallRecord) -> Vec<String> {
     let (kind, name, file, line) = match &record.source {
         Source::Edge { node } => ("edge", node.clone(), String::new(), String::new()),
-        Source::Import { format, file, line } => {
-            ("import", format.clone(), file.clone(), line.to_string())
-        }
+        Source::Import { format, file, line } => (
+            "import",
+            format.to_string(),
+            file.to_string(),
+            line.to_string(),
+        ),
     };
     let teams = record.teams.clone().unwrap_or_default();
     vec![
@@ -169,8 +172,8 @@ pub fn from_fields(columns: &[Option<usize>], fields: &[&str]) -> Result<CallRec
             node: text("source_name"),
         },
         "import" => Source::Import {
-            format: text("source_name"),
-            file: text("source_file"),
+            format: text("source_name").into(),
+            file: text("source_file").into(),
             line: number("source_line")?,
         },
         _ => return Err(bad("source_kind", "edge or import")),

@@ -465,7 +465,8 @@ fn read_all(
                     format: &settings.format,
                     checks: Checks { ..checks },
                     reject_dir: &settings.reject_dir,
-                    display: display.clone(),
+                    display: display.as_str().into(),
+                    format_name: settings.format.name().into(),
                     workers: settings.workers,
                 };
                 let mut emit = |row: Row| {

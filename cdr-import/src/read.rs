@@ -129,8 +129,11 @@ pub struct ReadContext<'a> {
     pub checks: Checks<'a>,
     /// Folder of reject files.
     pub reject_dir: &'a Path,
-    /// Name of the file as given on the command line, for sources and messages.
-    pub display: String,
+    /// Name of the file as given on the command line, for sources and messages
+    /// (shared by the file's records).
+    pub display: Arc<str>,
+    /// [`Format::name`], shared by the file's records.
+    pub format_name: Arc<str>,
     /// Threads validating CSV rows (1: the reading thread validates them itself).
     pub workers: usize,
 }
@@ -176,11 +179,7 @@ pub fn read_file(
 
 fn source(ctx: &ReadContext<'_>, line: u64) -> Source {
     Source::Import {
-        format: match ctx.format {
-            // Built once per mapping: no formatting per row.
-            Format::Mapping(m) => m.key_namespace().to_string(),
-            other => other.name(),
-        },
+        format: ctx.format_name.clone(),
         file: ctx.display.clone(),
         line,
     }
@@ -772,6 +771,7 @@ constant = "outbound"
             },
             reject_dir: dir.path(),
             display: "calls.csv".into(),
+            format_name: format.name().into(),
             workers,
         };
         let mut seen = Vec::new();

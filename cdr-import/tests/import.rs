@@ -164,8 +164,8 @@ async fn teams_json_page_imports_rejects_and_reimports_nothing() {
             file: f,
             line,
         } => {
-            assert_eq!(format, "teams-json");
-            assert_eq!(f, &file.display().to_string());
+            assert_eq!(&**format, "teams-json");
+            assert_eq!(f.to_string(), file.display().to_string());
             assert_eq!(*line, 50, "the row's first line in the page");
         }
         other => panic!("{other:?}"),
@@ -241,7 +241,7 @@ async fn teams_csv_overlapping_a_json_export_imports_only_new_rows() {
     );
     match &forwarded.source {
         Source::Import { format, line, .. } => {
-            assert_eq!((format.as_str(), *line), ("teams-csv", 4))
+            assert_eq!((&**format, *line), ("teams-csv", 4))
         }
         other => panic!("{other:?}"),
     }

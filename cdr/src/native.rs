@@ -171,7 +171,7 @@ fn encode_rows(records: &[&CallRecord], c: &mut Columns) {
         c.text(0, r.key.as_str());
         let (kind, name, file, line) = match &r.source {
             Source::Edge { node } => (1u8, node.as_str(), "", 0u64),
-            Source::Import { format, file, line } => (2, format.as_str(), file.as_str(), *line),
+            Source::Import { format, file, line } => (2, &**format, &**file, *line),
         };
         c.bytes(1, &[kind]);
         c.text(2, name);

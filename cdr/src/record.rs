@@ -7,6 +7,7 @@
 
 use crate::key::CallKey;
 use serde::{Deserialize, Serialize};
+use std::sync::Arc;
 
 /// Where a record came from.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -17,12 +18,13 @@ pub enum Source {
         /// The edge node's configured id.
         node: String,
     },
-    /// Loaded by `cdr-import`.
+    /// Loaded by `cdr-import`. The format and file are shared by every record of a
+    /// file (no copy per record).
     Import {
         /// Import format, e.g. `teams-json`, `edge-csv`, `mapping:kamailio-acc`.
-        format: String,
+        format: Arc<str>,
         /// Source file name as given to the importer.
-        file: String,
+        file: Arc<str>,
         /// 1-based line (or JSON record number) in that file.
         line: u64,
     },
@@ -233,7 +235,9 @@ impl CallRecord {
     pub fn to_row(&self) -> CallRow {
         let (source_kind, source_name, source_file, source_line) = match &self.source {
             Source::Edge { node } => (1, node.clone(), String::new(), 0),
-            Source::Import { format, file, line } => (2, format.clone(), file.clone(), *line),
+            Source::Import { format, file, line } => {
+                (2, format.to_string(), file.to_string(), *line)
+            }
         };
         let teams = self.teams.as_ref();
         CallRow {
@@ -286,8 +290,8 @@ impl CallRecord {
                 node: row.source_name,
             },
             2 => Source::Import {
-                format: row.source_name,
-                file: row.source_file,
+                format: row.source_name.into(),
+                file: row.source_file.into(),
                 line: row.source_line,
             },
             other => return Err(format!("source_kind value {other} is not known")),

@@ -573,7 +573,7 @@ fn imported(run: &str, n: u64) -> CallRecord {
     r.key = CallKey::for_import("teams", &format!("{run}-{n}"));
     r.source = Source::Import {
         format: "teams-json".into(),
-        file: format!("logs/{run}.json"),
+        file: format!("logs/{run}.json").into(),
         line: 10 + n,
     };
     r.direction = Direction::Inbound;

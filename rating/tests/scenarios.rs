@@ -181,7 +181,7 @@ fn read_calls(
                 key: call_key,
                 source: Source::Import {
                     format: "scenario".into(),
-                    file: format!("{name}/calls.csv"),
+                    file: format!("{name}/calls.csv").into(),
                     line: i + 1,
                 },
                 customer_id: customers.get(&trunk).cloned().unwrap_or_default(),
