@@ -10,6 +10,7 @@
 use crate::number_cache::NumberCache;
 use cdr::{CallKey, CallRecord, Direction, Disposition, Source, TeamsDetails};
 use provisioning::Provisioning;
+use std::borrow::Cow;
 use std::fmt;
 
 /// Why a row was refused; the summary counts rejects per reason.
@@ -104,40 +105,40 @@ pub struct Note {
 
 /// How a row names its trunk.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TrunkRef {
+pub enum TrunkRef<'a> {
     /// The provisioning id.
-    Id(String),
+    Id(Cow<'a, str>),
     /// The SBC's TLS name (Teams `trunkFullyQualifiedDomainName`).
-    TlsFqdn(String),
+    TlsFqdn(Cow<'a, str>),
     /// The PBX's source address.
-    SourceAddress(String),
+    SourceAddress(Cow<'a, str>),
     /// The digest user name.
-    DigestUser(String),
+    DigestUser(Cow<'a, str>),
 }
 
 /// A row read from any format, before validation. Numbers are as the source wrote
 /// them; times are resolved instants.
 #[derive(Clone, Debug)]
-pub struct Draft {
+pub struct Draft<'a> {
     /// Key namespace: rows of one source share it across files and formats
     /// (`teams` for both Teams formats, `mapping:NAME` for a mapping).
     pub key_namespace: std::sync::Arc<str>,
     /// The source's identifier of the row.
-    pub source_id: String,
+    pub source_id: Cow<'a, str>,
     /// The trunk.
-    pub trunk: TrunkRef,
+    pub trunk: TrunkRef<'a>,
     /// Site inside the trunk, when the source says.
-    pub site_id: Option<String>,
+    pub site_id: Option<Cow<'a, str>>,
     /// Direction.
     pub direction: Direction,
     /// Calling number as written.
-    pub caller: String,
+    pub caller: Cow<'a, str>,
     /// Called number as written.
-    pub callee: String,
+    pub callee: Cow<'a, str>,
     /// Originally dialled number as written, for forwarded calls.
-    pub original_called: Option<String>,
+    pub original_called: Option<Cow<'a, str>>,
     /// Forwarding party's number as written.
-    pub forwarding_party: Option<String>,
+    pub forwarding_party: Option<Cow<'a, str>>,
     /// The source's call identifier.
     pub sip_call_id: String,
     /// Final SIP status.
@@ -174,7 +175,7 @@ const ANONYMOUS: [&str; 6] = [
     "withheld",
 ];
 
-impl Draft {
+impl Draft<'_> {
     /// Validates the row and builds its record, with a note when the stated duration
     /// was replaced by the times' one.
     ///
@@ -410,7 +411,7 @@ fn normalise_cached(
     Ok((normalised, emergency))
 }
 
-fn optional_number(field: &str, text: Option<String>) -> Result<Option<String>, RowError> {
+fn optional_number(field: &str, text: Option<Cow<'_, str>>) -> Result<Option<String>, RowError> {
     match text {
         Some(t) if !t.trim().is_empty() => normalise(field, &t).map(Some),
         _ => Ok(None),
@@ -433,7 +434,7 @@ mod tests {
     use super::*;
     use crate::testutil::{provisioning, utc};
 
-    fn draft() -> Draft {
+    fn draft() -> Draft<'static> {
         Draft {
             key_namespace: "test".into(),
             source_id: "row-1".into(),
@@ -493,7 +494,7 @@ mod tests {
                 "letter 'F'",
             ),
             (
-                Box::new(|d| d.callee = String::new()),
+                Box::new(|d| d.callee = "".into()),
                 Reason::MissingField,
                 "callee",
             ),

@@ -53,6 +53,7 @@ use crate::time::{self, Ambiguous, TimeFormat};
 use cdr::{Direction, Disposition};
 use chrono_tz::Tz;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::path::Path;
 
 /// A column: by header name, or by 1-based position when the file has no header.
@@ -681,12 +682,12 @@ impl Mapping {
     ///
     /// # Errors
     /// A missing field or a value that does not read.
-    pub fn draft<S: AsRef<str>>(
-        &self,
+    pub fn draft<'a, S: AsRef<str>>(
+        &'a self,
         layout: &Layout,
-        fields: &[S],
+        fields: &'a [S],
         tolerance_ms: u64,
-    ) -> Result<Draft, RowError> {
+    ) -> Result<Draft<'a>, RowError> {
         let header_name = |i: usize| format!("column {}", i + 1);
         // `\N` is how MySQL (`mysql -B`, `SELECT ... INTO OUTFILE`) and ClickHouse write NULL.
         let get = |i: usize| {
@@ -698,17 +699,15 @@ impl Mapping {
         let required = |i: usize, field: &str| {
             get(i).ok_or_else(|| RowError::missing(&format!("{field} ({})", header_name(i))))
         };
-        let source_id = match layout.id.as_slice() {
-            [one] => get(*one)
-                .ok_or_else(|| RowError::missing("id"))?
-                .to_string(),
+        let source_id: Cow<'a, str> = match layout.id.as_slice() {
+            [one] => get(*one).ok_or_else(|| RowError::missing("id"))?.into(),
             many => {
                 let id_parts: Vec<&str> = many.iter().map(|&i| get(i).unwrap_or("")).collect();
                 if id_parts.iter().all(|p| p.is_empty()) {
                     return Err(RowError::missing("id"));
                 }
                 // Unit separator: no field holds it, so joined ids never collide.
-                id_parts.join("\u{1f}")
+                id_parts.join("\u{1f}").into()
             }
         };
 
@@ -792,9 +791,9 @@ impl Mapping {
             }
             (None, None) => Direction::Outbound,
         };
-        let trunk_text = match (&self.trunk_constant, layout.trunk) {
-            (Some(t), _) => t.clone(),
-            (None, Some(i)) => required(i, "trunk")?.to_string(),
+        let trunk_text: Cow<'a, str> = match (&self.trunk_constant, layout.trunk) {
+            (Some(t), _) => t.as_str().into(),
+            (None, Some(i)) => required(i, "trunk")?.into(),
             (None, None) => return Err(RowError::missing("trunk")),
         };
         let trunk = match self.trunk_by {
@@ -831,13 +830,14 @@ impl Mapping {
             (false, _, Some(e), _) => (None, e),
             (false, _, None, d) => (None, resolved.invite + d.unwrap_or(0)),
         };
-        let number =
-            |i: Option<usize>| -> Option<String> { i.and_then(get).map(|t| self.number_text(t)) };
+        let number = |i: Option<usize>| -> Option<Cow<'a, str>> {
+            i.and_then(get).map(|t| self.number_text(t))
+        };
         Ok(Draft {
             key_namespace: self.key_namespace.clone(),
             source_id,
             trunk,
-            site_id: layout.site.and_then(get).map(str::to_string),
+            site_id: layout.site.and_then(get).map(Cow::Borrowed),
             direction,
             caller: number(Some(layout.caller)).unwrap_or_default(),
             callee: number(Some(layout.callee)).unwrap_or_default(),
@@ -890,14 +890,14 @@ impl Mapping {
         Ok(ms.round() as u64)
     }
 
-    fn number_text(&self, text: &str) -> String {
+    fn number_text<'a>(&self, text: &'a str) -> Cow<'a, str> {
         match self.number_format {
             NumberFormat::E164Digits
                 if text.len() > 6 && text.bytes().all(|b| b.is_ascii_digit()) =>
             {
-                format!("+{text}")
+                format!("+{text}").into()
             }
-            _ => text.to_string(),
+            _ => text.into(),
         }
     }
 }

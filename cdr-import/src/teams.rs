@@ -161,7 +161,7 @@ impl TeamsRow {
     ///
     /// # Errors
     /// A missing or unreadable property.
-    pub fn to_draft(&self) -> Result<Draft, RowError> {
+    pub fn to_draft(&self) -> Result<Draft<'static>, RowError> {
         let id = self.required(ID)?.to_string();
         let call_type = self.required(CALL_TYPE)?.to_string();
         let direction = if call_type.starts_with("ByotIn") {
@@ -244,12 +244,12 @@ impl TeamsRow {
             .to_string();
         Ok(Draft {
             key_namespace: KEY_NAMESPACE.into(),
-            source_id: id.clone(),
-            trunk: TrunkRef::TlsFqdn(fqdn.clone()),
+            source_id: id.clone().into(),
+            trunk: TrunkRef::TlsFqdn(fqdn.clone().into()),
             site_id: None,
             direction,
-            caller: self.get(CALLER).unwrap_or_default().to_string(),
-            callee: self.get(CALLEE).unwrap_or_default().to_string(),
+            caller: self.get(CALLER).unwrap_or_default().to_string().into(),
+            callee: self.get(CALLEE).unwrap_or_default().to_string().into(),
             original_called: None,
             forwarding_party: None,
             sip_call_id: self.get(CORRELATION_ID).unwrap_or_default().to_string(),
@@ -290,7 +290,7 @@ pub fn is_forwarding(call_type: &str) -> bool {
 mod tests {
     use super::*;
 
-    fn row(json: &str) -> Result<Draft, RowError> {
+    fn row(json: &str) -> Result<Draft<'static>, RowError> {
         TeamsRow::from_json(json.as_bytes())?.to_draft()
     }
 
