@@ -618,13 +618,22 @@ async fn a_batch_round_trips_every_field_with_one_acknowledgement() {
     let stats = running.shutdown(Duration::from_secs(5)).await;
     assert_eq!(stats.written, 300);
 
-    let mut stream = CallReader::new(&store).calls(0, u64::MAX, None).unwrap();
+    assert_eq!(
+        read_back(&store).await,
+        records,
+        "every field comes back as written"
+    );
+}
+
+/// Every stored record, read through the reader, in INVITE order.
+async fn read_back(store: &ClickhouseConfig) -> Vec<CallRecord> {
+    let mut stream = CallReader::new(store).calls(0, u64::MAX, None).unwrap();
     let mut seen = Vec::new();
     while let Some(r) = stream.next().await.unwrap() {
         seen.push(r);
     }
     seen.sort_by_key(|r| r.invite_ms);
-    assert_eq!(seen, records, "every field comes back as written");
+    seen
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -770,11 +779,9 @@ async fn a_batch_larger_than_a_block_is_one_part() {
     let (deduplicated, keys, raw) = stored(&store).await;
     assert_eq!((deduplicated, raw), (count as u64, count as u64));
     assert_eq!(keys, keys_of(&records));
-    let mut stream = CallReader::new(&store).calls(0, u64::MAX, None).unwrap();
-    let mut seen = Vec::new();
-    while let Some(r) = stream.next().await.unwrap() {
-        seen.push(r);
-    }
-    seen.sort_by_key(|r| r.invite_ms);
-    assert_eq!(seen, records, "every field of every block comes back");
+    assert_eq!(
+        read_back(&store).await,
+        records,
+        "every field of every block comes back"
+    );
 }
