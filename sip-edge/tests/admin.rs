@@ -221,6 +221,28 @@ async fn admin_api_answers_only_valid_tokens() {
     lab.stop().await;
 }
 
+/// Waits (at most 10 s) until the trunk's calls are all confirmed: the caller's ACK
+/// has been relayed to the callee, so a BYE the edge sends next reaches the callee
+/// after it (a call counts as active from its admission, before its ACK).
+async fn wait_confirmed(lab: &Lab) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, calls) = http(lab, "GET", "/trunks/acme-test/calls", Some(ALICE), None).await;
+        let states: Vec<&str> = calls
+            .as_array()
+            .map(|calls| calls.iter().filter_map(|c| c["state"].as_str()).collect())
+            .unwrap_or_default();
+        if !states.is_empty() && states.iter().all(|s| *s == "confirmed") {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "calls not confirmed: {calls}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn operator_block_ends_calls_and_unblock_restores_service() {
     let n = 36;
@@ -241,6 +263,7 @@ async fn operator_block_ends_calls_and_unblock_restores_service() {
         .spawn("uac held, ended by a block")
         .unwrap();
     lab.wait_metric(&active, 1.0).await;
+    wait_confirmed(&lab).await;
     let (status, calls) = http(&lab, "GET", "/trunks/acme-test/calls", Some(ALICE), None).await;
     assert_eq!(status, 200);
     assert_eq!(calls.as_array().unwrap().len(), 1, "{calls}");
@@ -291,6 +314,7 @@ async fn operator_block_ends_calls_and_unblock_restores_service() {
         .spawn("uac held, ended by Call-ID")
         .unwrap();
     lab.wait_metric(&active, 1.0).await;
+    wait_confirmed(&lab).await;
     // Blocking international calls ends no national call.
     let (status, body) = http(
         &lab,
