@@ -145,6 +145,24 @@ impl Columns {
             None => self.nullable_values[slot].extend_from_slice(&[0u8; 8][..width]),
         }
     }
+
+    /// Appends the block of `rows` rows: its header, then each column.
+    fn lay_out(&self, rows: usize, out: &mut Vec<u8>) {
+        let total: usize = self.data.iter().map(Vec::len).sum::<usize>()
+            + self.nullable_values.iter().map(Vec::len).sum::<usize>()
+            + 2048;
+        out.reserve(total);
+        leb128(out, CALL_COLUMNS.len() as u64);
+        leb128(out, rows as u64);
+        for (i, (name, kind)) in CALL_COLUMNS.iter().enumerate() {
+            text(out, name);
+            text(out, kind);
+            out.extend_from_slice(&self.data[i]);
+            if let Some(slot) = NULLABLE.iter().position(|&n| n == i) {
+                out.extend_from_slice(&self.nullable_values[slot]);
+            }
+        }
+    }
 }
 
 /// Encodes Native blocks of [`CALL_COLUMNS`], keeping its column buffers from one
@@ -235,26 +253,6 @@ fn encode_rows(records: &[&CallRecord], c: &mut Columns) {
             8,
         );
         c.text(29, r.end_reason.as_deref().unwrap_or(""));
-    }
-}
-
-impl Columns {
-    /// Appends the block of `rows` rows: its header, then each column.
-    fn lay_out(&self, rows: usize, out: &mut Vec<u8>) {
-        let total: usize = self.data.iter().map(Vec::len).sum::<usize>()
-            + self.nullable_values.iter().map(Vec::len).sum::<usize>()
-            + 2048;
-        out.reserve(total);
-        leb128(out, CALL_COLUMNS.len() as u64);
-        leb128(out, rows as u64);
-        for (i, (name, kind)) in CALL_COLUMNS.iter().enumerate() {
-            text(out, name);
-            text(out, kind);
-            out.extend_from_slice(&self.data[i]);
-            if let Some(slot) = NULLABLE.iter().position(|&n| n == i) {
-                out.extend_from_slice(&self.nullable_values[slot]);
-            }
-        }
     }
 }
 
