@@ -22,7 +22,8 @@
 //!   arrival order, decide which copy of a call ClickHouse keeps.
 //! - An insert is a stream of `Native` blocks of at most
 //!   [`crate::native::BLOCK_RECORDS`] records ([`crate::native`]), in key order, which
-//!   ClickHouse stores as one part; uncompressed when ClickHouse is on a loopback
+//!   ClickHouse stores as one part (up to its `min_insert_block_size_rows`, about a
+//!   million records); uncompressed when ClickHouse is on a loopback
 //!   address (compression would only cost CPU on both sides), LZ4 otherwise.
 //! - While the spool holds anything, new batches are appended to it rather than sent
 //!   directly, so ClickHouse receives records in the order they were accepted and an
