@@ -29,6 +29,9 @@ pub const CLICKHOUSE_URL_ENV: &str = "FAIRTRUNK_TEST_CLICKHOUSE_URL";
 /// How long a starting server may take before the test fails.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// Starts retried on new ports when the chosen ones turned out taken.
+const START_ATTEMPTS: u32 = 3;
+
 /// A private ClickHouse server process on 127.0.0.1.
 pub struct ClickhouseServer {
     dir: tempfile::TempDir,
@@ -55,9 +58,21 @@ impl ClickhouseServer {
             tcp_port: free_port()?,
             child: None,
         };
-        server.write_config()?;
-        server.resume()?;
-        Ok(server)
+        // A port found free may be taken by another test's server before this one
+        // binds it: then this server exits, or another one answers; new ports, again.
+        let mut attempts = 0;
+        loop {
+            server.write_config()?;
+            match server.launch() {
+                Ok(()) => return Ok(server),
+                Err(Launch::PortTaken(_)) if attempts < START_ATTEMPTS => {
+                    attempts += 1;
+                    server.http_port = free_port()?;
+                    server.tcp_port = free_port()?;
+                }
+                Err(Launch::PortTaken(e) | Launch::Failed(e)) => return Err(e),
+            }
+        }
     }
 
     /// The HTTP URL clients connect to.
@@ -90,11 +105,16 @@ impl ClickhouseServer {
     /// # Errors
     /// When the process cannot be spawned or does not answer within a minute.
     pub fn resume(&mut self) -> Result<(), String> {
+        self.launch()
+            .map_err(|(Launch::PortTaken(e) | Launch::Failed(e))| e)
+    }
+
+    fn launch(&mut self) -> Result<(), Launch> {
         if self.child.is_some() {
             return Ok(());
         }
         let log = std::fs::File::create(self.dir.path().join("log/stdout.log"))
-            .map_err(|e| format!("cannot create the server log: {e}"))?;
+            .map_err(|e| Launch::Failed(format!("cannot create the server log: {e}")))?;
         let mut command = Command::new("clickhouse-server");
         command
             .arg(format!(
@@ -102,33 +122,46 @@ impl ClickhouseServer {
                 self.dir.path().join("etc/config.xml").display()
             ))
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| e.to_string())?)
+            .stdout(log.try_clone().map_err(|e| Launch::Failed(e.to_string()))?)
             .stderr(log);
         die_with_parent(&mut command);
         let child = command.spawn().map_err(|e| {
-            format!("cannot run clickhouse-server ({e}): install it with scripts/test.sh")
+            Launch::Failed(format!(
+                "cannot run clickhouse-server ({e}): install it with scripts/test.sh"
+            ))
         })?;
         self.child = Some(child);
         let deadline = Instant::now() + START_TIMEOUT;
         while Instant::now() < deadline {
             if ping(self.http_port) {
-                return Ok(());
+                let ours = self.dir.path().display().to_string();
+                return match instance(self.http_port) {
+                    Some(instance) if instance == ours => Ok(()),
+                    other => {
+                        self.kill();
+                        Err(Launch::PortTaken(format!(
+                            "another ClickHouse answers on port {} (instance {other:?})",
+                            self.http_port
+                        )))
+                    }
+                };
             }
             if let Some(child) = self.child.as_mut() {
                 if let Ok(Some(status)) = child.try_wait() {
                     self.child = None;
-                    return Err(format!(
+                    // Most often a port taken since it was found free.
+                    return Err(Launch::PortTaken(format!(
                         "clickhouse-server exited with {status}; logs in {}",
                         self.dir.path().join("log").display()
-                    ));
+                    )));
                 }
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        Err(format!(
+        Err(Launch::Failed(format!(
             "clickhouse-server did not answer on port {} within {START_TIMEOUT:?}",
             self.http_port
-        ))
+        )))
     }
 
     fn write_config(&self) -> Result<(), String> {
@@ -180,6 +213,32 @@ fn free_port() -> Result<u16, String> {
         .local_addr()
         .map(|addr| addr.port())
         .map_err(|e| e.to_string())
+}
+
+/// Why a server did not start.
+enum Launch {
+    /// It exited, or another server answers on its port: worth new ports.
+    PortTaken(String),
+    /// Anything else.
+    Failed(String),
+}
+
+/// The `fairtrunk_instance` macro of the server on `port`: the folder it was started
+/// with (see the configuration template).
+fn instance(port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(
+            b"GET /?query=SELECT%20substitution%20FROM%20system.macros%20WHERE%20macro%20%3D%20%27fairtrunk_instance%27 \
+              HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n",
+        )
+        .ok()?;
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).ok()?;
+    let (head, body) = answer.split_once("\r\n\r\n")?;
+    (head.split_whitespace().nth(1) == Some("200")).then(|| body.trim().to_string())
 }
 
 fn ping(port: u16) -> bool {
@@ -294,5 +353,33 @@ pub fn copy_dir(from: &Path, to: &Path) {
         } else {
             std::fs::copy(entry.path(), target).unwrap();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_server_never_takes_another_ones_port_for_its_own() {
+        let first = ClickhouseServer::start().expect("a private ClickHouse");
+        let ours = |server: &ClickhouseServer| server.dir().display().to_string();
+        assert_eq!(instance(first.http_port), Some(ours(&first)));
+
+        // A second server whose chosen HTTP port the first one took meanwhile.
+        let mut second = ClickhouseServer {
+            dir: tempfile::tempdir().unwrap(),
+            http_port: first.http_port,
+            tcp_port: free_port().unwrap(),
+            child: None,
+        };
+        second.write_config().unwrap();
+        match second.launch() {
+            Err(Launch::PortTaken(e)) => assert!(e.contains("another ClickHouse"), "{e}"),
+            Err(Launch::Failed(e)) => panic!("not seen as a taken port: {e}"),
+            Ok(()) => panic!("took the first server for its own"),
+        }
+        assert!(second.child.is_none(), "its own process is stopped");
+        assert_eq!(instance(first.http_port), Some(ours(&first)));
     }
 }
