@@ -35,10 +35,9 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// to the system after 10 ms: an import frees and allocates batches of records and
 /// insert buffers (megabytes each) all along, and the pages handed back were each
 /// faulted in and zeroed again by the next batch. On 2 million rows: minor page faults
-/// from about 40,000 (4 KiB and 2 MiB pages) to about 700, system CPU from 1.4 s to
-/// 0.4 s; memory stays at its peak (about 330 MB instead of 300 MB), which does not
-/// grow with the file. Called before any other thread starts (the setting is not
-/// synchronised).
+/// from 37,000-57,000 (4 KiB and 2 MiB pages) to about 700, and less system CPU; the
+/// process's memory stays at its peak, which does not grow with the file. Called
+/// before any other thread starts (the setting is not synchronised).
 fn keep_freed_memory() {
     // SAFETY: sets a process-wide allocator option (a plain integer) while this is
     // the only thread.
