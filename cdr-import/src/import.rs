@@ -163,18 +163,6 @@ impl std::hash::Hasher for KeyHasher {
 
 type KeySet = HashSet<u128, std::hash::BuildHasherDefault<KeyHasher>>;
 
-/// A key's 128 bits (keys are 32 hex digits).
-fn key_bits(key: &CallKey) -> u128 {
-    key.as_str().bytes().fold(0u128, |bits, digit| {
-        let value = match digit {
-            b'0'..=b'9' => digit - b'0',
-            b'a'..=b'f' => digit - b'a' + 10,
-            _ => 0,
-        };
-        (bits << 4) | u128::from(value)
-    })
-}
-
 /// Two generations of recently seen keys (see the module doc).
 struct RecentKeys {
     current: KeySet,
@@ -195,7 +183,7 @@ impl RecentKeys {
 
     /// True when the key was not seen yet (and remembers it).
     fn insert(&mut self, key: &CallKey) -> bool {
-        let value = key_bits(key);
+        let value = key.bits();
         if self.previous.contains(&value) || !self.current.insert(value) {
             return false;
         }

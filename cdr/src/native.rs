@@ -84,20 +84,7 @@ fn text(out: &mut Vec<u8>, value: &str) {
 /// The records sorted by key, the `calls` table's order. Keys are 32 lowercase hex
 /// digits, so their text order is the order of the numbers they write.
 pub fn in_key_order<'a>(records: &[&'a CallRecord]) -> Vec<&'a CallRecord> {
-    let number = |key: &str| {
-        key.bytes().fold(0u128, |n, digit| {
-            let value = match digit {
-                b'0'..=b'9' => digit - b'0',
-                b'a'..=b'f' => digit - b'a' + 10,
-                _ => 0,
-            };
-            (n << 4) | u128::from(value)
-        })
-    };
-    let mut keyed: Vec<(u128, &CallRecord)> = records
-        .iter()
-        .map(|r| (number(r.key.as_str()), *r))
-        .collect();
+    let mut keyed: Vec<(u128, &CallRecord)> = records.iter().map(|r| (r.key.bits(), *r)).collect();
     keyed.sort_unstable_by_key(|(n, _)| *n);
     keyed.into_iter().map(|(_, r)| r).collect()
 }
