@@ -189,6 +189,8 @@ impl Draft<'_> {
         if self.source_id.trim().is_empty() {
             return Err(RowError::missing("the row id"));
         }
+        // The site a source address belongs to, when the trunk was found by one.
+        let mut site_of_source = None;
         let trunk = match &self.trunk {
             TrunkRef::Id(id) => checks.provisioning.trunk(id.trim()).ok_or_else(|| {
                 RowError::new(
@@ -220,16 +222,14 @@ impl Draft<'_> {
                         format!("source address {text:?} is not an IP address"),
                     )
                 })?;
-                checks
-                    .provisioning
-                    .trunk_for_source(ip)
-                    .map(|m| m.trunk)
-                    .ok_or_else(|| {
-                        RowError::new(
-                            Reason::UnknownTrunk,
-                            format!("no provisioned trunk has source address {ip}"),
-                        )
-                    })?
+                let found = checks.provisioning.trunk_for_source(ip).ok_or_else(|| {
+                    RowError::new(
+                        Reason::UnknownTrunk,
+                        format!("no provisioned trunk has source address {ip}"),
+                    )
+                })?;
+                site_of_source = found.site;
+                found.trunk
             }
             TrunkRef::DigestUser(user) => checks
                 .provisioning
@@ -251,6 +251,8 @@ impl Draft<'_> {
                 }
                 Some(site.trim().to_string())
             }
+            // A site's own address places the call there, as at the edge.
+            None if site_of_source.is_some() => site_of_source.map(|site| site.id().to_string()),
             // A single-site trunk's calls are that site's.
             None if trunk.sites().len() == 1 => Some(trunk.sites()[0].id().to_string()),
             None => None,
@@ -403,8 +405,17 @@ fn normalise_cached(
     if let Some(known) = known {
         return Ok(known);
     }
-    let number = number_portability::parse(text)
-        .map_err(|e| RowError::new(Reason::BadNumber, format!("{field}: {e}")))?;
+    let number = number_portability::parse(text).map_err(|e| {
+        // Teams admin settings and some switches hide a number's last digits.
+        let message = if text.trim_end().ends_with('*') {
+            format!(
+                "{field}: {text:?} is masked (digits replaced by *): billing needs the whole number, export the log unmasked"
+            )
+        } else {
+            format!("{field}: {e}")
+        };
+        RowError::new(Reason::BadNumber, message)
+    })?;
     let normalised = number.to_string();
     let emergency = classify.then(|| number_portability::classify(&number).is_emergency);
     NUMBERS.with(|cache| cache.borrow_mut().put(text, &normalised, emergency));
@@ -548,6 +559,35 @@ mod tests {
         let (record, note) = build(d).unwrap();
         assert_eq!(record.billable_ms, 60_000);
         assert_eq!(note.unwrap().code, "duration_recomputed");
+    }
+
+    #[test]
+    fn a_site_address_places_the_call_at_its_site() {
+        let at = |address: &str| {
+            let mut d = draft();
+            d.trunk = TrunkRef::SourceAddress(address.to_string().into());
+            build(d).unwrap().0
+        };
+        let lyon = at("127.0.0.22");
+        assert_eq!(lyon.trunk_id, "acme-multisite");
+        assert_eq!(lyon.site_id.as_deref(), Some("lyon"));
+        assert_eq!(at("127.0.0.21").site_id.as_deref(), Some("paris-hq"));
+        // The trunk's own block, claimed by no site: the site stays unknown.
+        assert_eq!(at("127.0.0.23").site_id, None);
+        // A site column still wins over the address.
+        let mut d = draft();
+        d.trunk = TrunkRef::SourceAddress("127.0.0.22".into());
+        d.site_id = Some("paris-hq".into());
+        assert_eq!(build(d).unwrap().0.site_id.as_deref(), Some("paris-hq"));
+    }
+
+    #[test]
+    fn a_masked_number_is_refused_as_masked() {
+        let mut d = draft();
+        d.callee = "+33612345***".into();
+        let err = build(d).unwrap_err();
+        assert_eq!(err.reason, Reason::BadNumber);
+        assert!(err.message.contains("masked"), "{err}");
     }
 
     #[test]

@@ -55,6 +55,11 @@ const USER_PRINCIPAL_NAME: usize = 3;
 const START: usize = 5;
 const INVITE: usize = 6;
 const FAILURE: usize = 7;
+
+/// 0001-01-01T00:00:00Z (.NET's `DateTime.MinValue`) in ms since 1970: Graph's
+/// example rows write it for a time a call does not have (the failure time of a
+/// successful call), so it reads as absent.
+const NO_TIME_MS: i64 = -62_135_596_800_000;
 const END: usize = 8;
 const DURATION: usize = 9;
 const SUCCESSFUL: usize = 10;
@@ -146,7 +151,12 @@ impl TeamsRow {
             None => Ok(None),
             Some(text) => match parse_rfc3339(text) {
                 Some(ms) if ms >= 0 => Ok(Some(ms as u64)),
-                _ => Err(RowError::new(
+                Some(NO_TIME_MS) => Ok(None),
+                Some(_) => Err(RowError::new(
+                    Reason::BadTime,
+                    format!("{}: {text:?} is before 1970", PROPERTIES[i]),
+                )),
+                None => Err(RowError::new(
                     Reason::BadTime,
                     format!(
                         "{}: {text:?} is not an ISO 8601 time with an offset (e.g. 2026-10-05T08:30:12Z)",
@@ -205,7 +215,7 @@ impl TeamsRow {
                     ))
                 }
             },
-            None => self.get(FAILURE).is_none() && self.get(END).is_some(),
+            None => self.time(FAILURE)?.is_none() && self.time(END)?.is_some(),
         };
         let duration_ms = match self.get(DURATION) {
             None => None,
@@ -244,7 +254,9 @@ impl TeamsRow {
             .to_string();
         Ok(Draft {
             key_namespace: KEY_NAMESPACE.into(),
-            source_id: id.clone().into(),
+            // Graph's ids are GUIDs, which are case-insensitive (RFC 4122 §3): the key
+            // reads them in lower case, as Graph writes them.
+            source_id: id.to_ascii_lowercase().into(),
             trunk: TrunkRef::TlsFqdn(fqdn.clone().into()),
             site_id: None,
             direction,
@@ -342,6 +354,49 @@ mod tests {
         assert_eq!(err, RowError::missing("id"));
         let err = TeamsRow::from_json(b"[1]").unwrap_err();
         assert_eq!(err.reason, Reason::Malformed);
+    }
+
+    #[test]
+    fn graphs_placeholder_time_is_no_time() {
+        // Graph's own example: a successful call with failureDateTime at .NET's
+        // DateTime.MinValue, and no successfulCall property.
+        let placeholder = BASE.replace(
+            r#""successfulCall":true"#,
+            r#""failureDateTime":"0001-01-01T00:00:00Z""#,
+        );
+        let d = row(&placeholder).unwrap();
+        assert_eq!(d.disposition, Disposition::Answered);
+        assert_eq!(d.end_ms - d.answer_ms.unwrap(), 60_000);
+        let d = row(&placeholder.replace(
+            r#""failureDateTime":"0001-01-01T00:00:00Z""#,
+            r#""failureDateTime":"2026-10-05T08:00:09Z","endDateTime":"0001-01-01T00:00:00.0000000Z""#,
+        ))
+        .unwrap();
+        assert_eq!(d.disposition, Disposition::Failed);
+        assert_eq!(d.end_ms - d.invite_ms, 9_000);
+        let err = row(&BASE.replace("2026-10-05T08:00:00Z", "1969-12-31T23:59:59Z")).unwrap_err();
+        assert_eq!(err.reason, Reason::BadTime);
+        assert!(err.message.contains("before 1970"), "{err}");
+    }
+
+    #[test]
+    fn an_id_in_another_letter_case_is_the_same_call() {
+        let lower = row(&BASE.replace(
+            r#""id":"r1""#,
+            r#""id":"9e8bba57-dc14-533a-a7dd-f0da6575eed1""#,
+        ))
+        .unwrap();
+        let upper = row(&BASE.replace(
+            r#""id":"r1""#,
+            r#""id":"9E8BBA57-DC14-533A-A7DD-F0DA6575EED1""#,
+        ))
+        .unwrap();
+        assert_eq!(lower.source_id, upper.source_id);
+        assert_eq!(
+            upper.teams.unwrap().id,
+            "9E8BBA57-DC14-533A-A7DD-F0DA6575EED1",
+            "the log's id is kept as written"
+        );
     }
 
     #[test]

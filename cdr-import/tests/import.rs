@@ -617,20 +617,20 @@ async fn kamailio_acc_cdrs_import_through_their_mapping() {
             .find(|r| r.key == CallKey::for_import("mapping:kamailio-acc", id))
             .unwrap()
     };
-    let inbound = by_id("1002");
+    let inbound = by_id("b91c2d@carrier");
     assert_eq!(inbound.trunk_id, "boulangerie-martin-nantes");
     assert_eq!(inbound.direction, Direction::Inbound);
     assert_eq!(inbound.billable_ms, 30_500);
     assert_eq!(inbound.sip_call_id, "b91c2d@carrier");
-    let across = by_id("1004");
+    let across = by_id("d77@pbx");
     assert_eq!(
         across.billable_ms, 900_000,
         "02:50 summer time to 02:05 winter time"
     );
     assert_eq!(
-        by_id("1007").site_id.as_deref(),
-        None,
-        "127.0.0.22 is acme's Lyon site but the mapping has no site column"
+        by_id("g11@pbx").site_id.as_deref(),
+        Some("lyon"),
+        "127.0.0.22 is the address of acme's Lyon site"
     );
 }
 
