@@ -3,8 +3,9 @@
 //! export with the property names as headers (matched case-insensitively).
 //!
 //! How a row becomes a call record:
-//! - key: `CallKey::for_import("teams", id)`: the same row from a JSON page, JSON
-//!   lines or a CSV export is one call, so overlapping exports import nothing twice;
+//! - key: `CallKey::for_import("teams", id)`, the id in lower case (a GUID): the same
+//!   row from a JSON page, JSON lines or a CSV export is one call, so overlapping
+//!   exports import nothing twice;
 //! - trunk: `trunkFullyQualifiedDomainName` is a trunk's `identify.tls_fqdn`;
 //! - direction from `callType`: `ByotIn…` inbound, `ByotOut…` outbound (anything
 //!   else is refused); `…Forwarding` call types set the forwarding party to the
