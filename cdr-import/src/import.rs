@@ -428,6 +428,7 @@ fn read_all(
         provisioning: &settings.provisioning,
         duration_tolerance_ms: settings.duration_tolerance_ms,
     };
+    let reject_names = crate::rejects::RejectNames::for_inputs(files);
     for (file, path) in files.iter().enumerate() {
         if tx
             .blocking_send(Message::Start {
@@ -453,6 +454,7 @@ fn read_all(
                     format: &settings.format,
                     checks: Checks { ..checks },
                     reject_dir: &settings.reject_dir,
+                    reject_names: &reject_names,
                     display: display.as_str().into(),
                     format_name: settings.format.name().into(),
                     workers: settings.workers,

@@ -11,8 +11,11 @@
 //! the record's source line. The scanner only tracks strings and brackets: a row with
 //! a bad value (`tru`, a missing quote inside a balanced object) is still cut out
 //! and fails when decoded, alone. A top-level object that cannot be scanned is
-//! reported with its line and skipped up to the next line, so one broken JSON line
-//! does not lose the others; inside a page, a structural error ends the file.
+//! reported ([`JsonItem::Error`]) with the line where it starts and its text up to the
+//! end of the line of the problem, and reading goes on at the next line, so one broken
+//! JSON line does not lose the others; inside a page or a top-level array there is no
+//! safe place to resume: a structural error (a missing comma, a file cut short) is the
+//! last item ([`JsonItem::Fatal`]) and the rest of the file is not read.
 
 use std::io::{self, BufRead};
 
@@ -29,13 +32,25 @@ pub enum JsonItem {
         /// Its bytes, exactly as in the file.
         bytes: Vec<u8>,
     },
-    /// Text that is not a row; reading goes on after it when it can.
+    /// Text that is not a row; reading goes on at the next line.
     Error {
-        /// Line of the problem.
+        /// Line where the bad text starts.
         line: u64,
         /// What is wrong, lowercase.
         message: String,
-        /// What was read of the bad text (cut at [`MAX_ROW_BYTES`]).
+        /// The bad text, up to the end of the line of the problem (cut at
+        /// [`MAX_ROW_BYTES`]).
+        bytes: Vec<u8>,
+    },
+    /// Text after which nothing can be read safely (inside a page or a top-level
+    /// array): the last item, the rest of the input is not read.
+    Fatal {
+        /// Line where the bad text starts, where reading stopped.
+        line: u64,
+        /// What is wrong, lowercase.
+        message: String,
+        /// The bad text, up to the end of its line or of the input (cut at
+        /// [`MAX_ROW_BYTES`]).
         bytes: Vec<u8>,
     },
 }
@@ -71,6 +86,11 @@ impl<R: BufRead> JsonRows<R> {
             stack: Vec::new(),
             done: false,
         }
+    }
+
+    /// Lines read whole so far: after an I/O error, where reading stopped.
+    pub fn lines_read(&self) -> u64 {
+        self.line - 1
     }
 
     fn peek(&mut self) -> io::Result<Option<u8>> {
@@ -175,7 +195,7 @@ impl<R: BufRead> JsonRows<R> {
                 }
             }
             Some(b'}' | b']' | b',' | b':') => {
-                let b = self.bump(None)?.unwrap_or(b' ');
+                let b = self.bump(capture)?.unwrap_or(b' ');
                 Ok(Err(format!(
                     "unexpected {:?} where a value was expected",
                     b as char
@@ -194,37 +214,67 @@ impl<R: BufRead> JsonRows<R> {
         }
     }
 
-    /// After an error in a top-level object: drop the context and skip to the next line.
-    fn resync(&mut self) -> io::Result<()> {
-        self.stack.clear();
+    /// Moves past the rest of the current line and its end, adding its text to `bytes`
+    /// (without the line end), and keeps `bytes` to [`MAX_ROW_BYTES`].
+    fn take_rest_of_line(&mut self, bytes: &mut Vec<u8>) -> io::Result<()> {
         while let Some(b) = self.bump(None)? {
             if b == b'\n' {
                 break;
             }
+            if bytes.len() <= MAX_ROW_BYTES {
+                bytes.push(b);
+            }
         }
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        bytes.truncate(MAX_ROW_BYTES);
         Ok(())
     }
 
-    fn error(&mut self, line: u64, message: String, bytes: Vec<u8>) -> io::Result<JsonItem> {
+    /// Turns a problem into the item that reports it, with `bytes`, what was read of
+    /// the bad text, completed to the end of its line. Inside a page or a top-level
+    /// array reading ends ([`JsonItem::Fatal`]); elsewhere it goes on at the next line.
+    fn error(&mut self, line: u64, message: String, mut bytes: Vec<u8>) -> io::Result<JsonItem> {
         let in_page = self
             .stack
             .iter()
             .any(|c| matches!(c, Context::TopObject { capture: None, .. }));
-        if in_page || matches!(self.stack.first(), Some(Context::Rows { .. })) {
-            // Inside a page or a top-level array there is no safe place to resume.
+        let in_array = matches!(self.stack.first(), Some(Context::Rows { .. }));
+        self.take_rest_of_line(&mut bytes)?;
+        if in_page || in_array {
             self.done = true;
-            return Ok(JsonItem::Error {
+            return Ok(JsonItem::Fatal {
                 line,
-                message: format!("{message}; the rest of the file is not read"),
+                message,
                 bytes,
             });
         }
-        self.resync()?;
+        self.stack.clear();
         Ok(JsonItem::Error {
             line,
             message,
             bytes,
         })
+    }
+
+    /// A problem inside a top-level object, found on line `here`: a row is reported at
+    /// the line where its text starts (`line`), naming `here` when it is another line;
+    /// a page (no `capture`) where reading stopped.
+    fn object_error(
+        &mut self,
+        line: u64,
+        here: u64,
+        message: String,
+        capture: Option<Vec<u8>>,
+    ) -> io::Result<JsonItem> {
+        match capture {
+            Some(bytes) if here != line => {
+                self.error(line, format!("{message} on line {here}"), bytes)
+            }
+            Some(bytes) => self.error(line, message, bytes),
+            None => self.error(self.line, message, Vec::new()),
+        }
     }
 
     fn step(&mut self) -> io::Result<Option<JsonItem>> {
@@ -234,8 +284,9 @@ impl<R: BufRead> JsonRows<R> {
             }
             match self.stack.pop() {
                 None => {
+                    let next = self.skip_whitespace(None)?;
                     let line = self.line;
-                    match self.skip_whitespace(None)? {
+                    match next {
                         None => return Ok(None),
                         Some(b'[') => {
                             self.bump(None)?;
@@ -265,8 +316,9 @@ impl<R: BufRead> JsonRows<R> {
                     }
                 }
                 Some(Context::Rows { first }) => {
+                    let next = self.skip_whitespace(None)?;
                     let line = self.line;
-                    match self.skip_whitespace(None)? {
+                    match next {
                         None => {
                             return self
                                 .error(
@@ -319,8 +371,9 @@ impl<R: BufRead> JsonRows<R> {
                     line,
                     first,
                 }) => {
+                    let next = self.skip_whitespace(capture.as_mut())?;
                     let here = self.line;
-                    match self.skip_whitespace(capture.as_mut())? {
+                    match next {
                         None => {
                             let bytes = capture.unwrap_or_default();
                             return self
@@ -351,34 +404,33 @@ impl<R: BufRead> JsonRows<R> {
                         }
                         Some(_) if first => {}
                         Some(b) => {
-                            let bytes = capture.unwrap_or_default();
                             return self
-                                .error(
+                                .object_error(
+                                    line,
                                     here,
                                     format!("expected ',' or '}}', found {:?}", b as char),
-                                    bytes,
+                                    capture,
                                 )
                                 .map(Some);
                         }
                     }
                     let here = self.line;
                     if self.peek()? != Some(b'"') {
-                        let bytes = capture.unwrap_or_default();
                         return self
-                            .error(here, "expected a quoted key".into(), bytes)
+                            .object_error(line, here, "expected a quoted key".into(), capture)
                             .map(Some);
                     }
                     let key = match self.read_string(capture.as_mut())? {
                         Ok(key) => key,
                         Err(message) => {
-                            let bytes = capture.unwrap_or_default();
-                            return self.error(here, message, bytes).map(Some);
+                            // The end of the file: the message names where the key opened.
+                            return self.object_error(line, line, message, capture).map(Some);
                         }
                     };
                     if self.skip_whitespace(capture.as_mut())? != Some(b':') {
-                        let bytes = capture.unwrap_or_default();
+                        let here = self.line;
                         return self
-                            .error(self.line, "expected ':' after a key".into(), bytes)
+                            .object_error(line, here, "expected ':' after a key".into(), capture)
                             .map(Some);
                     }
                     self.bump(capture.as_mut())?;
@@ -394,9 +446,12 @@ impl<R: BufRead> JsonRows<R> {
                         self.stack.push(Context::Rows { first: true });
                         continue;
                     }
+                    let value_line = self.line;
                     if let Err(message) = self.read_value(capture.as_mut())? {
-                        let bytes = capture.unwrap_or_default();
-                        return self.error(self.line, message, bytes).map(Some);
+                        // At the end of the file the message names where the value opened.
+                        let at_end = self.peek()?.is_none();
+                        let here = if at_end { line } else { value_line };
+                        return self.object_error(line, here, message, capture).map(Some);
                     }
                     self.stack.push(Context::TopObject {
                         capture,
@@ -483,10 +538,117 @@ mod tests {
         let got = items("{\"value\": [{\"id\":\"a\"}, {\"id\": \"b\"");
         assert_eq!(got[0], row(1, r#"{"id":"a"}"#));
         assert!(
-            matches!(&got[1], JsonItem::Error { message, .. } if message.contains("end of file")),
+            matches!(&got[1], JsonItem::Fatal { message, bytes, .. }
+                if message.contains("end of file") && bytes == br#"{"id": "b""#),
             "{got:?}"
         );
         assert_eq!(got.len(), 2);
+    }
+
+    #[test]
+    fn a_page_broken_partway_ends_reading_at_the_bad_text() {
+        // A comma missing after the row of line 3: the row of line 4 cannot be told
+        // from the rest of a damaged file.
+        let text =
+            "{\"value\": [\n{\"id\":\"a\"},\n{\"id\":\"b\"}\n{\"id\":\"c\"},\n{\"id\":\"d\"}\n]}\n";
+        let got = items(text);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(got[..2], [row(2, r#"{"id":"a"}"#), row(3, r#"{"id":"b"}"#)]);
+        assert_eq!(
+            got[2],
+            JsonItem::Fatal {
+                line: 4,
+                message: "expected ',' or ']' between rows, found '{'".into(),
+                bytes: br#"{"id":"c"},"#.to_vec(),
+            }
+        );
+        // The same in a top-level array, and a stray comma.
+        let got = items("[{\"id\":\"a\"},\n\n ,{\"id\":\"b\"}]");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert!(
+            matches!(&got[1], JsonItem::Fatal { line: 3, bytes, .. } if bytes == br#",{"id":"b"}]"#),
+            "{got:?}"
+        );
+    }
+
+    #[test]
+    fn errors_are_reported_on_the_line_where_the_bad_text_starts() {
+        let got = items("{\"id\":\"x1\"}\n\n\n  oops\n{\"id\":\"x2\"}\n");
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert_eq!(
+            got[1],
+            JsonItem::Error {
+                line: 4,
+                message: "not a JSON object or array".into(),
+                bytes: b"oops".to_vec(),
+            }
+        );
+        assert_eq!(got[2], row(5, r#"{"id":"x2"}"#));
+        // Inside an object over several lines: where the object starts, naming the
+        // line of the problem.
+        let got = items("\n{\n\"id\": \"a\",\n\"x\" 1\n");
+        assert_eq!(
+            got[0],
+            JsonItem::Error {
+                line: 2,
+                message: "expected ':' after a key on line 4".into(),
+                bytes: b"{\n\"id\": \"a\",\n\"x\" 1".to_vec(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_broken_json_line_goes_whole_to_the_reject() {
+        let text = "{\"id\":\"broken\", \"callType\": \"ByotOut\" \"x\":1}\r\n{\"id\": ,\"x\":1}\n{\"id\":\"ok\"}\n";
+        let got = items(text);
+        assert_eq!(got.len(), 3, "{got:?}");
+        assert!(
+            matches!(&got[0], JsonItem::Error { line: 1, bytes, .. }
+                if bytes == br#"{"id":"broken", "callType": "ByotOut" "x":1}"#),
+            "{got:?}"
+        );
+        assert!(
+            matches!(&got[1], JsonItem::Error { line: 2, bytes, .. } if bytes == br#"{"id": ,"x":1}"#),
+            "{got:?}"
+        );
+        assert_eq!(got[2], row(3, r#"{"id":"ok"}"#));
+        // Kept to the largest row.
+        let long = format!(
+            "{{\"id\" \"{}\"}}\n{{\"id\":\"ok\"}}",
+            "x".repeat(MAX_ROW_BYTES + 10)
+        );
+        let got = items(&long);
+        assert!(
+            matches!(&got[0], JsonItem::Error { bytes, .. } if bytes.len() == MAX_ROW_BYTES),
+            "{:?}",
+            got.get(1)
+        );
+        assert_eq!(got[1], row(2, r#"{"id":"ok"}"#));
+    }
+
+    #[test]
+    fn a_read_error_leaves_the_count_of_lines_read_whole() {
+        /// Gives its text, then fails, like a gzip file cut short.
+        struct CutShort(&'static [u8]);
+        impl io::Read for CutShort {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                if self.0.is_empty() {
+                    return Err(io::Error::other("incomplete deflate stream"));
+                }
+                let n = self.0.len().min(buf.len());
+                buf[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut rows = JsonRows::new(io::BufReader::new(CutShort(
+            b"{\"id\":\"a\"}\n{\"id\":\"b\"}\n{\"id",
+        )));
+        assert_eq!(rows.next().unwrap().unwrap(), row(1, r#"{"id":"a"}"#));
+        assert_eq!(rows.next().unwrap().unwrap(), row(2, r#"{"id":"b"}"#));
+        assert!(rows.next().unwrap().is_err());
+        assert_eq!(rows.lines_read(), 2);
+        assert!(rows.next().is_none());
     }
 
     #[test]

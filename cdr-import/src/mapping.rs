@@ -10,8 +10,8 @@
 //!
 //! [time]
 //! format = "%d/%m/%Y %H:%M:%S"    # chrono pattern, or rfc3339, unix, unix_ms
-//! zone = "Europe/Paris"           # zone of wall-clock times (default Europe/Paris)
-//! offset_column = "utc_offset"    # optional: +02:00, CEST... settles the repeated hour
+//! zone = "Europe/Paris"           # zone of wall-clock times (default Europe/Paris); "none": offsets only
+//! offset_column = "utc_offset"    # optional: the invite's offset (+02:00, CEST...); with zone "none", every time's
 //! ambiguous = "reject"            # repeated-hour policy: reject (default), earlier, later
 //!
 //! [columns]                       # field = column; only id, invite, caller, callee required
@@ -342,7 +342,9 @@ pub struct Mapping {
     /// `mapping:NAME`, built once: every record carries it.
     key_namespace: std::sync::Arc<str>,
     time_format: TimeFormat,
-    zone: Tz,
+    /// Zone of wall-clock times; `None` (`zone = "none"`): each row's offset column
+    /// places all its times.
+    zone: Option<Tz>,
     offset_column: Option<ColumnRef>,
     ambiguous: Ambiguous,
     columns: RawColumns,
@@ -438,13 +440,17 @@ impl Mapping {
                 Encoding::Utf8
             }
         };
-        let zone: Tz = raw.time.zone.parse().unwrap_or_else(|_| {
-            errors.push(format!(
-                ": time.zone {:?} is not an IANA time zone (e.g. \"Europe/Paris\", \"UTC\")",
-                raw.time.zone
-            ));
-            chrono_tz::Europe::Paris
-        });
+        let zone: Option<Tz> = if raw.time.zone.eq_ignore_ascii_case("none") {
+            None
+        } else {
+            Some(raw.time.zone.parse().unwrap_or_else(|_| {
+                errors.push(format!(
+                    ": time.zone {:?} is not an IANA time zone (e.g. \"Europe/Paris\", \"UTC\") nor \"none\"",
+                    raw.time.zone
+                ));
+                chrono_tz::Europe::Paris
+            }))
+        };
         let time_format = match TimeFormat::from_setting(&raw.time.format) {
             Ok(TimeFormat::Pattern(p)) if !p.as_str().contains('%') => {
                 errors.push(format!(
@@ -459,6 +465,11 @@ impl Mapping {
                 TimeFormat::Rfc3339
             }
         };
+        if zone.is_none() && raw.time.offset_column.is_none() && time_format.is_wall_clock() {
+            errors.push(
+                ": time.zone = \"none\" needs time.offset_column: wall-clock times without a zone are placed by each row's UTC offset".into(),
+            );
+        }
         if raw.name.trim().is_empty() || raw.name.contains(char::is_whitespace) {
             errors.push(format!(": name {:?} must be a non-empty word", raw.name));
         }
@@ -689,12 +700,13 @@ impl Mapping {
         tolerance_ms: u64,
     ) -> Result<Draft<'a>, RowError> {
         let header_name = |i: usize| format!("column {}", i + 1);
-        // `\N` is how MySQL (`mysql -B`, `SELECT ... INTO OUTFILE`) and ClickHouse write NULL.
+        // NULL as `mysql -B` writes it (`NULL`), and as `SELECT ... INTO OUTFILE`,
+        // mysqldump --tab and ClickHouse do (`\N`).
         let get = |i: usize| {
             fields
                 .get(i)
                 .map(|s| s.as_ref().trim())
-                .filter(|s| !s.is_empty() && *s != "\\N")
+                .filter(|s| !s.is_empty() && *s != "\\N" && *s != "NULL")
         };
         let required = |i: usize, field: &str| {
             get(i).ok_or_else(|| RowError::missing(&format!("{field} ({})", header_name(i))))
@@ -720,23 +732,34 @@ impl Mapping {
             })?),
             None => None,
         };
-        let times = |i: usize, field: &str| -> Result<time::Instants, RowError> {
-            let text = required(i, field)?;
+        if offset.is_none() && self.zone.is_none() && self.time_format.is_wall_clock() {
+            return Err(RowError::missing(
+                "UTC offset (time.offset_column: the mapping has no zone)",
+            ));
+        }
+        // The offset column is the offset of the call's start (invite): answer and
+        // end, possibly on the other side of October's change, are placed in the zone
+        // by order and duration like times without an offset. Without a zone, the
+        // row's offset places all its times.
+        let later_offset = if self.zone.is_some() { None } else { offset };
+        let times = |text: &str,
+                     field: &str,
+                     offset: Option<chrono::FixedOffset>|
+         -> Result<time::Instants, RowError> {
             time::candidates(text, &self.time_format, self.zone, offset).map_err(|e| {
                 let mut e = RowError::from(e);
                 e.message = format!("{field}: {}", e.message);
                 e
             })
         };
-        let invite = times(layout.invite, "invite")?;
-        let answer = match layout.answer {
-            Some(i) if get(i).is_some() => Some(times(i, "answer")?),
-            _ => None,
+        let invite_text = required(layout.invite, "invite")?;
+        let invite = times(invite_text, "invite", offset)?;
+        let end_text = layout.end.and_then(get);
+        let end = match end_text {
+            Some(text) => Some(times(text, "end", later_offset)?),
+            None => None,
         };
-        let end = match layout.end {
-            Some(i) if get(i).is_some() => Some(times(i, "end")?),
-            _ => None,
-        };
+        let answer_text = layout.answer.and_then(get);
         let duration_ms = match layout.duration.and_then(get) {
             Some(text) => Some(self.duration(text)?),
             None => None,
@@ -758,20 +781,22 @@ impl Mapping {
         let disposition = match layout.disposition {
             Some(i) => {
                 let text = required(i, "disposition")?;
-                find_value(&self.disposition_values, text).ok_or_else(|| {
+                let listed = find_value(&self.disposition_values, text).ok_or_else(|| {
                     RowError::new(
                         Reason::BadValue,
                         format!(
                             "disposition {text:?} is not listed in the mapping's [disposition]"
                         ),
                     )
-                })?
+                })?;
+                check_disposition_against_status(text, listed, status)?;
+                listed
             }
             None => match status {
                 Some(code) => disposition_for_status(code),
                 // Without a status: answered when the source gives an answer time or
                 // a non-zero duration.
-                None if answer.is_some() || duration_ms.is_some_and(|d| d > 0) => {
+                None if answer_text.is_some() || duration_ms.is_some_and(|d| d > 0) => {
                     Disposition::Answered
                 }
                 None => Disposition::Failed,
@@ -804,11 +829,47 @@ impl Mapping {
         };
 
         let answered = disposition == Disposition::Answered;
-        let describe = || format!("invite {:?}", get(layout.invite).unwrap_or_default());
+        // A call not answered keeps an answer time only when it is one (see
+        // `is_answer_placeholder`); the record's check then refuses it.
+        let answer_text =
+            answer_text.filter(|text| answered || !is_answer_placeholder(text, invite_text));
+        let answer = match answer_text {
+            Some(text) => Some(times(text, "answer", later_offset)?),
+            None => None,
+        };
+        // A time's reading at the row's stated offset, when it is one of its
+        // candidates in the zone: preferred if order and duration leave a choice.
+        let at_row_offset = |text: &str, instants: &[u64]| {
+            let offset = offset.filter(|_| instants.len() > 1)?;
+            let stated = time::candidates(text, &self.time_format, None, Some(offset)).ok()?;
+            stated.first().copied().filter(|s| instants.contains(s))
+        };
+        let answer_at_row_offset = answer_text
+            .zip(answer.as_deref())
+            .and_then(|(text, instants)| at_row_offset(text, instants));
+        let end_at_row_offset = end_text
+            .zip(end.as_deref())
+            .and_then(|(text, instants)| at_row_offset(text, instants));
+        fn field<'t>(
+            text: Option<&'t str>,
+            instants: &'t Option<time::Instants>,
+            at_row_offset: Option<u64>,
+        ) -> Option<time::FieldTime<'t>> {
+            Some(time::FieldTime {
+                text: text?,
+                instants: instants.as_deref()?,
+                at_row_offset,
+            })
+        }
+        let describe = || format!("invite {invite_text:?}");
         let resolved = time::resolve_row(
-            &invite,
-            if answered { answer.as_deref() } else { None },
-            end.as_deref(),
+            time::FieldTime {
+                text: invite_text,
+                instants: &invite,
+                at_row_offset: None,
+            },
+            field(answer_text, &answer, answer_at_row_offset),
+            field(end_text, &end, end_at_row_offset),
             duration_ms,
             tolerance_ms,
             self.ambiguous,
@@ -827,8 +888,10 @@ impl Mapping {
                     "answer time or duration of an answered call",
                 ))
             }
-            (false, _, Some(e), _) => (None, e),
-            (false, _, None, d) => (None, resolved.invite + d.unwrap_or(0)),
+            // An answer time on a call not answered reaches the record's check, which
+            // refuses it (`inconsistent_times`).
+            (false, a, Some(e), _) => (a, e),
+            (false, a, None, d) => (a, resolved.invite + d.unwrap_or(0)),
         };
         let number = |i: Option<usize>| -> Option<Cow<'a, str>> {
             i.and_then(get).map(|t| self.number_text(t))
@@ -900,6 +963,38 @@ impl Mapping {
             _ => text.into(),
         }
     }
+}
+
+/// Whether the answer field of a call its disposition says was not answered is a
+/// placeholder rather than an answer time: the invite time again (Kamailio-style
+/// mappings read both from one column, some switches copy it) or a zero (`0`,
+/// `0000-00-00 00:00:00`). Any other answer time on such a call is refused.
+fn is_answer_placeholder(answer: &str, invite: &str) -> bool {
+    let digits = || answer.bytes().filter(u8::is_ascii_digit);
+    answer == invite || (digits().next().is_some() && digits().all(|b| b == b'0'))
+}
+
+/// Refuses a row whose disposition column and SIP status column disagree on whether
+/// the call was answered (billing depends on it; which to trust cannot be known).
+/// Other disagreements (busy against 487, say) keep the disposition column's value.
+fn check_disposition_against_status(
+    text: &str,
+    disposition: Disposition,
+    status: Option<u16>,
+) -> Result<(), RowError> {
+    let Some(code) = status else { return Ok(()) };
+    let by_status = disposition_for_status(code);
+    if (by_status == Disposition::Answered) == (disposition == Disposition::Answered) {
+        return Ok(());
+    }
+    Err(RowError::new(
+        Reason::BadValue,
+        format!(
+            "disposition {text:?} ({}) disagrees with SIP status {code} ({}) on whether the call was answered",
+            disposition.as_str(),
+            by_status.as_str()
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -977,6 +1072,9 @@ outbound = ["out"]
             absent.end_ms, absent.invite_ms,
             "\\N is an absent end, not a bad time"
         );
+        null_end[3] = "NULL".into();
+        let absent = m.draft(&layout, &null_end, 2_000).unwrap();
+        assert_eq!(absent.end_ms, absent.invite_ms, "mysql -B writes NULL");
         assert_eq!(d.direction, Direction::Inbound);
         assert_eq!(
             d.disposition,
@@ -1024,6 +1122,202 @@ outbound = ["out"]
         assert_eq!(
             (d.answer_ms.map(|a| d.end_ms - a), d.disposition),
             (Some(61_500), Disposition::Answered)
+        );
+    }
+
+    const GENERIC_HEADER: &str = "id_appel;date_debut;date_reponse;date_fin;decalage_utc;durée;appelant;appelé;sens;resultat;code_sip;trunk;site";
+    const KAMAILIO_HEADER: &str =
+        "id\tstart_time\tend_time\tduration\tcallid\tsrc_user\tdst_user\tpbx_ip\tdirection";
+
+    /// Maps one row (fields separated by `separator`) and checks it into a record.
+    fn record(
+        mapping: &str,
+        header: &str,
+        separator: char,
+        row: &str,
+    ) -> Result<cdr::CallRecord, RowError> {
+        let m = Mapping::parse(mapping).unwrap_or_else(|e| panic!("{e:?}"));
+        let header: Vec<String> = header.split(separator).map(String::from).collect();
+        let layout = m.layout(Some(&header)).unwrap();
+        let fields: Vec<&str> = row.split(separator).collect();
+        let provisioning = crate::testutil::provisioning();
+        let checks = crate::draft::Checks {
+            provisioning: &provisioning,
+            duration_tolerance_ms: 2_000,
+        };
+        let source = cdr::Source::Import {
+            format: m.source_name().into(),
+            file: "t".into(),
+            line: 2,
+        };
+        m.draft(&layout, &fields, 2_000)?
+            .into_record(&checks, source)
+            .map(|(record, _)| record)
+    }
+
+    fn generic(row: &str) -> Result<cdr::CallRecord, RowError> {
+        record(
+            include_str!("../mappings/generic.toml"),
+            GENERIC_HEADER,
+            ';',
+            row,
+        )
+    }
+
+    fn kamailio(mapping: &str, row: &str) -> Result<cdr::CallRecord, RowError> {
+        record(mapping, KAMAILIO_HEADER, '\t', row)
+    }
+
+    const KAMAILIO: &str = include_str!("../mappings/kamailio-acc.toml");
+
+    #[test]
+    fn kamailio_calls_from_the_repeated_hour_are_placed_by_end_and_duration() {
+        let utc = crate::testutil::utc;
+        let r = kamailio(KAMAILIO, "2001\t2026-10-25 02:30:00\t2026-10-25 03:10:00\t2400.000\tk1@pbx\t0240000010\t0612345601\t127.0.0.11\tout").unwrap();
+        assert_eq!(r.invite_ms, utc("2026-10-25T01:30:00Z"));
+        assert_eq!(r.answer_ms, Some(r.invite_ms));
+        assert_eq!(r.end_ms, utc("2026-10-25T02:10:00Z"));
+        let r = kamailio(KAMAILIO, "2002\t2026-10-25 02:59:30\t2026-10-25 03:00:30\t60.000\tk2@pbx\t0240000010\t0612345602\t127.0.0.11\tout").unwrap();
+        assert_eq!(r.invite_ms, utc("2026-10-25T01:59:30Z"));
+        assert_eq!(r.answer_ms, Some(r.invite_ms));
+        assert_eq!(r.billable_ms, 60_000);
+        // Wholly inside the hour: refused by default; with a policy, one instant for
+        // the column's two fields.
+        let inside = "2003\t2026-10-25 02:10:00\t2026-10-25 02:20:00\t600.000\tk3@pbx\t0240000010\t0612345603\t127.0.0.11\tout";
+        let err = kamailio(KAMAILIO, inside).unwrap_err();
+        assert_eq!(err.reason, Reason::AmbiguousTime, "{err}");
+        let earlier = KAMAILIO.replace("ambiguous = \"reject\"", "ambiguous = \"earlier\"");
+        let r = kamailio(&earlier, inside).unwrap();
+        assert_eq!(r.invite_ms, utc("2026-10-25T00:10:00Z"));
+        assert_eq!(r.answer_ms, Some(r.invite_ms));
+        assert_eq!(r.billable_ms, 600_000);
+    }
+
+    #[test]
+    fn the_offset_column_is_the_invites_and_later_times_follow_the_zone() {
+        let utc = crate::testutil::utc;
+        let tail = "01 40 00 00 01;06 11 22 33 44;sortant;répondu;200;acme-multisite;paris-hq";
+        // Answered in summer time, ended 80 minutes later in winter time.
+        let r = generic(&format!(
+            "O-1;25/10/2026 01:50:00;25/10/2026 01:50:10;25/10/2026 02:10:10;+02:00;4800;{tail}"
+        ))
+        .unwrap();
+        assert_eq!(r.invite_ms, utc("2026-10-24T23:50:00Z"));
+        assert_eq!(r.end_ms, utc("2026-10-25T01:10:10Z"));
+        assert_eq!(r.billable_ms, 4_800_000);
+        // Answered at the first 02:50, ended at the second 02:05.
+        let r = generic(&format!(
+            "O-2;25/10/2026 02:50:00;25/10/2026 02:50:05;25/10/2026 02:05:05;+02:00;900;{tail}"
+        ))
+        .unwrap();
+        assert_eq!(r.answer_ms, Some(utc("2026-10-25T00:50:05Z")));
+        assert_eq!(r.end_ms, utc("2026-10-25T01:05:05Z"));
+        // Wholly inside the repeated hour: later times keep the start's offset
+        // unless order and duration say the change came between.
+        for (offset, start) in [
+            ("+02:00", "2026-10-25T00:30:00Z"),
+            ("+01:00", "2026-10-25T01:30:00Z"),
+        ] {
+            let r = generic(&format!("O-6;25/10/2026 02:30:00;25/10/2026 02:30:05;25/10/2026 02:40:05;{offset};600;{tail}")).unwrap();
+            assert_eq!(r.invite_ms, utc(start), "{offset}");
+            assert_eq!(r.answer_ms, Some(r.invite_ms + 5_000), "{offset}");
+            assert_eq!(r.billable_ms, 600_000, "{offset}");
+        }
+        // A winter offset on a summer date.
+        let err = generic(&format!(
+            "O-3;12/10/2026 10:00:00;12/10/2026 10:00:05;12/10/2026 10:01:05;+01:00;60;{tail}"
+        ))
+        .unwrap_err();
+        assert_eq!(err.reason, Reason::BadTime, "{err}");
+        assert!(
+            err.message
+                .contains("invite: UTC offset +01:00 does not exist in Europe/Paris"),
+            "{err}"
+        );
+        // Without a zone, the row's offset places all its times.
+        let no_zone = include_str!("../mappings/generic.toml")
+            .replace("zone = \"Europe/Paris\"", "zone = \"none\"");
+        let r = record(
+            &no_zone,
+            GENERIC_HEADER,
+            ';',
+            &format!(
+                "O-4;12/10/2026 10:00:00;12/10/2026 10:00:05;12/10/2026 10:01:05;-05:00;60;{tail}"
+            ),
+        )
+        .unwrap();
+        assert_eq!(r.invite_ms, utc("2026-10-12T15:00:00Z"));
+        assert_eq!(r.end_ms, utc("2026-10-12T15:01:05Z"));
+        let err = record(
+            &no_zone,
+            GENERIC_HEADER,
+            ';',
+            &format!("O-5;12/10/2026 10:00:00;12/10/2026 10:00:05;12/10/2026 10:01:05;;60;{tail}"),
+        )
+        .unwrap_err();
+        assert_eq!(err.reason, Reason::MissingField, "{err}");
+        let errors =
+            Mapping::parse(&no_zone.replace("offset_column = \"decalage_utc\"", "")).unwrap_err();
+        assert!(errors[0].contains("needs time.offset_column"), "{errors:?}");
+    }
+
+    #[test]
+    fn an_answer_time_on_a_call_not_answered_is_refused_unless_a_placeholder() {
+        let row = |id: &str, answer: &str, result: &str, status: &str| {
+            generic(&format!("{id};12/10/2026 10:00:00;{answer};12/10/2026 10:10:05;;600;01 40 00 00 01;06 11 22 33 44;sortant;{result};{status};acme-multisite;paris-hq"))
+        };
+        for (id, result, status) in [("X-1", "occupé", "486"), ("X-2", "non répondu", "")] {
+            let err = row(id, "12/10/2026 10:00:05", result, status).unwrap_err();
+            assert_eq!(err.reason, Reason::InconsistentTimes, "{id}: {err}");
+            assert!(err.message.contains("has an answer time"), "{id}: {err}");
+        }
+        // The invite repeated, or a zero, is no answer.
+        for placeholder in ["12/10/2026 10:00:00", "00/00/0000 00:00:00"] {
+            let r = row("X-7", placeholder, "occupé", "486").unwrap();
+            assert_eq!(
+                (r.disposition, r.answer_ms, r.billable_ms),
+                (Disposition::Busy, None, 0),
+                "{placeholder}"
+            );
+        }
+        // Answered calls as before, whatever the case of the value.
+        let r = row("X-5", "12/10/2026 10:00:05", "RÉPONDU", "200").unwrap();
+        assert_eq!(r.billable_ms, 600_000);
+        // A disposition and a status disagreeing on whether the call was answered.
+        let err = row("X-6", "12/10/2026 10:00:05", "Répondu", "486").unwrap_err();
+        assert_eq!(err.reason, Reason::BadValue, "{err}");
+        assert!(
+            err.message.contains("disagrees with SIP status 486"),
+            "{err}"
+        );
+        let err = row("X-8", "", "occupé", "200").unwrap_err();
+        assert_eq!(err.reason, Reason::BadValue, "{err}");
+        // Disagreements among unanswered outcomes keep the disposition column's.
+        let r = row("X-9", "", "occupé", "487").unwrap();
+        assert_eq!(r.disposition, Disposition::Busy);
+    }
+
+    #[test]
+    fn kamailio_unanswered_calls_with_a_status_drop_the_start_copied_as_answer() {
+        // acc_cdrs rows have no status: every row is answered, a zero-second one too.
+        let r = kamailio(KAMAILIO, "2004\t2026-10-12 10:00:00\t2026-10-12 10:00:00\t0.000\tk4@pbx\t0240000010\t0612345604\t127.0.0.11\tout").unwrap();
+        assert_eq!((r.disposition, r.billable_ms), (Disposition::Answered, 0));
+        // The same table with a SIP status column: start_time stands for both invite and
+        // answer, so on a failed call it is the invite only.
+        let with_status = KAMAILIO.replace(
+            "call_id = \"callid\"",
+            "call_id = \"callid\"\nstatus = \"sip_code\"",
+        );
+        let r = record(
+            &with_status,
+            &format!("{KAMAILIO_HEADER}\tsip_code"),
+            '\t',
+            "2005\t2026-10-12 10:00:00\t2026-10-12 10:00:04\t0.000\tk5@pbx\t0240000010\t0612345605\t127.0.0.11\tout\t486",
+        )
+        .unwrap();
+        assert_eq!(
+            (r.disposition, r.answer_ms, r.final_status),
+            (Disposition::Busy, None, Some(486))
         );
     }
 

@@ -16,7 +16,7 @@ use crate::draft::{Checks, Note, Reason, RowError};
 use crate::edge_csv;
 use crate::json::{JsonItem, JsonRows};
 use crate::mapping::{Encoding, Mapping};
-use crate::rejects::{RejectLayout, Rejects};
+use crate::rejects::{RejectLayout, RejectNames, Rejects};
 use crate::teams::{self, TeamsRow};
 use cdr::{CallRecord, Source};
 use std::io::BufRead;
@@ -129,6 +129,8 @@ pub struct ReadContext<'a> {
     pub checks: Checks<'a>,
     /// Folder of reject files.
     pub reject_dir: &'a Path,
+    /// The run's reject files, so that no two inputs share one.
+    pub reject_names: &'a RejectNames,
     /// Name of the file as given on the command line, for sources and messages
     /// (shared by the file's records).
     pub display: Arc<str>,
@@ -161,7 +163,7 @@ pub fn read_file(
             header: None,
         },
     };
-    let mut rejects = Rejects::new(ctx.reject_dir, path, layout);
+    let mut rejects = Rejects::new(ctx.reject_dir, path, layout, ctx.reject_names);
     let result = match ctx.format {
         Format::TeamsJson => read_json(input, ctx, &mut rejects, emit),
         _ => read_csv(input, ctx, &mut rejects, emit),
@@ -185,14 +187,26 @@ fn source(ctx: &ReadContext<'_>, line: u64) -> Source {
     }
 }
 
+/// Reads a `teams-json` file: rows are validated and emitted, text that is not a row
+/// is refused with its line. When the reader gives up on the rest of the file (a page
+/// broken partway or cut short), the bad text is refused too and the error returned
+/// says where reading stopped: the file is not read to the end.
 fn read_json(
     input: Box<dyn BufRead + Send>,
     ctx: &ReadContext<'_>,
     rejects: &mut Rejects,
     emit: &mut dyn FnMut(Row),
 ) -> Result<(), String> {
-    for item in JsonRows::new(input) {
-        let item = item.map_err(|e| format!("read error: {e}"))?;
+    let mut rows = JsonRows::new(input);
+    let mut stopped = None;
+    loop {
+        let item = match rows.next() {
+            None => break,
+            Some(Ok(item)) => item,
+            Some(Err(e)) => {
+                return Err(stopped_after(rows.lines_read(), format!("read error: {e}")))
+            }
+        };
         let (line, bytes, result) = match item {
             JsonItem::Row { line, bytes } => {
                 let result = TeamsRow::from_json(&bytes)
@@ -205,6 +219,18 @@ fn read_json(
                 message,
                 bytes,
             } => (line, bytes, Err(RowError::new(Reason::Malformed, message))),
+            JsonItem::Fatal {
+                line,
+                message,
+                bytes,
+            } => {
+                let error = RowError::new(
+                    Reason::Malformed,
+                    format!("{message}; the rest of the file is not read"),
+                );
+                stopped = Some(format!("line {line}: {message}"));
+                (line, bytes, Err(error))
+            }
         };
         match result {
             Ok((mut record, note)) => {
@@ -219,13 +245,245 @@ fn read_json(
             }
         }
     }
-    Ok(())
+    stopped.map_or(Ok(()), Err)
+}
+
+/// The message of an error without a position of its own (an I/O error: a truncated
+/// gzip file) that stopped reading a file, naming the last line read whole, if any.
+fn stopped_after(lines_read: u64, error: impl std::fmt::Display) -> String {
+    if lines_read == 0 {
+        error.to_string()
+    } else {
+        format!("after line {lines_read}: {error}")
+    }
+}
+
+/// The message of a CSV error that stops reading a file: its line, or, for an I/O
+/// error, which has none, the last line read whole (`record` is positioned at the
+/// start of the row being read when the error came).
+fn csv_stop_message(error: &csv::Error, record: &csv::ByteRecord, skipped_lines: u64) -> String {
+    match error.position() {
+        Some(p) => format!("line {}: {error}", p.line() + skipped_lines),
+        None => {
+            let row_line = record.position().map_or(1, |p| p.line());
+            stopped_after(row_line.saturating_sub(1) + skipped_lines, error)
+        }
+    }
 }
 
 enum CsvLayout {
     Teams(Vec<Option<usize>>),
     Edge(Vec<Option<usize>>),
     Mapping(Box<crate::mapping::Layout>),
+}
+
+/// How many fields every row of a CSV file has (RFC 4180 §2): its header's, or in a
+/// file without header its first row's.
+#[derive(Clone, Copy, Debug)]
+struct RowWidth {
+    fields: usize,
+    from_header: bool,
+}
+
+impl RowWidth {
+    /// Refuses a row of `count` fields that does not have the file's width: a field
+    /// missing or a delimiter inside an unquoted value shifts every column after it.
+    fn check(self, count: usize) -> Result<(), RowError> {
+        if count == self.fields {
+            return Ok(());
+        }
+        let reference = if self.from_header {
+            "the header"
+        } else {
+            "the first row"
+        };
+        Err(RowError::new(
+            Reason::Malformed,
+            format!("{count} fields where {reference} has {}", self.fields),
+        ))
+    }
+}
+
+/// Reads a CSV file's bytes on their way to the csv reader and follows its quoting
+/// (csv_core's rules: a quote opens a quoted field only at the start of a field, a
+/// doubled quote inside one is a quote, a quote followed by anything else closes it),
+/// to tell whether the file ends inside a quoted field. The csv reader, which is not
+/// strict, then silently reads the rest of the file as that field.
+struct QuoteTracker<R> {
+    inner: R,
+    /// The quote character; `None` when the file is never quoted.
+    quote: Option<u8>,
+    delimiter: u8,
+    state: QuoteState,
+    /// Line ends inside the quoted field being read.
+    newlines_in_quotes: u64,
+    /// The underlying reader reported its end.
+    at_end: bool,
+    /// The last byte read ended a line.
+    ends_with_newline: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum QuoteState {
+    /// Outside quotes; `field_start` when the next byte starts a field.
+    Outside { field_start: bool },
+    /// Inside a quoted field.
+    Quoted,
+    /// A quote inside a quoted field: the next byte tells a doubled quote from the end.
+    QuoteInQuoted,
+}
+
+impl<R> QuoteTracker<R> {
+    fn new(inner: R, quote: Option<u8>, delimiter: u8) -> Self {
+        QuoteTracker {
+            inner,
+            quote,
+            delimiter,
+            state: QuoteState::Outside { field_start: true },
+            newlines_in_quotes: 0,
+            at_end: false,
+            ends_with_newline: false,
+        }
+    }
+
+    /// Once the whole input was read and it ended inside a quoted field: the line
+    /// ends inside that field.
+    fn unclosed_quote(&self) -> Option<u64> {
+        (self.at_end && self.state == QuoteState::Quoted).then_some(self.newlines_in_quotes)
+    }
+
+    /// Follows the quoting over `bytes`, the next bytes of the input.
+    fn follow(&mut self, bytes: &[u8]) {
+        let Some(quote) = self.quote else { return };
+        let starts_field = |b: u8| b == self.delimiter || b == b'\n';
+        let mut at = 0;
+        while at < bytes.len() {
+            match self.state {
+                QuoteState::Outside { field_start } => {
+                    if field_start && bytes[at] == quote {
+                        self.state = QuoteState::Quoted;
+                        self.newlines_in_quotes = 0;
+                        at += 1;
+                        continue;
+                    }
+                    match memchr::memchr(quote, &bytes[at..]) {
+                        Some(offset) => {
+                            let found = at + offset;
+                            // `bytes[at]` is not an opening quote: `found > at`.
+                            if found > at && starts_field(bytes[found - 1]) {
+                                self.state = QuoteState::Quoted;
+                                self.newlines_in_quotes = 0;
+                            } else {
+                                self.state = QuoteState::Outside { field_start: false };
+                            }
+                            at = found + 1;
+                        }
+                        None => {
+                            let last = bytes[bytes.len() - 1];
+                            self.state = QuoteState::Outside {
+                                field_start: starts_field(last),
+                            };
+                            at = bytes.len();
+                        }
+                    }
+                }
+                QuoteState::Quoted => {
+                    let rest = &bytes[at..];
+                    let end = memchr::memchr(quote, rest).unwrap_or(rest.len());
+                    self.newlines_in_quotes +=
+                        memchr::memchr_iter(b'\n', &rest[..end]).count() as u64;
+                    if end < rest.len() {
+                        self.state = QuoteState::QuoteInQuoted;
+                    }
+                    at += end + 1;
+                }
+                QuoteState::QuoteInQuoted => {
+                    if bytes[at] == quote {
+                        self.state = QuoteState::Quoted;
+                        at += 1;
+                    } else {
+                        // The field is closed; this byte is read outside quotes.
+                        self.state = QuoteState::Outside { field_start: false };
+                        if starts_field(bytes[at]) {
+                            self.state = QuoteState::Outside { field_start: true };
+                            at += 1;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl<R: std::io::Read> std::io::Read for QuoteTracker<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let read = self.inner.read(buf)?;
+        if read == 0 && !buf.is_empty() {
+            self.at_end = true;
+        }
+        if let Some(last) = buf[..read].last() {
+            self.ends_with_newline = *last == b'\n';
+        }
+        self.follow(&buf[..read]);
+        Ok(read)
+    }
+}
+
+/// When the record just read ended inside a quoted field (the file's last record,
+/// since a quote never closed takes in the rest of the file): the line where the quote
+/// opened, and the refusal of the row.
+fn unclosed_quote<R: std::io::Read>(
+    reader: &csv::Reader<QuoteTracker<R>>,
+    skipped_lines: u64,
+) -> Option<(u64, RowError)> {
+    let tracker = reader.get_ref();
+    let newlines_after_quote = tracker.unclosed_quote()?;
+    // The reader's line is 1 + the line ends read; the last line holds the last byte.
+    let end_line = reader.position().line() + skipped_lines;
+    let quote_line = end_line.saturating_sub(newlines_after_quote);
+    let last_line = end_line - u64::from(tracker.ends_with_newline && end_line > quote_line);
+    let error = RowError::new(
+        Reason::Malformed,
+        format!(
+            "the quote opened on line {quote_line} is never closed: the rest of the file (to line {last_line}) was read as one field"
+        ),
+    );
+    Some((quote_line, error))
+}
+
+/// The line where the record just read starts. The csv reader dates a record from
+/// where it began looking for it, before the blank lines it skips; counting back from
+/// where the record ended (its terminator, and the line ends inside its quoted fields)
+/// does not.
+fn record_start_line<R: std::io::Read>(
+    reader: &csv::Reader<QuoteTracker<R>>,
+    record: &csv::ByteRecord,
+    skipped_lines: u64,
+) -> u64 {
+    let end_line = reader.position().line();
+    // A record ends at a line end, or at the end of the input (the last line).
+    let terminator = u64::from(!reader.get_ref().at_end);
+    let inside = memchr::memchr_iter(b'\n', record.as_slice()).count() as u64;
+    end_line.saturating_sub(terminator + inside).max(1) + skipped_lines
+}
+
+/// The error that stops reading a file whose quote opened on `quote_line` never closes.
+fn unclosed_quote_stop(quote_line: u64) -> String {
+    format!("line {quote_line}: a quote is never closed: the rest of the file was not read as rows")
+}
+
+/// The refusal of a field that is not UTF-8, with the fix that fits the format: a
+/// mapping can declare Latin-1, the Teams and edge formats are UTF-8 only.
+fn not_utf8(format: &Format, field: &[u8]) -> RowError {
+    let message = match format {
+        Format::Mapping(_) => Encoding::Utf8.decode(field).err().unwrap_or_default(),
+        _ => format!(
+            "{:?} is not valid UTF-8 ({} files are UTF-8: convert the file first, e.g. with iconv -f latin1 -t utf-8)",
+            String::from_utf8_lossy(field),
+            format.name()
+        ),
+    };
+    RowError::new(Reason::Malformed, message)
 }
 
 fn read_csv(
@@ -265,9 +523,10 @@ fn read_csv(
         Some(q) => builder.quote(q),
         None => builder.quoting(false),
     };
-    let mut reader = builder.from_reader(input);
+    let mut reader = builder.from_reader(QuoteTracker::new(input, quote, delimiter));
     let mut record = csv::ByteRecord::new();
     let mut layout: Option<CsvLayout> = None;
+    let mut width: Option<RowWidth> = None;
     loop {
         match reader.read_byte_record(&mut record) {
             Ok(false) => break,
@@ -284,14 +543,20 @@ fn read_csv(
                         emit(Row::Rejected { line, error });
                         continue;
                     }
-                    _ => return Err(format!("line {line}: {e}")),
+                    _ => return Err(csv_stop_message(&e, &record, skipped_lines)),
                 }
             }
         }
-        let line = record.position().map_or(0, |p| p.line()) + skipped_lines;
+        let line = record_start_line(&reader, &record, skipped_lines);
         let mut fields: Vec<&[u8]> = record.iter().collect();
         if let Some(last) = fields.last_mut() {
             *last = last.strip_suffix(b"\r").unwrap_or(last);
+        }
+        if let Some((quote_line, error)) = unclosed_quote(&reader, skipped_lines) {
+            if layout.is_some() || !has_header {
+                deliver(rejects, emit, &fields, line, Err(error))?;
+            }
+            return Err(unclosed_quote_stop(quote_line));
         }
         if layout.is_none() {
             if has_header {
@@ -308,6 +573,10 @@ fn read_csv(
                     })
                     .collect();
                 rejects.set_header(fields.iter().map(|f| f.to_vec()).collect());
+                width = Some(RowWidth {
+                    fields: fields.len(),
+                    from_header: true,
+                });
                 let refs: Vec<&str> = header.iter().map(String::as_str).collect();
                 layout = Some(match ctx.format {
                     Format::TeamsCsv => CsvLayout::Teams(
@@ -334,9 +603,16 @@ fn read_csv(
         if fields.len() == 1 && fields[0].is_empty() {
             continue; // a blank line
         }
-        let layout = layout
-            .as_ref()
-            .expect("the layout is set before the first row");
+        let Some(layout) = layout.as_ref() else {
+            return Err("the CSV layout was not set before the first row".into());
+        };
+        let width = *width.get_or_insert_with(|| {
+            rejects.set_width(fields.len());
+            RowWidth {
+                fields: fields.len(),
+                from_header: false,
+            }
+        });
         if ctx.workers > 1 {
             // The first data row is in hand: the rest of the file goes to the workers.
             return read_csv_rows_in_parallel(
@@ -345,28 +621,30 @@ fn read_csv(
                 skipped_lines,
                 ctx,
                 layout,
+                width,
                 encoding,
                 rejects,
                 emit,
             );
         }
-        let result = validate_row(ctx, layout, encoding, &fields, None, line);
+        let result = validate_row(ctx, layout, width, encoding, &fields, None, line);
         deliver(rejects, emit, &fields, line, result)?;
     }
     Ok(())
 }
 
-/// Decodes and validates one CSV row.
-/// Validates one row; `texts` are its fields already checked as UTF-8 (by the chunk
-/// check), else `fields` are decoded here.
+/// Checks one CSV row's field count, decodes and validates it; `texts` are its fields
+/// already checked as UTF-8 (by the chunk check), else `fields` are decoded here.
 fn validate_row(
     ctx: &ReadContext<'_>,
     layout: &CsvLayout,
+    width: RowWidth,
     encoding: Encoding,
     fields: &[&[u8]],
     texts: Option<&[&str]>,
     line: u64,
 ) -> Result<(CallRecord, Option<Note>), RowError> {
+    width.check(fields.len())?;
     // Decode every field; a field in the wrong encoding refuses the row. UTF-8 fields
     // are borrowed as they are.
     let decoded: Vec<std::borrow::Cow<'_, str>>;
@@ -376,13 +654,7 @@ fn validate_row(
         (None, Encoding::Utf8) => {
             checked = fields
                 .iter()
-                .map(|f| match std::str::from_utf8(f) {
-                    Ok(text) => Ok(text),
-                    Err(_) => encoding
-                        .decode(f)
-                        .map(|_| "")
-                        .map_err(|m| RowError::new(Reason::Malformed, m)),
-                })
+                .map(|f| std::str::from_utf8(f).map_err(|_| not_utf8(ctx.format, f)))
                 .collect::<Result<_, _>>()?;
             &checked
         }
@@ -542,11 +814,12 @@ struct Validated {
 /// rows on `ctx.workers` threads, delivering them in file order.
 #[allow(clippy::too_many_arguments)]
 fn read_csv_rows_in_parallel<R: std::io::Read>(
-    reader: &mut csv::Reader<R>,
+    reader: &mut csv::Reader<QuoteTracker<R>>,
     first: &mut csv::ByteRecord,
     skipped_lines: u64,
     ctx: &ReadContext<'_>,
     layout: &CsvLayout,
+    width: RowWidth,
     encoding: Encoding,
     rejects: &mut Rejects,
     emit: &mut dyn FnMut(Row),
@@ -588,7 +861,9 @@ fn read_csv_rows_in_parallel<R: std::io::Read>(
                                 let checked = text
                                     .filter(|text| chunk.field_texts(text, row, &mut texts))
                                     .map(|_| texts.as_slice());
-                                validate_row(ctx, layout, encoding, &fields, checked, row.line)
+                                validate_row(
+                                    ctx, layout, width, encoding, &fields, checked, row.line,
+                                )
                             }
                         });
                     }
@@ -636,13 +911,28 @@ fn read_csv_rows_in_parallel<R: std::io::Read>(
         let mut have_row = true;
         loop {
             if have_row {
-                let line = record.position().map_or(0, |p| p.line()) + skipped_lines;
+                let line = record_start_line(reader, &record, skipped_lines);
                 chunk.push_record(line, &record);
             }
             let at_end = match reader.read_byte_record(&mut record) {
-                Ok(more) => {
-                    have_row = more;
-                    !more
+                Ok(true) => match unclosed_quote(reader, skipped_lines) {
+                    Some((quote_line, error)) => {
+                        // The file's last row: refused in its place, and reading stops.
+                        have_row = false;
+                        let line = record_start_line(reader, &record, skipped_lines);
+                        let fields: Vec<&[u8]> = record.iter().collect();
+                        chunk.push(line, &fields, Some(error));
+                        fatal = Some(unclosed_quote_stop(quote_line));
+                        true
+                    }
+                    None => {
+                        have_row = true;
+                        false
+                    }
+                },
+                Ok(false) => {
+                    have_row = false;
+                    true
                 }
                 Err(e) => {
                     have_row = false;
@@ -655,7 +945,7 @@ fn read_csv_rows_in_parallel<R: std::io::Read>(
                             false
                         }
                         _ => {
-                            fatal = Some(format!("line {line}: {e}"));
+                            fatal = Some(csv_stop_message(&e, &record, skipped_lines));
                             true
                         }
                     }
@@ -735,7 +1025,9 @@ constant = "outbound"
         for n in 0..rows {
             let row = match n % 11 {
                 3 => format!("r{n},2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,06 FLEURS,acme-multisite\n"),
-                5 => format!("r{n},2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678\n"),
+                4 => format!("r{n},2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678\n"),
+                5 => format!("r{n},2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678,\n"),
+                6 => format!("r{n},2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678,acme-multisite,x\n"),
                 7 => format!("r{n},2026-10-05 10:00:00,2026-10-05 09:01:00,0140000000,0612345678,acme-multisite\n"),
                 8 => format!("r{n},2026-13-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678,acme-multisite\n"),
                 9 => "\n".to_string(),
@@ -758,11 +1050,24 @@ constant = "outbound"
 
     /// Reads the file through `mapping` with `workers` threads.
     fn read_as(mapping: &str, workers: usize, input: &[u8]) -> (Vec<String>, Vec<u8>) {
+        let (seen, end, rejects) = read_to_end(mapping, workers, input);
+        assert_eq!(end.error, None);
+        (seen, rejects.expect("rows were refused"))
+    }
+
+    /// Reads the file through `mapping` with `workers` threads: what `emit` saw, how
+    /// the file ended and the reject file.
+    fn read_to_end(
+        mapping: &str,
+        workers: usize,
+        input: &[u8],
+    ) -> (Vec<String>, FileEnd, Option<Vec<u8>>) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("calls.csv");
         std::fs::write(&path, input).unwrap();
         let format = Format::Mapping(Arc::new(Mapping::parse(mapping).unwrap()));
         let provisioning = provisioning();
+        let reject_names = RejectNames::default();
         let ctx = ReadContext {
             format: &format,
             checks: Checks {
@@ -770,6 +1075,7 @@ constant = "outbound"
                 duration_tolerance_ms: 2_000,
             },
             reject_dir: dir.path(),
+            reject_names: &reject_names,
             display: "calls.csv".into(),
             format_name: format.name().into(),
             workers,
@@ -787,9 +1093,164 @@ constant = "outbound"
                 Row::Rejected { line, error } => format!("{line} {error}"),
             })
         });
-        assert_eq!(end.error, None);
-        let rejects = std::fs::read(end.reject_file.expect("rows were refused")).unwrap();
-        (seen, rejects)
+        let rejects = end.reject_file.as_ref().map(|p| std::fs::read(p).unwrap());
+        (seen, end, rejects)
+    }
+
+    /// Reads `input` one byte at a time (the hardest split) and tells whether the
+    /// tracker found it ending inside a quoted field.
+    fn ends_in_quotes(input: &[u8], quote: Option<u8>) -> bool {
+        struct ByteByByte<'a>(&'a [u8]);
+        impl std::io::Read for ByteByByte<'_> {
+            fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+                match (self.0.split_first(), buf.first_mut()) {
+                    (Some((b, rest)), Some(out)) => {
+                        *out = *b;
+                        self.0 = rest;
+                        Ok(1)
+                    }
+                    _ => Ok(0),
+                }
+            }
+        }
+        let mut tracker = QuoteTracker::new(ByteByByte(input), quote, b',');
+        let mut whole = QuoteTracker::new(input, quote, b',');
+        std::io::copy(&mut tracker, &mut std::io::sink()).unwrap();
+        std::io::copy(&mut whole, &mut std::io::sink()).unwrap();
+        assert_eq!(
+            tracker.unclosed_quote(),
+            whole.unclosed_quote(),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
+        tracker.unclosed_quote().is_some()
+    }
+
+    #[test]
+    fn the_quote_tracker_follows_the_csv_reader_s_quoting() {
+        let open: [&[u8]; 6] = [
+            b"a,\"b\n",
+            b"a,\"b\"\"\n",
+            b"a,\"b\"c,\"d\n",
+            b"a,\"b\"\n\"c,d\ne",
+            b"\"",
+            b"a,b\n\"x\ny\"\"",
+        ];
+        for input in open {
+            assert!(ends_in_quotes(input, Some(b'"')), "{input:?}");
+        }
+        let closed: [&[u8]; 7] = [
+            b"a,\"b\"\"\"\n",
+            b"a,b\"c\n",
+            b"\"x\ny\",z\n",
+            b"a;\"b\n",
+            b"a,b\n",
+            b"a,\"b\"",
+            b"",
+        ];
+        for input in closed {
+            assert!(!ends_in_quotes(input, Some(b'"')), "{input:?}");
+        }
+        assert!(!ends_in_quotes(b"a,\"b\n", None), "no quoting");
+    }
+
+    #[test]
+    fn a_quote_never_closed_refuses_its_row_and_stops_the_file() {
+        let good = |n: u32| {
+            format!("r{n},2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678,acme-multisite\n")
+        };
+        let mut input = String::from("id,start,end,caller,callee,trunk\n");
+        for n in 2..5 {
+            input.push_str(&good(n));
+        }
+        // Line 5 starts a row whose first field spans two lines; its callee's quote,
+        // on line 6, never closes: lines 6 to 9 are read as one field.
+        input.push_str("\"r5\nsplit\",2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,\"0612345678,acme-multisite\n");
+        for n in 7..10 {
+            input.push_str(&good(n));
+        }
+        for workers in [1, 2] {
+            let (seen, end, rejects) = read_to_end(MAPPING, workers, input.as_bytes());
+            assert_eq!(seen.len(), 4, "{seen:?}");
+            assert!(
+                seen[3].starts_with("5 malformed: the quote opened on line 6 is never closed: the rest of the file (to line 9)"),
+                "{}",
+                seen[3]
+            );
+            assert_eq!(
+                end.error.as_deref(),
+                Some("line 6: a quote is never closed: the rest of the file was not read as rows")
+            );
+            let rejects = String::from_utf8(rejects.unwrap()).unwrap();
+            assert!(
+                rejects.contains("r9,2026"),
+                "the swallowed rows are kept: {rejects}"
+            );
+        }
+        // A header whose quote never closes: the file is not read, nothing refused.
+        let (seen, end, _) = read_to_end(MAPPING, 1, b"id,\"start,end\nr1,2,3\n");
+        assert!(seen.is_empty());
+        assert_eq!(
+            end.error.as_deref(),
+            Some("line 1: a quote is never closed: the rest of the file was not read as rows")
+        );
+    }
+
+    #[test]
+    fn a_file_without_header_keeps_the_width_of_its_first_row() {
+        let mapping = r#"
+name = "positions"
+header = false
+[time]
+format = "%Y-%m-%d %H:%M:%S"
+[columns]
+id = 1
+invite = 2
+end = 3
+caller = 4
+callee = 5
+trunk = 6
+[direction]
+constant = "outbound"
+"#;
+        let row = "2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678";
+        let input = format!("r1,{row},acme-multisite\n\nr3,{row}\nr4,{row},acme-multisite,x\nr5,{row},acme-multisite");
+        for workers in [1, 2] {
+            let (seen, rejects) = read_as(mapping, workers, input.as_bytes());
+            let refused: Vec<&String> = seen.iter().filter(|r| !r.contains("Import")).collect();
+            assert_eq!(
+                refused,
+                [
+                    "3 malformed: 5 fields where the first row has 6",
+                    "4 malformed: 7 fields where the first row has 6"
+                ]
+            );
+            assert_eq!(seen.len(), 4, "the blank line is skipped: {seen:?}");
+            assert!(
+                seen[3].starts_with("5 "),
+                "lines count the blank line: {seen:?}"
+            );
+            assert_eq!(
+                String::from_utf8(rejects).unwrap(),
+                format!("r3,{row},,3,malformed: 5 fields where the first row has 6\nr4,{row},\"acme-multisite,x\",4,malformed: 7 fields where the first row has 6\n")
+            );
+        }
+    }
+
+    #[test]
+    fn text_that_is_not_utf8_gets_the_fix_that_fits_the_format() {
+        let teams = not_utf8(&Format::TeamsCsv, b"Andr\xe9").to_string();
+        assert!(
+            teams.contains("teams-csv files are UTF-8")
+                && teams.contains("iconv -f latin1 -t utf-8"),
+            "{teams}"
+        );
+        assert!(!teams.contains("mapping"), "{teams}");
+        let edge = not_utf8(&Format::EdgeCsv, b"\xff").to_string();
+        assert!(edge.contains("edge-csv files are UTF-8"), "{edge}");
+        let mapped = Format::Mapping(Arc::new(Mapping::parse(MAPPING).unwrap()));
+        let mapped = not_utf8(&mapped, b"Andr\xe9").to_string();
+        assert!(mapped.contains("set encoding"), "{mapped}");
     }
 
     #[test]
@@ -799,6 +1260,8 @@ constant = "outbound"
         let refused = alone.iter().filter(|r| !r.contains("Import")).count();
         assert!(refused > 1_000, "{refused} refused rows");
         for reason in [
+            "malformed: 5 fields where the header has 6",
+            "malformed: 7 fields where the header has 6",
             "missing_field",
             "bad_number",
             "unknown_trunk",

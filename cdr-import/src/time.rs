@@ -4,13 +4,16 @@
 //!
 //! A local time is turned into candidate instants: one normally, none in the hour
 //! skipped in March (an error: that time never existed), two in the hour repeated in
-//! October. A row's times are resolved together ([`resolve_row`]): of every
-//! combination of candidates, only those with invite ≤ answer ≤ end are kept, then,
-//! when the source states a duration, those agreeing with it. One combination left
-//! means the row is exact; several (a call entirely inside the repeated hour) are
-//! settled by the mapping's `ambiguous` policy, `reject` by default.
+//! October; a stated UTC offset picks one of them and must be one the zone has then.
+//! A row's times are resolved together ([`resolve_row`]): of every combination of
+//! candidates (times written alike always taking the same one), only those with
+//! invite ≤ answer ≤ end are kept, then,
+//! when the source states a duration, those agreeing with it, then, when the row
+//! states its start's offset, those keeping that offset. One combination left means
+//! the row is exact; several (a call entirely inside the repeated hour) are settled
+//! by the mapping's `ambiguous` policy, `reject` by default.
 
-use chrono::{DateTime, LocalResult, NaiveDateTime, TimeZone};
+use chrono::{DateTime, LocalResult, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::Tz;
 
 /// How a time column is written.
@@ -210,6 +213,12 @@ impl TimeFormat {
             pattern => TimeFormat::Pattern(Pattern::new(pattern)?),
         })
     }
+
+    /// Whether times in this format are wall-clock times, which need a zone or a
+    /// UTC offset to be placed (a pattern without `%z`).
+    pub fn is_wall_clock(&self) -> bool {
+        matches!(self, TimeFormat::Pattern(p) if !p.with_offset)
+    }
 }
 
 /// What to do with a row whose times stay ambiguous (inside October's repeated hour).
@@ -227,7 +236,7 @@ pub enum Ambiguous {
 /// A time that could not be read.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TimeError {
-    /// Not in the expected format.
+    /// Not in the expected format, or a UTC offset the zone never has at that time.
     Unreadable(String),
     /// A wall-clock time skipped by the spring change.
     Nonexistent(String),
@@ -334,15 +343,18 @@ fn zone_instants(text: &str, local: NaiveDateTime, zone: Tz) -> Result<Instants,
 }
 
 /// The instants a time text may stand for, in milliseconds since the epoch (one, or
-/// two in a repeated hour). `offset` is the row's UTC offset when the source gives one
-/// in a separate column; it takes precedence over the zone.
+/// two in a repeated hour). A wall-clock time is read in `zone`; `offset`, when the
+/// source states this time's UTC offset in a separate column, picks the one instant
+/// and must be an offset `zone` has at that wall-clock time. Without a zone (`None`)
+/// the offset alone places the time.
 ///
 /// # Errors
-/// Unreadable text, or a local time that does not exist in `zone`.
+/// Unreadable text, a local time that does not exist in `zone`, an offset `zone` does
+/// not have at that time, or a wall-clock time with neither zone nor offset.
 pub fn candidates(
     text: &str,
     format: &TimeFormat,
-    zone: Tz,
+    zone: Option<Tz>,
     offset: Option<chrono::FixedOffset>,
 ) -> Result<Instants, TimeError> {
     let text = text.trim();
@@ -387,15 +399,52 @@ pub fn candidates(
                     .and_then(|p| Some(p.to_naive_date().ok()?.and_time(p.to_naive_time().ok()?)))
                     .ok_or_else(|| unreadable(pattern.as_str()))?,
             };
-            if let Some(offset) = offset {
-                return match offset.from_local_datetime(&local) {
-                    LocalResult::Single(t) => instant(t.timestamp_millis()),
-                    _ => Err(unreadable(pattern.as_str())),
-                };
+            let at_offset = match offset {
+                Some(offset) => match offset.from_local_datetime(&local) {
+                    LocalResult::Single(t) => Some(instant(t.timestamp_millis())?),
+                    _ => return Err(unreadable(pattern.as_str())),
+                },
+                None => None,
+            };
+            match (zone, at_offset) {
+                (Some(zone), Some(stated)) => {
+                    let in_zone = zone_instants(text, local, zone)?;
+                    if in_zone.contains(&stated[0]) {
+                        Ok(stated)
+                    } else {
+                        Err(wrong_offset(text, offset, zone, &in_zone))
+                    }
+                }
+                (Some(zone), None) => zone_instants(text, local, zone),
+                (None, Some(stated)) => Ok(stated),
+                (None, None) => Err(TimeError::Unreadable(format!(
+                    "{text:?} has no UTC offset and the mapping has no zone"
+                ))),
             }
-            zone_instants(text, local, zone)
         }
     }
+}
+
+/// The refusal of a stated UTC offset that `zone` does not have at wall-clock time
+/// `text` (a winter offset on a summer date, say): naming the offsets it does have.
+fn wrong_offset(
+    text: &str,
+    stated: Option<chrono::FixedOffset>,
+    zone: Tz,
+    in_zone: &[u64],
+) -> TimeError {
+    let offsets: Vec<String> = in_zone
+        .iter()
+        .filter_map(|&ms| {
+            let instant = DateTime::from_timestamp_millis(i64::try_from(ms).ok()?)?;
+            Some(instant.with_timezone(&zone).offset().fix().to_string())
+        })
+        .collect();
+    let stated = stated.map_or_else(String::new, |o| o.to_string());
+    TimeError::Unreadable(format!(
+        "UTC offset {stated} does not exist in {zone} at {text:?} (it is {} there)",
+        offsets.join(" or ")
+    ))
 }
 
 /// Reads ISO 8601 with an offset, also with a space instead of `T`.
@@ -450,21 +499,56 @@ pub struct RowTimes {
     pub end: Option<u64>,
 }
 
-/// Picks one instant for each of a row's times (see the module doc).
+/// One of a row's times as the source wrote it, with the instants it may stand for.
+#[derive(Clone, Copy, Debug)]
+pub struct FieldTime<'a> {
+    /// The field's text (trimmed): times with the same text are the same instant.
+    pub text: &'a str,
+    /// Its candidates ([`candidates`]).
+    pub instants: &'a [u64],
+    /// The candidate that the row's stated UTC offset gives it, if any: preferred when
+    /// order and duration leave several (a call is taken not to cross the change of
+    /// offset unless its times say so).
+    pub at_row_offset: Option<u64>,
+}
+
+/// Picks one instant for each of a row's times (see the module doc). Times written
+/// with the same text (one column mapped to two fields, as Kamailio's `start_time` is
+/// both invite and answer, or two cells alike) always take the same candidate: they
+/// are one moment, not two readings of a repeated hour.
 ///
 /// # Errors
 /// [`TimeError::Ambiguous`] when several combinations remain and the policy is
 /// `reject`. A row whose times cannot be ordered at all is returned in its earliest
 /// combination: the caller's consistency check refuses it with the actual times.
 pub fn resolve_row(
-    invite: &[u64],
-    answer: Option<&[u64]>,
-    end: Option<&[u64]>,
+    invite: FieldTime<'_>,
+    answer: Option<FieldTime<'_>>,
+    end: Option<FieldTime<'_>>,
     duration_ms: Option<u64>,
     tolerance_ms: u64,
     policy: Ambiguous,
     describe: &dyn Fn() -> String,
 ) -> Result<RowTimes, TimeError> {
+    let same_text = |a: Option<FieldTime<'_>>, b: Option<FieldTime<'_>>| matches!((a, b), (Some(a), Some(b)) if a.text == b.text);
+    let answer_is_invite = same_text(answer, Some(invite));
+    let end_is_invite = same_text(end, Some(invite));
+    let end_is_answer = same_text(end, answer);
+    let at_row_offset = (
+        invite.at_row_offset,
+        answer.and_then(|a| a.at_row_offset),
+        end.and_then(|e| e.at_row_offset),
+    );
+    let keeps_row_offset = |t: &RowTimes| {
+        at_row_offset.0.is_none_or(|p| t.invite == p)
+            && at_row_offset.1.is_none_or(|p| t.answer == Some(p))
+            && at_row_offset.2.is_none_or(|p| t.end == Some(p))
+    };
+    let (invite, answer, end) = (
+        invite.instants,
+        answer.map(|a| a.instants),
+        end.map(|e| e.instants),
+    );
     // One candidate per time (every time outside October's repeated hour).
     if let ([invite], None | Some([_]), None | Some([_])) = (invite, answer, end) {
         return Ok(RowTimes {
@@ -486,6 +570,12 @@ pub fn resolve_row(
     for &i in invite {
         for &a in &answers {
             for &e in &ends {
+                let linked_apart = (answer_is_invite && a != Some(i))
+                    || (end_is_invite && e != Some(i))
+                    || (end_is_answer && e != a);
+                if linked_apart {
+                    continue;
+                }
                 all.push(RowTimes {
                     invite: i,
                     answer: a,
@@ -494,8 +584,15 @@ pub fn resolve_row(
             }
         }
     }
+    // Empty only when times of the same text were given different candidates.
+    let Some(&earliest) = all.first() else {
+        return Err(TimeError::Unreadable(format!(
+            "{}: times written alike were read as different instants",
+            describe()
+        )));
+    };
     if all.len() == 1 {
-        return Ok(all[0]);
+        return Ok(earliest);
     }
     let ordered: Vec<RowTimes> = all
         .iter()
@@ -522,8 +619,11 @@ pub fn resolve_row(
     }
     remaining.sort_by_key(|t| (t.invite, t.answer, t.end));
     remaining.dedup();
+    if remaining.len() > 1 && remaining.iter().any(keeps_row_offset) {
+        remaining.retain(keeps_row_offset);
+    }
     match remaining.len() {
-        0 => Ok(all[0]),
+        0 => Ok(earliest),
         1 => Ok(remaining[0]),
         _ => match policy {
             Ambiguous::Earlier => Ok(remaining[0]),
@@ -546,10 +646,18 @@ mod tests {
         candidates(
             text,
             &TimeFormat::from_setting("%Y-%m-%d %H:%M:%S").unwrap(),
-            PARIS,
+            Some(PARIS),
             None,
         )
         .map(|i| i.to_vec())
+    }
+
+    fn field<'a>(text: &'a str, instants: &'a [u64]) -> FieldTime<'a> {
+        FieldTime {
+            text,
+            instants,
+            at_row_offset: None,
+        }
     }
 
     fn utc(text: &str) -> u64 {
@@ -583,7 +691,7 @@ mod tests {
         let got = candidates(
             "2026-10-25 02:30:00",
             &TimeFormat::from_setting("%Y-%m-%d %H:%M:%S").unwrap(),
-            PARIS,
+            Some(PARIS),
             plus1,
         )
         .unwrap();
@@ -602,10 +710,12 @@ mod tests {
         // Answered 02:50 (summer time), ended 02:10 (winter time) 20 minutes later.
         let answer = local("2026-10-25 02:50:00").unwrap();
         let end = local("2026-10-25 02:10:00").unwrap();
+        let answer = field("02:50", &answer);
+        let end = field("02:10", &end);
         let got = resolve_row(
-            &answer,
-            Some(&answer),
-            Some(&end),
+            answer,
+            Some(answer),
+            Some(end),
             None,
             2_000,
             Ambiguous::Reject,
@@ -617,10 +727,11 @@ mod tests {
         // Both in the repeated hour, 10 minutes apart: the duration decides nothing...
         let start = local("2026-10-25 02:05:00").unwrap();
         let end = local("2026-10-25 02:15:00").unwrap();
+        let (start, end) = (field("02:05", &start), field("02:15", &end));
         let err = resolve_row(
-            &start,
-            Some(&start),
-            Some(&end),
+            start,
+            Some(start),
+            Some(end),
             Some(600_000),
             2_000,
             Ambiguous::Reject,
@@ -632,9 +743,9 @@ mod tests {
         );
         // ...unless the policy says which.
         let later = resolve_row(
-            &start,
-            Some(&start),
-            Some(&end),
+            start,
+            Some(start),
+            Some(end),
             Some(600_000),
             2_000,
             Ambiguous::Later,
@@ -643,9 +754,9 @@ mod tests {
         .unwrap();
         assert_eq!(later.invite, utc("2026-10-25T01:05:00Z"));
         let earlier = resolve_row(
-            &start,
-            Some(&start),
-            Some(&end),
+            start,
+            Some(start),
+            Some(end),
             Some(600_000),
             2_000,
             Ambiguous::Earlier,
@@ -655,9 +766,9 @@ mod tests {
         assert_eq!(earlier.end, Some(utc("2026-10-25T00:15:00Z")));
         // A 70-minute call from 02:05 to 02:15: only summer-to-winter fits.
         let exact = resolve_row(
-            &start,
-            Some(&start),
-            Some(&end),
+            start,
+            Some(start),
+            Some(end),
             Some(4_200_000),
             2_000,
             Ambiguous::Reject,
@@ -669,8 +780,122 @@ mod tests {
     }
 
     #[test]
+    fn times_written_alike_take_the_same_candidate() {
+        // Kamailio's start_time is both invite and answer: 02:30 twice, then 03:10
+        // (one meaning) 40 minutes later fixes the start at the second 02:30.
+        let start = local("2026-10-25 02:30:00").unwrap();
+        let end = local("2026-10-25 03:10:00").unwrap();
+        let (start, end) = (field("02:30", &start), field("03:10", &end));
+        let got = resolve_row(
+            start,
+            Some(start),
+            Some(end),
+            Some(2_400_000),
+            2_000,
+            Ambiguous::Reject,
+            &|| "x".into(),
+        )
+        .unwrap();
+        assert_eq!(got.invite, utc("2026-10-25T01:30:00Z"));
+        assert_eq!(got.answer, Some(got.invite));
+        assert_eq!(got.end, Some(utc("2026-10-25T02:10:00Z")));
+        // A one-minute call from the last seconds of the repeated hour.
+        let start = local("2026-10-25 02:59:30").unwrap();
+        let end = local("2026-10-25 03:00:30").unwrap();
+        let (start, end) = (field("02:59:30", &start), field("03:00:30", &end));
+        let got = resolve_row(
+            start,
+            Some(start),
+            Some(end),
+            Some(60_000),
+            2_000,
+            Ambiguous::Reject,
+            &|| "x".into(),
+        )
+        .unwrap();
+        assert_eq!(got.invite, utc("2026-10-25T01:59:30Z"));
+        assert_eq!(got.answer, Some(got.invite));
+        // Wholly inside the hour, a policy picks one occurrence for both fields.
+        let inside = local("2026-10-25 02:10:00").unwrap();
+        let inside = field("02:10", &inside);
+        let end = local("2026-10-25 02:20:00").unwrap();
+        let end = field("02:20", &end);
+        for policy in [Ambiguous::Earlier, Ambiguous::Later] {
+            let got = resolve_row(
+                inside,
+                Some(inside),
+                Some(end),
+                Some(600_000),
+                2_000,
+                policy,
+                &|| "x".into(),
+            )
+            .unwrap();
+            assert_eq!(got.answer, Some(got.invite), "{policy:?}");
+            assert_eq!(got.end.map(|e| e - got.invite), Some(600_000), "{policy:?}");
+        }
+    }
+
+    #[test]
+    fn a_stated_offset_must_be_one_the_zone_has_then() {
+        let format = TimeFormat::from_setting("%Y-%m-%d %H:%M:%S").unwrap();
+        let read = |text: &str, zone: Option<Tz>, offset: &str| {
+            candidates(text, &format, zone, parse_offset(offset)).map(|i| i.to_vec())
+        };
+        // A winter offset on a summer date.
+        let err = read("2026-10-12 10:00:00", Some(PARIS), "+01:00").unwrap_err();
+        assert!(
+            matches!(&err, TimeError::Unreadable(m) if m.contains("+01:00 does not exist in Europe/Paris") && m.contains("+02:00")),
+            "{err:?}"
+        );
+        assert_eq!(
+            read("2026-10-12 10:00:00", Some(PARIS), "+02:00").unwrap(),
+            vec![utc("2026-10-12T08:00:00Z")]
+        );
+        // Both offsets of the repeated hour are Paris's.
+        assert_eq!(
+            read("2026-10-25 02:30:00", Some(PARIS), "CEST").unwrap(),
+            vec![utc("2026-10-25T00:30:00Z")]
+        );
+        // Later times of a row prefer the reading at the row's offset when order and
+        // duration leave a choice.
+        let answer = local("2026-10-25 02:30:05").unwrap();
+        let end = local("2026-10-25 02:40:05").unwrap();
+        let got = resolve_row(
+            FieldTime {
+                text: "02:30:00",
+                instants: &[utc("2026-10-25T00:30:00Z")],
+                at_row_offset: None,
+            },
+            Some(FieldTime {
+                at_row_offset: Some(answer[0]),
+                ..field("02:30:05", &answer)
+            }),
+            Some(FieldTime {
+                at_row_offset: Some(end[0]),
+                ..field("02:40:05", &end)
+            }),
+            Some(600_000),
+            2_000,
+            Ambiguous::Reject,
+            &|| "x".into(),
+        )
+        .unwrap();
+        assert_eq!(got.end, Some(utc("2026-10-25T00:40:05Z")));
+        // Without a zone the offset alone places the time; with neither, nothing does.
+        assert_eq!(
+            read("2026-10-12 10:00:00", None, "-05:00").unwrap(),
+            vec![utc("2026-10-12T15:00:00Z")]
+        );
+        assert!(matches!(
+            candidates("2026-10-12 10:00:00", &format, None, None),
+            Err(TimeError::Unreadable(_))
+        ));
+    }
+
+    #[test]
     fn unix_and_iso_times_read() {
-        let f = |t: &str, f: TimeFormat| candidates(t, &f, PARIS, None);
+        let f = |t: &str, f: TimeFormat| candidates(t, &f, Some(PARIS), None);
         assert_eq!(
             f("1790000000.5", TimeFormat::UnixSeconds).unwrap(),
             vec![1_790_000_000_500]

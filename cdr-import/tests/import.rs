@@ -785,3 +785,224 @@ async fn teams_json_lines_and_a_powershell_csv_export_read_like_the_page() {
         "{rejects}"
     );
 }
+
+/// `cdr-import` on `inputs` with the sample provisioning, `store` and `extra`
+/// arguments, from the folder `dir`.
+fn command_line(
+    dir: &Path,
+    store: &ClickhouseConfig,
+    extra: &[&str],
+    inputs: &[PathBuf],
+) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_cdr-import"))
+        .current_dir(dir)
+        .args(["--clickhouse", &store.url, "--database", &store.database])
+        .arg("--provisioning")
+        .arg(root().join("samples/provisioning"))
+        .args(["--progress", "none"])
+        .args(extra)
+        .args(inputs)
+        .output()
+        .unwrap()
+}
+
+/// An answered outbound Graph row on the sample Teams trunk, on one line.
+fn teams_json_row(id: &str) -> String {
+    format!(
+        r#"{{"id": "{id}", "userPrincipalName": "alice@contoso.fr", "inviteDateTime": "2026-10-05T08:00:00Z", "startDateTime": "2026-10-05T08:00:04Z", "failureDateTime": null, "endDateTime": "2026-10-05T08:01:04Z", "duration": 60, "successfulCall": true, "callType": "ByotOut", "callerNumber": "+33140258058", "calleeNumber": "+33612345678", "finalSipCode": 0, "trunkFullyQualifiedDomainName": "sbc.contoso.fr"}}"#
+    )
+}
+
+#[tokio::test]
+async fn a_json_page_broken_partway_is_not_read_to_the_end() {
+    let (_db, store) = database("json_broken_page").await;
+    let dir = tempfile::tempdir().unwrap();
+    // Rows on lines 2 to 6, the comma after line 4's row missing: the rest of the page
+    // cannot be told from a damaged file.
+    let rows: Vec<String> = (0..5)
+        .map(|n| teams_json_row(&format!("broken-page-{n}")))
+        .collect();
+    let page = dir.path().join("page.json");
+    std::fs::write(
+        &page,
+        format!(
+            "{{\"value\": [\n{},\n{},\n{}\n{},\n{}\n]}}\n",
+            rows[0], rows[1], rows[2], rows[3], rows[4]
+        ),
+    )
+    .unwrap();
+    let out = command_line(
+        dir.path(),
+        &store,
+        &["--format", "teams-json", "--max-reject", "50%"],
+        &[page],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("not read to the end: line 5: expected ',' or ']' between rows"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("4 read, 3 imported"), "{stdout}");
+    assert_eq!(
+        raw_count(&store).await,
+        3,
+        "the rows before it are imported"
+    );
+    let rejects = std::fs::read_to_string(dir.path().join("page.rejects.jsonl")).unwrap();
+    let refused: Vec<serde_json::Value> = rejects
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(refused.len(), 1, "{rejects}");
+    assert_eq!(refused[0]["line"], 5);
+    assert_eq!(refused[0]["text"], format!("{},", rows[3]), "the bad text");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("the rest of the file is not read"),
+        "{rejects}"
+    );
+}
+
+#[tokio::test]
+async fn a_truncated_gzip_file_names_the_last_line_read() {
+    let (_db, store) = database("gzip_truncated").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read(sample("generic-2026-10.csv")).unwrap();
+    let mut lines = sample.split(|b| *b == b'\n');
+    let (header, row) = (lines.next().unwrap(), lines.next().unwrap());
+    // The first row again and again, each with its own id (the first field).
+    let after_id = &row[row.iter().position(|b| *b == b';').unwrap()..];
+    let mut csv = [header, b"\n"].concat();
+    for n in 0..5_000 {
+        csv.extend_from_slice(format!("G-T{n:05}").as_bytes());
+        csv.extend_from_slice(after_id);
+        csv.push(b'\n');
+    }
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    std::io::Write::write_all(&mut gz, &csv).unwrap();
+    let compressed = gz.finish().unwrap();
+    let cut = dir.path().join("cut.csv.gz");
+    std::fs::write(&cut, &compressed[..3_000]).unwrap();
+    for workers in ["1", "2"] {
+        let out = command_line(
+            dir.path(),
+            &store,
+            &[
+                "--format",
+                &mapping("generic.toml"),
+                "--dry-run",
+                "--workers",
+                workers,
+            ],
+            std::slice::from_ref(&cut),
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(1), "{stdout}");
+        let read: u64 = stdout
+            .split(" read, ")
+            .next()
+            .and_then(|s| s.rsplit(' ').next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no count of rows read: {stdout}"));
+        assert!(read > 100, "{stdout}");
+        assert!(
+            stdout.contains(&format!("not read to the end: after line {}: ", read + 1)),
+            "the header and {read} rows were read, {workers} workers: {stdout}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn csv_rows_of_the_wrong_width_are_refused_and_an_unclosed_quote_stops_the_file() {
+    let (_db, store) = database("csv_structure").await;
+    let dir = tempfile::tempdir().unwrap();
+    let sample = std::fs::read_to_string(sample("teams-2026-10.csv")).unwrap();
+    let lines: Vec<&str> = sample.lines().collect();
+    let with_lines = |edit: &dyn Fn(usize, &str) -> String| -> String {
+        lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| edit(i + 1, l) + "\n")
+            .collect()
+    };
+    // Two inputs named alike: line 3 of the first gains a field (an unquoted comma),
+    // line 6 of the second opens a quote that never closes.
+    std::fs::create_dir_all(dir.path().join("in/a")).unwrap();
+    std::fs::create_dir_all(dir.path().join("in/b")).unwrap();
+    let wide = with_lines(&|n, l| match n {
+        3 => l.replacen(',', ",Martin, ", 1),
+        _ => l.to_string(),
+    });
+    std::fs::write(dir.path().join("in/a/teams.csv"), wide).unwrap();
+    let unclosed = with_lines(&|n, l| match n {
+        6 => format!("\"{l}"),
+        _ => l.to_string(),
+    });
+    let second = dir.path().join("in/b/teams.csv");
+    std::fs::write(&second, unclosed).unwrap();
+    let args = [
+        "--format",
+        "teams-csv",
+        "--max-reject",
+        "50%",
+        "--reject-dir",
+        "rejects",
+    ];
+    let out = command_line(dir.path(), &store, &args, &[dir.path().join("in")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(
+            "not read to the end: line 6: a quote is never closed: the rest of the file was not read as rows"
+        ),
+        "{stdout}"
+    );
+    let first_rejects = dir.path().join("rejects/teams.rejects.csv");
+    let second_rejects = dir.path().join("rejects/teams-2.rejects.csv");
+    for path in [&first_rejects, &second_rejects] {
+        assert!(
+            stdout.contains(&format!(
+                "rejected rows: rejects/{}",
+                path.file_name().unwrap().to_string_lossy()
+            )),
+            "{stdout}"
+        );
+    }
+    let first = std::fs::read_to_string(&first_rejects).unwrap();
+    let header_width = lines[0].split(',').count();
+    assert!(
+        first.contains(",3,malformed: 22 fields where the header has 21\n"),
+        "{first}"
+    );
+    let second_text = std::fs::read_to_string(&second_rejects).unwrap();
+    assert!(
+        second_text.contains(",6,malformed: the quote opened on line 6 is never closed"),
+        "{second_text}"
+    );
+    for text in [&first, &second_text] {
+        let mut reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .from_reader(text.as_bytes());
+        for row in reader.records() {
+            let row = row.unwrap();
+            assert_eq!(row.len(), header_width + 2, "line and reason last: {row:?}");
+        }
+    }
+
+    // The second file fixed and imported alone: its rejects replace the earlier ones.
+    std::fs::write(&second, &sample).unwrap();
+    let out = command_line(dir.path(), &store, &args, &[second]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    let again = std::fs::read_to_string(&first_rejects).unwrap();
+    assert!(!again.contains("malformed"), "{again}");
+}
