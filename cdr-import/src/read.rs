@@ -286,10 +286,18 @@ struct RowWidth {
 }
 
 impl RowWidth {
-    /// Refuses a row of `count` fields that does not have the file's width: a field
-    /// missing or a delimiter inside an unquoted value shifts every column after it.
-    fn check(self, count: usize) -> Result<(), RowError> {
-        if count == self.fields {
+    /// Refuses a row that does not have the file's width: a field missing or a
+    /// delimiter inside an unquoted value shifts every column after it. Surplus fields
+    /// that are all blank are no such shift (switches that end every row with a
+    /// delimiter, spreadsheets that pad rows) and pass.
+    fn check(self, fields: &[&[u8]]) -> Result<(), RowError> {
+        let count = fields.len();
+        if count == self.fields
+            || (count > self.fields
+                && fields[self.fields..]
+                    .iter()
+                    .all(|f| f.iter().all(u8::is_ascii_whitespace)))
+        {
             return Ok(());
         }
         let reference = if self.from_header {
@@ -644,7 +652,7 @@ fn validate_row(
     texts: Option<&[&str]>,
     line: u64,
 ) -> Result<(CallRecord, Option<Note>), RowError> {
-    width.check(fields.len())?;
+    width.check(fields)?;
     // Decode every field; a field in the wrong encoding refuses the row. UTF-8 fields
     // are borrowed as they are.
     let decoded: Vec<std::borrow::Cow<'_, str>>;
@@ -1214,7 +1222,7 @@ trunk = 6
 constant = "outbound"
 "#;
         let row = "2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678";
-        let input = format!("r1,{row},acme-multisite\n\nr3,{row}\nr4,{row},acme-multisite,x\nr5,{row},acme-multisite");
+        let input = format!("r1,{row},acme-multisite\n\nr3,{row}\nr4,{row},acme-multisite,x\nr5,{row},acme-multisite\nr6,{row},acme-multisite,, ");
         for workers in [1, 2] {
             let (seen, rejects) = read_as(mapping, workers, input.as_bytes());
             let refused: Vec<&String> = seen.iter().filter(|r| !r.contains("Import")).collect();
@@ -1225,7 +1233,11 @@ constant = "outbound"
                     "4 malformed: 7 fields where the first row has 6"
                 ]
             );
-            assert_eq!(seen.len(), 4, "the blank line is skipped: {seen:?}");
+            assert_eq!(seen.len(), 5, "the blank line is skipped: {seen:?}");
+            assert!(
+                seen[4].starts_with("6 ") && seen[4].contains("Import"),
+                "blank surplus fields are no shift: {seen:?}"
+            );
             assert!(
                 seen[3].starts_with("5 "),
                 "lines count the blank line: {seen:?}"
