@@ -407,7 +407,7 @@ fn normalise_cached(
     }
     let number = number_portability::parse(text).map_err(|e| {
         // Teams admin settings and some switches hide a number's last digits.
-        let message = if text.trim_end().ends_with('*') {
+        let message = if is_masked(text) {
             format!(
                 "{field}: {text:?} is masked (digits replaced by *): billing needs the whole number, export the log unmasked"
             )
@@ -420,6 +420,18 @@ fn normalise_cached(
     let emergency = classify.then(|| number_portability::classify(&number).is_emergency);
     NUMBERS.with(|cache| cache.borrow_mut().put(text, &normalised, emergency));
     Ok((normalised, emergency))
+}
+
+/// Whether a number's last digits are hidden: `+33612345***`, `+3361234XXXX`.
+fn is_masked(text: &str) -> bool {
+    let text = text.trim_end();
+    let hidden = text
+        .chars()
+        .rev()
+        .take_while(|c| matches!(c, '*' | 'X' | 'x'))
+        .count();
+    text.ends_with('*')
+        || (hidden >= 2 && text[..text.len() - hidden].ends_with(|c: char| c.is_ascii_digit()))
 }
 
 fn optional_number(field: &str, text: Option<Cow<'_, str>>) -> Result<Option<String>, RowError> {
@@ -588,6 +600,16 @@ mod tests {
         let err = build(d).unwrap_err();
         assert_eq!(err.reason, Reason::BadNumber);
         assert!(err.message.contains("masked"), "{err}");
+        let mut d = draft();
+        d.callee = "+3361234XXXX".into();
+        assert!(build(d).unwrap_err().message.contains("masked"));
+        let mut d = draft();
+        d.callee = "0800 FLEURS X".into();
+        let err = build(d).unwrap_err();
+        assert!(
+            !err.message.contains("masked"),
+            "letters, not a mask: {err}"
+        );
     }
 
     #[test]

@@ -778,9 +778,9 @@ impl Mapping {
             ),
             None => None,
         };
-        let disposition = match layout.disposition {
-            Some(i) => {
-                let text = required(i, "disposition")?;
+        // An empty disposition field falls back as a mapping without the column does.
+        let disposition = match layout.disposition.and_then(get) {
+            Some(text) => {
                 let listed = find_value(&self.disposition_values, text).ok_or_else(|| {
                     RowError::new(
                         Reason::BadValue,
@@ -1295,6 +1295,11 @@ outbound = ["out"]
         // Disagreements among unanswered outcomes keep the disposition column's.
         let r = row("X-9", "", "occupé", "487").unwrap();
         assert_eq!(r.disposition, Disposition::Busy);
+        // An empty disposition falls back to the status, else to the answer time.
+        let r = row("X-10", "", "", "486").unwrap();
+        assert_eq!(r.disposition, Disposition::Busy);
+        let r = row("X-11", "12/10/2026 10:00:05", "", "").unwrap();
+        assert_eq!(r.disposition, Disposition::Answered);
     }
 
     #[test]

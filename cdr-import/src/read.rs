@@ -282,21 +282,37 @@ enum CsvLayout {
 #[derive(Clone, Copy, Debug)]
 struct RowWidth {
     fields: usize,
+    /// `fields` without the blank fields ending the header (or first row): rows may
+    /// lack those (a header written with a trailing delimiter, rows without).
+    least: usize,
     from_header: bool,
 }
 
+/// Whether a field is empty or only blanks.
+fn is_blank(field: &[u8]) -> bool {
+    field.iter().all(u8::is_ascii_whitespace)
+}
+
 impl RowWidth {
+    /// The width of a file whose header (or first row) is `reference`.
+    fn of(reference: &[&[u8]], from_header: bool) -> Self {
+        let trailing_blanks = reference.iter().rev().take_while(|f| is_blank(f)).count();
+        RowWidth {
+            fields: reference.len(),
+            least: (reference.len() - trailing_blanks).max(1),
+            from_header,
+        }
+    }
+
     /// Refuses a row that does not have the file's width: a field missing or a
-    /// delimiter inside an unquoted value shifts every column after it. Surplus fields
-    /// that are all blank are no such shift (switches that end every row with a
-    /// delimiter, spreadsheets that pad rows) and pass.
+    /// delimiter inside an unquoted value shifts every column after it. Blank fields
+    /// at the end are no such shift (switches that end every row, or only the header,
+    /// with a delimiter; spreadsheets that pad rows): a row may have more of them, or
+    /// lack those ending the header.
     fn check(self, fields: &[&[u8]]) -> Result<(), RowError> {
         let count = fields.len();
-        if count == self.fields
-            || (count > self.fields
-                && fields[self.fields..]
-                    .iter()
-                    .all(|f| f.iter().all(u8::is_ascii_whitespace)))
+        if (self.least..=self.fields).contains(&count)
+            || (count > self.fields && fields[self.fields..].iter().all(|f| is_blank(f)))
         {
             return Ok(());
         }
@@ -581,10 +597,7 @@ fn read_csv(
                     })
                     .collect();
                 rejects.set_header(fields.iter().map(|f| f.to_vec()).collect());
-                width = Some(RowWidth {
-                    fields: fields.len(),
-                    from_header: true,
-                });
+                width = Some(RowWidth::of(&fields, true));
                 let refs: Vec<&str> = header.iter().map(String::as_str).collect();
                 layout = Some(match ctx.format {
                     Format::TeamsCsv => CsvLayout::Teams(
@@ -608,18 +621,15 @@ fn read_csv(
                 _ => return Err("this format needs a header".into()),
             });
         }
-        if fields.len() == 1 && fields[0].is_empty() {
-            continue; // a blank line
+        if fields.iter().all(|f| is_blank(f)) {
+            continue; // a blank line, or one of delimiters only (spreadsheet padding)
         }
         let Some(layout) = layout.as_ref() else {
             return Err("the CSV layout was not set before the first row".into());
         };
         let width = *width.get_or_insert_with(|| {
             rejects.set_width(fields.len());
-            RowWidth {
-                fields: fields.len(),
-                from_header: false,
-            }
+            RowWidth::of(&fields, false)
         });
         if ctx.workers > 1 {
             // The first data row is in hand: the rest of the file goes to the workers.
@@ -747,8 +757,8 @@ struct ChunkRow {
 }
 
 impl Chunk {
-    /// Adds a CSV record's fields (a `\r` ending the last one removed); a blank line
-    /// is left out.
+    /// Adds a CSV record's fields (a `\r` ending the last one removed); a row of blank
+    /// fields is left out.
     fn push_record(&mut self, line: u64, record: &csv::ByteRecord) {
         let count = record.len();
         let first_field = self.field_ends.len();
@@ -762,7 +772,9 @@ impl Chunk {
             self.bytes.extend_from_slice(field);
             self.field_ends.push(self.bytes.len());
         }
-        if count == 1 && self.bytes.len() == start {
+        if is_blank(&self.bytes[start..]) {
+            // A blank line, or one of delimiters only (spreadsheet padding).
+            self.bytes.truncate(start);
             self.field_ends.truncate(first_field);
             return;
         }
@@ -1245,6 +1257,31 @@ constant = "outbound"
             assert_eq!(
                 String::from_utf8(rejects).unwrap(),
                 format!("r3,{row},,3,malformed: 5 fields where the first row has 6\nr4,{row},\"acme-multisite,x\",4,malformed: 7 fields where the first row has 6\n")
+            );
+        }
+    }
+
+    #[test]
+    fn blank_fields_at_the_end_and_padding_rows_are_no_shift() {
+        let row = "2026-10-05 10:00:00,2026-10-05 10:01:00,0140000000,0612345678,acme-multisite";
+        // The header ends with a delimiter, some rows do not; a spreadsheet pads with
+        // rows of delimiters only.
+        let input = format!(
+            "id,start,end,caller,callee,trunk,\nr2,{row}\nr3,{row},\n,,,,,,\nr5,{row},, \nr6,{row},x\nr7,2026-10-05 10:00:00,0140000000\n"
+        );
+        for workers in [1, 2] {
+            let (seen, _) = read_as(MAPPING, workers, input.as_bytes());
+            let imported: Vec<&str> = seen
+                .iter()
+                .filter(|r| r.contains("Import"))
+                .map(|r| r.split(' ').next().unwrap())
+                .collect();
+            assert_eq!(imported, ["2", "3", "5", "6"], "{seen:?}");
+            let refused: Vec<&String> = seen.iter().filter(|r| !r.contains("Import")).collect();
+            assert_eq!(
+                refused,
+                ["7 malformed: 3 fields where the header has 7"],
+                "the padding row (line 4) is skipped like a blank line"
             );
         }
     }

@@ -130,6 +130,15 @@ impl TeamsRow {
             .collect();
         if missing.is_empty() {
             Ok(columns)
+        } else if let [only] = header {
+            // A spreadsheet set to French saves CSV with semicolons.
+            let delimiter = [';', '\t'].into_iter().find(|d| only.contains(*d));
+            Err(match delimiter {
+                Some(d) => format!(
+                    "the header is one field holding {d:?}: teams-csv reads comma-separated files; save or convert the file with commas"
+                ),
+                None => "the header is one field: is this a Direct Routing log export?".into(),
+            })
         } else {
             Err(format!(
                 "the header lacks the Teams propert{} {}: is this a Direct Routing log export?",
@@ -414,5 +423,7 @@ mod tests {
         assert_eq!(columns[ID], Some(0));
         let err = TeamsRow::columns(&header[1..]).unwrap_err();
         assert!(err.contains("lacks the Teams property id"), "{err}");
+        let err = TeamsRow::columns(&[&header.join(";")]).unwrap_err();
+        assert!(err.contains("one field holding ';'"), "{err}");
     }
 }
