@@ -10,14 +10,20 @@
 //! Each row comes with the 1-based line where it starts, for `file:line` messages and
 //! the record's source line. The scanner only tracks strings and brackets: a row with
 //! a bad value (`tru`, a missing quote inside a balanced object) is still cut out
-//! and fails when decoded, alone. A top-level object that cannot be scanned is
-//! reported ([`JsonItem::Error`]) with the line where it starts and its text up to the
-//! end of the line of the problem, and reading goes on at the next line, so one broken
-//! JSON line does not lose the others; inside a page or a top-level array there is no
+//! and fails when decoded, alone. A top-level row may span lines (`jq .` output), so a
+//! bracket or quote left open on a JSON line would take the next lines with it: a
+//! top-level object that cannot be scanned, or that spans lines and is not valid JSON,
+//! is reported ([`JsonItem::Error`]) with the line where it starts and its text up to
+//! the next line that starts, blanks aside, with `{` or `[` (for JSON lines, its own
+//! line), and reading goes on at that line, reading again what the scan took past it
+//! (at most [`MAX_ROW_BYTES`]: a row spanning lines stops there), so one broken JSON
+//! line does not lose the others; inside a page or a top-level array there is no
 //! safe place to resume: a structural error (a missing comma, a file cut short) is the
 //! last item ([`JsonItem::Fatal`]) and the rest of the file is not read.
 
 use std::io::{self, BufRead};
+
+use serde::de::IgnoredAny;
 
 /// Largest row accepted, in bytes (a Teams log row is well under 2 KiB).
 pub const MAX_ROW_BYTES: usize = 1024 * 1024;
@@ -38,8 +44,8 @@ pub enum JsonItem {
         line: u64,
         /// What is wrong, lowercase.
         message: String,
-        /// The bad text, up to the end of the line of the problem (cut at
-        /// [`MAX_ROW_BYTES`]).
+        /// The bad text (cut at [`MAX_ROW_BYTES`]): a broken row up to the next
+        /// line that starts with `{` or `[`, other text to the end of its line.
         bytes: Vec<u8>,
     },
     /// Text after which nothing can be read safely (inside a page or a top-level
@@ -73,6 +79,18 @@ pub struct JsonRows<R> {
     line: u64,
     stack: Vec<Context>,
     done: bool,
+    /// Bytes taken from `reader`, read from `pos`; after a broken top-level row, what
+    /// followed its first line (at most [`MAX_ROW_BYTES`] + 2 bytes) and then the
+    /// bytes that were left: read again.
+    buf: Vec<u8>,
+    pos: usize,
+    /// The rest of `buf` while the input seems to end: set by [`Self::bump`] when a
+    /// top-level row over several lines outgrew [`MAX_ROW_BYTES`], so that its text
+    /// can be read again from its second line while it is all still held.
+    held: Option<Vec<u8>>,
+    /// Line of the top-level row being read (a row that may be read again), or
+    /// `u64::MAX`.
+    row_line: u64,
 }
 
 type Step<T> = Result<T, String>;
@@ -85,6 +103,10 @@ impl<R: BufRead> JsonRows<R> {
             line: 1,
             stack: Vec::new(),
             done: false,
+            buf: Vec::new(),
+            pos: 0,
+            held: None,
+            row_line: u64::MAX,
         }
     }
 
@@ -93,24 +115,91 @@ impl<R: BufRead> JsonRows<R> {
         self.line - 1
     }
 
+    #[inline]
     fn peek(&mut self) -> io::Result<Option<u8>> {
-        Ok(self.reader.fill_buf()?.first().copied())
+        match self.buf.get(self.pos) {
+            Some(&b) => Ok(Some(b)),
+            None => self.refill(),
+        }
     }
 
+    /// Takes the next bytes of `reader` (none while a row is `held`).
+    #[cold]
+    #[inline(never)]
+    fn refill(&mut self) -> io::Result<Option<u8>> {
+        if self.held.is_some() {
+            return Ok(None);
+        }
+        self.buf.clear();
+        self.pos = 0;
+        let chunk = self.reader.fill_buf()?;
+        self.buf.extend_from_slice(chunk);
+        let n = chunk.len();
+        self.reader.consume(n);
+        Ok(self.buf.first().copied())
+    }
+
+    /// Whether the next `n` bytes are in `buf` (false at the end of the input).
+    fn ensure(&mut self, n: usize) -> io::Result<bool> {
+        while self.buf.len() - self.pos < n && self.held.is_none() {
+            let chunk = self.reader.fill_buf()?;
+            if chunk.is_empty() {
+                break;
+            }
+            let taken = chunk.len();
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+            self.buf.extend_from_slice(chunk);
+            self.reader.consume(taken);
+        }
+        Ok(self.buf.len() - self.pos >= n)
+    }
+
+    /// Makes the bytes `held` readable again.
+    fn release(&mut self) {
+        if let Some(rest) = self.held.take() {
+            self.buf = rest;
+            self.pos = 0;
+        }
+    }
+
+    #[inline]
     fn bump(&mut self, capture: Option<&mut Vec<u8>>) -> io::Result<Option<u8>> {
         let byte = self.peek()?;
         if let Some(b) = byte {
-            self.reader.consume(1);
-            if b == b'\n' {
-                self.line += 1;
-            }
-            if let Some(buf) = capture {
-                if buf.len() < MAX_ROW_BYTES + 1 {
-                    buf.push(b);
-                }
-            }
+            self.pos += 1;
+            self.count(b, capture);
         }
         Ok(byte)
+    }
+
+    /// Counts a byte moved past, adding it to `capture`.
+    #[inline(always)]
+    fn count(&mut self, b: u8, capture: Option<&mut Vec<u8>>) {
+        if b == b'\n' {
+            self.line += 1;
+        }
+        if let Some(buf) = capture {
+            if buf.len() <= MAX_ROW_BYTES {
+                buf.push(b);
+            } else {
+                self.full(b, buf);
+            }
+        }
+    }
+
+    /// `b` does not fit in `buf`, which holds [`MAX_ROW_BYTES`] + 1 bytes.
+    #[cold]
+    #[inline(never)]
+    fn full(&mut self, b: u8, buf: &mut Vec<u8>) {
+        if self.line > self.row_line {
+            // A top-level row over several lines, too large to be held whole: stop
+            // while all it read since its first line is still held (`buf` then holds
+            // every byte from its second line on), so that it can be read again from
+            // there.
+            buf.push(b);
+            self.held = Some(self.buf.split_off(self.pos));
+        }
     }
 
     fn skip_whitespace(&mut self, mut capture: Option<&mut Vec<u8>>) -> io::Result<Option<u8>> {
@@ -121,9 +210,8 @@ impl<R: BufRead> JsonRows<R> {
                 }
                 // A byte-order mark at the start of the file.
                 Some(0xEF) if self.stack.is_empty() => {
-                    let buf = self.reader.fill_buf()?;
-                    if buf.starts_with(&[0xEF, 0xBB, 0xBF]) {
-                        self.reader.consume(3);
+                    if self.ensure(3)? && self.buf[self.pos..].starts_with(&[0xEF, 0xBB, 0xBF]) {
+                        self.pos += 3;
                     } else {
                         return Ok(Some(0xEF));
                     }
@@ -258,6 +346,77 @@ impl<R: BufRead> JsonRows<R> {
         })
     }
 
+    /// A top-level row that cannot be read: `bytes`, what was read of it from its `{`
+    /// on `line`. Its text goes to the reject up to the next line that starts, blanks
+    /// aside, with `{` or `[` (where a row or a page can start), and reading goes on
+    /// there: for JSON lines, the row's own line only, whatever the scan of the row
+    /// took with it (a bracket left open runs to the end of the file). What was read
+    /// past that line is read again; lines read past the problem up to that line
+    /// (none of which can start a row) go to the reject too.
+    fn row_error(
+        &mut self,
+        line: u64,
+        mut message: String,
+        mut bytes: Vec<u8>,
+    ) -> io::Result<JsonItem> {
+        self.stack.clear();
+        self.row_line = u64::MAX;
+        if self.held.is_some() {
+            // Not the end of the input: `bump` stopped a row over several lines.
+            message = format!("row not closed within {MAX_ROW_BYTES} bytes");
+        }
+        let over_lines = memchr::memchr(b'\n', &bytes).is_some();
+        match next_row_start(&bytes) {
+            Ok(at) => {
+                let resume = line + memchr::memchr_iter(b'\n', &bytes[..at]).count() as u64;
+                let rest = match self.held.take() {
+                    Some(rest) => rest,
+                    None => self.buf.split_off(self.pos),
+                };
+                self.buf = bytes.split_off(at);
+                self.buf.extend_from_slice(&rest);
+                self.pos = 0;
+                self.line = resume;
+            }
+            Err(at_line_start) => {
+                self.release();
+                self.skip_to_next_row(&mut bytes, at_line_start)?;
+            }
+        }
+        if over_lines && self.peek()?.is_some() {
+            message = format!("{message}; reading goes on at line {}", self.line);
+        }
+        let end = bytes
+            .iter()
+            .rposition(|b| !matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+            .map_or(0, |i| i + 1);
+        bytes.truncate(end.min(MAX_ROW_BYTES));
+        Ok(JsonItem::Error {
+            line,
+            message,
+            bytes,
+        })
+    }
+
+    /// Moves to the next line that starts, blanks aside, with `{` or `[`, or to the end
+    /// of the input, adding the text passed to `bytes` (kept to [`MAX_ROW_BYTES`]);
+    /// `at_line_start`: only blanks were read since the last line end.
+    fn skip_to_next_row(&mut self, bytes: &mut Vec<u8>, mut at_line_start: bool) -> io::Result<()> {
+        while let Some(b) = self.peek()? {
+            match b {
+                b'{' | b'[' if at_line_start => break,
+                b'\n' => at_line_start = true,
+                b' ' | b'\t' | b'\r' => {}
+                _ => at_line_start = false,
+            }
+            self.bump(None)?;
+            if bytes.len() <= MAX_ROW_BYTES {
+                bytes.push(b);
+            }
+        }
+        Ok(())
+    }
+
     /// A problem inside a top-level object, found on line `here`: a row is reported at
     /// the line where its text starts (`line`), naming `here` when it is another line;
     /// a page (no `capture`) where reading stopped.
@@ -270,9 +429,9 @@ impl<R: BufRead> JsonRows<R> {
     ) -> io::Result<JsonItem> {
         match capture {
             Some(bytes) if here != line => {
-                self.error(line, format!("{message} on line {here}"), bytes)
+                self.row_error(line, format!("{message} on line {here}"), bytes)
             }
-            Some(bytes) => self.error(line, message, bytes),
+            Some(bytes) => self.row_error(line, message, bytes),
             None => self.error(self.line, message, Vec::new()),
         }
     }
@@ -284,6 +443,11 @@ impl<R: BufRead> JsonRows<R> {
             }
             match self.stack.pop() {
                 None => {
+                    debug_assert!(
+                        self.held.is_none(),
+                        "a row stopped by `bump` was not reported"
+                    );
+                    self.row_line = u64::MAX;
                     let next = self.skip_whitespace(None)?;
                     let line = self.line;
                     match next {
@@ -295,6 +459,7 @@ impl<R: BufRead> JsonRows<R> {
                         Some(b'{') => {
                             let mut capture = Vec::new();
                             self.bump(Some(&mut capture))?;
+                            self.row_line = self.line;
                             self.stack.push(Context::TopObject {
                                 capture: Some(capture),
                                 line: self.line,
@@ -375,18 +540,34 @@ impl<R: BufRead> JsonRows<R> {
                     let here = self.line;
                     match next {
                         None => {
-                            let bytes = capture.unwrap_or_default();
-                            return self
-                                .error(
-                                    line,
-                                    format!("unexpected end of file inside the object opened on line {line}"),
-                                    bytes,
-                                )
-                                .map(Some);
+                            let message = format!(
+                                "unexpected end of file inside the object opened on line {line}"
+                            );
+                            return match capture {
+                                Some(bytes) => self.row_error(line, message, bytes),
+                                None => self.error(line, message, Vec::new()),
+                            }
+                            .map(Some);
                         }
                         Some(b'}') => {
                             self.bump(capture.as_mut())?;
                             match capture {
+                                Some(bytes) if self.line > line => {
+                                    // Over several lines: a bracket or quote left open
+                                    // may have taken the rows of the next lines with it.
+                                    if bytes.len() > MAX_ROW_BYTES {
+                                        // `bytes` holds all that was read (`bump`).
+                                        self.release();
+                                        let message =
+                                            format!("row larger than {MAX_ROW_BYTES} bytes");
+                                        return self.row_error(line, message, bytes).map(Some);
+                                    }
+                                    if let Err(e) = serde_json::from_slice::<IgnoredAny>(&bytes) {
+                                        let message = invalid_json(line, &e);
+                                        return self.row_error(line, message, bytes).map(Some);
+                                    }
+                                    return Ok(Some(JsonItem::Row { line, bytes }));
+                                }
                                 Some(bytes) if bytes.len() > MAX_ROW_BYTES => {
                                     return Ok(Some(JsonItem::Error {
                                         line,
@@ -437,6 +618,7 @@ impl<R: BufRead> JsonRows<R> {
                     let next = self.skip_whitespace(capture.as_mut())?;
                     if key == b"value" && next == Some(b'[') {
                         // A Graph page: its rows are the elements of `value`.
+                        self.row_line = u64::MAX;
                         self.bump(None)?;
                         self.stack.push(Context::TopObject {
                             capture: None,
@@ -461,6 +643,37 @@ impl<R: BufRead> JsonRows<R> {
                 }
             }
         }
+    }
+}
+
+/// Where reading can go on after a broken top-level row whose text read is `bytes`: the
+/// first `{` or `[` that starts a line (blanks aside) after its first line; if there
+/// is none, whether the text ends at the start of a line (only blanks since a line end).
+fn next_row_start(bytes: &[u8]) -> Result<usize, bool> {
+    let Some(first_end) = memchr::memchr(b'\n', bytes) else {
+        return Err(false);
+    };
+    let mut at_line_start = true;
+    for (i, &b) in bytes.iter().enumerate().skip(first_end + 1) {
+        match b {
+            b'{' | b'[' if at_line_start => return Ok(i),
+            b'\n' => at_line_start = true,
+            b' ' | b'\t' | b'\r' => {}
+            _ => at_line_start = false,
+        }
+    }
+    Err(at_line_start)
+}
+
+/// The message of a row over several lines that is not JSON, naming the line of the
+/// problem in the file (`line`: where the row starts).
+fn invalid_json(line: u64, e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    let position = format!(" at line {} column {}", e.line(), e.column());
+    let what = text.strip_suffix(&position).unwrap_or(&text);
+    match e.line() {
+        0 => format!("not valid JSON: {what}"),
+        n => format!("not valid JSON on line {}: {what}", line + n as u64 - 1),
     }
 }
 
@@ -668,5 +881,254 @@ mod tests {
             matches!(&got[0], JsonItem::Error { message, bytes, .. } if message.contains("larger than") && bytes.len() == MAX_ROW_BYTES)
         );
         assert_eq!(got[1], row(1, r#"{"id":"b"}"#));
+    }
+
+    /// JSON lines `{"id":"r<n>"}` for `n` in `from..to`, one per line.
+    fn json_lines(from: usize, to: usize) -> String {
+        (from..to)
+            .map(|n| format!("{{\"id\":\"r{n}\"}}\n"))
+            .collect()
+    }
+
+    /// The rows expected of [`json_lines`], the first on line `line`.
+    fn rows_from(line: u64, from: usize, to: usize) -> Vec<JsonItem> {
+        (from..to)
+            .zip(line..)
+            .map(|(n, l)| row(l, &format!("{{\"id\":\"r{n}\"}}")))
+            .collect()
+    }
+
+    fn error_at(item: &JsonItem) -> (u64, &str, &[u8]) {
+        match item {
+            JsonItem::Error {
+                line,
+                message,
+                bytes,
+            } => (*line, message, bytes),
+            other => panic!("not an error: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn an_unclosed_bracket_costs_only_its_line() {
+        // Left open to the end of the file.
+        let text = format!(
+            "{}{{\"id\": \"b\", \"x\": [1, 2\n{}",
+            json_lines(0, 3),
+            json_lines(3, 8)
+        );
+        let got = items(&text);
+        assert_eq!(got.len(), 9, "{got:?}");
+        assert_eq!(got[..3], rows_from(1, 0, 3));
+        assert_eq!(
+            error_at(&got[3]),
+            (
+                4,
+                "unexpected end of file inside a value opened on line 4; reading goes on at line 5",
+                &br#"{"id": "b", "x": [1, 2"#[..]
+            )
+        );
+        assert_eq!(got[4..], rows_from(5, 3, 8));
+        // Closed by a stray bracket further on: the object scanned is not JSON.
+        let text = format!(
+            "{{\"id\": \"b\", \"x\": [1, 2\n{}{{\"id\": \"c\", \"y\": 1]}}}}\n{}",
+            json_lines(0, 3),
+            json_lines(3, 5)
+        );
+        let got = items(&text);
+        assert_eq!(got.len(), 7, "{got:?}");
+        let (line, message, bytes) = error_at(&got[0]);
+        assert_eq!((line, bytes), (1, &br#"{"id": "b", "x": [1, 2"#[..]));
+        assert!(
+            message.starts_with("not valid JSON on line 2: ")
+                && message.ends_with("; reading goes on at line 2"),
+            "{message}"
+        );
+        assert_eq!(got[1..4], rows_from(2, 0, 3));
+        let (line, message, bytes) = error_at(&got[4]);
+        assert_eq!((line, bytes), (5, &br#"{"id": "c", "y": 1]}}"#[..]));
+        assert!(message.contains("expected ',' or '}'"), "{message}");
+        assert_eq!(got[5..], rows_from(6, 3, 5));
+    }
+
+    #[test]
+    fn a_line_cut_short_costs_only_its_line() {
+        // Cut inside a string, inside a value, after a comma, before the closing brace.
+        for cut in [
+            r#"{"id": "b", "name": "Ali"#,
+            r#"{"id": "b", "x": {"y": 1"#,
+            r#"{"id": "b","#,
+            r#"{"id": "b""#,
+        ] {
+            let text = format!("{}{cut}\r\n{}", json_lines(0, 2), json_lines(2, 6));
+            let got = items(&text);
+            assert_eq!(got.len(), 7, "{cut}: {got:?}");
+            assert_eq!(got[..2], rows_from(1, 0, 2));
+            let (line, message, bytes) = error_at(&got[2]);
+            assert_eq!((line, bytes), (3, cut.as_bytes()), "{message}");
+            assert!(message.ends_with("reading goes on at line 4"), "{message}");
+            assert_eq!(got[3..], rows_from(4, 2, 6), "{cut}");
+        }
+        // An odd quote: the string runs on to the next line.
+        let text = format!("{{\"id\": \"b}}\n{}", json_lines(0, 3));
+        let got = items(&text);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(error_at(&got[0]).2, br#"{"id": "b}"#);
+        assert_eq!(got[1..], rows_from(2, 0, 3));
+        // Two broken lines in a row: the second is read again, then the third.
+        let text = format!("{{\"a\": [1\n{{\"b\": [2\n{}", json_lines(0, 2));
+        let got = items(&text);
+        assert_eq!(got.len(), 4, "{got:?}");
+        assert_eq!(
+            (error_at(&got[0]).0, error_at(&got[0]).2),
+            (1, &b"{\"a\": [1"[..])
+        );
+        assert_eq!(
+            (error_at(&got[1]).0, error_at(&got[1]).2),
+            (2, &b"{\"b\": [2"[..])
+        );
+        assert_eq!(got[2..], rows_from(3, 0, 2));
+    }
+
+    #[test]
+    fn rows_spanning_lines_are_read_whole() {
+        // `jq .` output: rows over several lines, nested values on lines of their own.
+        let first = "{\n  \"id\": \"a\",\n  \"n\": [\n    {\n      \"b\": \"]\"\n    }\n  ],\n  \"m\": {\n    \"c\": 1\n  }\n}";
+        let second = "{\n  \"id\": \"b\"\n}";
+        let text = format!("{first}\n{second}\n{{\"id\":\"c\"}}\n");
+        assert_eq!(
+            items(&text),
+            vec![row(1, first), row(12, second), row(15, r#"{"id":"c"}"#)]
+        );
+    }
+
+    #[test]
+    fn a_broken_row_spanning_lines_is_rejected_up_to_the_next_row() {
+        // A missing colon on line 3: the row's lines go to the reject, none of them
+        // can start a row; reading goes on at the next row.
+        let text = "{\n  \"id\": \"a\",\n  \"x\" 1,\n  \"y\": 2\n}\n{\n  \"id\": \"b\"\n}\n";
+        let got = items(text);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(
+            got[0],
+            JsonItem::Error {
+                line: 1,
+                message: "expected ':' after a key on line 3; reading goes on at line 6".into(),
+                bytes: b"{\n  \"id\": \"a\",\n  \"x\" 1,\n  \"y\": 2\n}".to_vec(),
+            }
+        );
+        assert_eq!(got[1], row(6, "{\n  \"id\": \"b\"\n}"));
+        // A bad value is found once the row is scanned, then the same.
+        let text = "{\n  \"id\": tru\n}\n{\n  \"id\": \"b\"\n}\n";
+        let got = items(text);
+        assert_eq!(got.len(), 2, "{got:?}");
+        let (line, message, bytes) = error_at(&got[0]);
+        assert_eq!((line, bytes), (1, &b"{\n  \"id\": tru\n}"[..]));
+        assert!(
+            message.starts_with("not valid JSON on line 3: ")
+                && message.ends_with("; reading goes on at line 4"),
+            "{message}"
+        );
+        assert_eq!(got[1], row(4, "{\n  \"id\": \"b\"\n}"));
+        // Text that cannot start a row after a broken line goes with it.
+        let got = items("{\"id\" \"b\"}\n  oops\n{\"id\":\"c\"}\n");
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(error_at(&got[0]).2, b"{\"id\" \"b\"}\n  oops");
+        assert_eq!(got[1], row(3, r#"{"id":"c"}"#));
+    }
+
+    #[test]
+    fn a_row_left_open_stops_at_the_largest_row_and_the_next_lines_are_read() {
+        // More than MAX_ROW_BYTES of rows after the line left open.
+        let count = MAX_ROW_BYTES / 12 + 100;
+        let text = format!("{{\"x\": [1, 2\n{}", json_lines(0, count));
+        let got = items(&text);
+        assert_eq!(got.len(), count + 1);
+        assert_eq!(
+            got[0],
+            JsonItem::Error {
+                line: 1,
+                message: format!(
+                    "row not closed within {MAX_ROW_BYTES} bytes; reading goes on at line 2"
+                ),
+                bytes: b"{\"x\": [1, 2".to_vec(),
+            }
+        );
+        assert!(
+            got[1..] == rows_from(2, 0, count),
+            "rows after the broken line"
+        );
+        // The line left open is itself larger than MAX_ROW_BYTES.
+        let text = format!(
+            "{{\"x\": [{}\n{}",
+            "1,".repeat(MAX_ROW_BYTES),
+            json_lines(0, 3)
+        );
+        let got = items(&text);
+        assert_eq!(got.len(), 4, "{:?}", &got[1..]);
+        let (line, message, bytes) = error_at(&got[0]);
+        assert_eq!(
+            (line, message, bytes.len()),
+            (
+                1,
+                &*format!("row not closed within {MAX_ROW_BYTES} bytes; reading goes on at line 2"),
+                MAX_ROW_BYTES
+            )
+        );
+        assert_eq!(got[1..], rows_from(2, 0, 3));
+        // A row spanning lines over MAX_ROW_BYTES: refused, its lines that cannot
+        // start a row with it.
+        let big = format!(
+            "{{\n\"id\": \"a\",\n\"x\": \"{}\"\n}}",
+            "y".repeat(MAX_ROW_BYTES)
+        );
+        let got = items(&format!("{big}\n{}", json_lines(0, 2)));
+        assert_eq!(got.len(), 3, "{:?}", &got[1..]);
+        let (line, message, bytes) = error_at(&got[0]);
+        assert_eq!(
+            (line, message, bytes.len()),
+            (
+                1,
+                &*format!("row not closed within {MAX_ROW_BYTES} bytes; reading goes on at line 5"),
+                MAX_ROW_BYTES
+            )
+        );
+        assert_eq!(got[1..], rows_from(5, 0, 2));
+        // Closed right at the limit, one byte either side of it.
+        for size in MAX_ROW_BYTES - 1..=MAX_ROW_BYTES + 3 {
+            let big = format!("{{\n\"x\": \"{}\"\n}}", "y".repeat(size - 11));
+            assert_eq!(big.len(), size);
+            let got = items(&format!("{big}\n{}", json_lines(0, 2)));
+            assert_eq!(got.len(), 3, "{size}: {:?}", &got[1..]);
+            if size <= MAX_ROW_BYTES {
+                assert_eq!(got[0], row(1, &big));
+            } else {
+                let (line, message, bytes) = error_at(&got[0]);
+                assert_eq!((line, bytes.len()), (1, MAX_ROW_BYTES), "{size}");
+                assert!(
+                    message.ends_with("; reading goes on at line 4"),
+                    "{message}"
+                );
+            }
+            assert_eq!(got[1..], rows_from(4, 0, 2), "{size}");
+        }
+    }
+
+    #[test]
+    fn small_reads_give_the_same_items() {
+        let texts = [
+            format!("\u{feff}{}", json_lines(0, 3)),
+            format!("{}{{\"x\": [1, 2\n{}", json_lines(0, 2), json_lines(2, 5)),
+            format!("{{\"a\": [1\n{{\"b\": \"2\n{}", json_lines(0, 3)),
+            "{\n  \"id\": \"a\",\n  \"x\" 1\n}\n{\n  \"id\": \"b\"\n}\n".to_string(),
+            "{\"value\": [\n{\"id\":\"a\"},\n{\"id\":\"b\"}\n{\"id\":\"c\"}\n]}\n".to_string(),
+        ];
+        for text in &texts {
+            let small = JsonRows::new(io::BufReader::with_capacity(3, text.as_bytes()))
+                .collect::<io::Result<Vec<_>>>()
+                .unwrap();
+            assert_eq!(small, items(text), "{text}");
+        }
+        assert_eq!(items(&texts[0]), rows_from(1, 0, 3), "the byte-order mark");
     }
 }

@@ -868,6 +868,50 @@ async fn a_json_page_broken_partway_is_not_read_to_the_end() {
 }
 
 #[tokio::test]
+async fn a_broken_json_line_costs_only_its_line() {
+    let (_db, store) = database("json_broken_line").await;
+    let dir = tempfile::tempdir().unwrap();
+    // JSON lines, line 3 left open (a bracket) and line 6 cut short: each takes only
+    // itself, whatever the scan of it ran into.
+    let mut lines: Vec<String> = (0..8)
+        .map(|n| teams_json_row(&format!("broken-line-{n}")))
+        .collect();
+    lines[2] = r#"{"id": "broken-line-2", "x": [1, 2"#.into();
+    lines[5] = lines[5][..120].to_string();
+    let file = dir.path().join("calls.jsonl");
+    std::fs::write(&file, lines.join("\n") + "\n").unwrap();
+    let out = command_line(
+        dir.path(),
+        &store,
+        &["--format", "teams-json", "--max-reject", "50%"],
+        &[file],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stdout.contains("8 read, 6 imported"), "{stdout}");
+    assert!(!stdout.contains("not read to the end"), "{stdout}");
+    assert_eq!(raw_count(&store).await, 6, "every valid line is imported");
+    let rejects = std::fs::read_to_string(dir.path().join("calls.rejects.jsonl")).unwrap();
+    let refused: Vec<serde_json::Value> = rejects
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(refused.len(), 2, "{rejects}");
+    assert_eq!(refused[0]["line"], 3);
+    assert_eq!(refused[0]["text"], lines[2], "the broken line alone");
+    assert!(
+        refused[0]["reason"]
+            .as_str()
+            .unwrap()
+            .ends_with("reading goes on at line 4"),
+        "{rejects}"
+    );
+    assert_eq!(refused[1]["line"], 6);
+    assert_eq!(refused[1]["text"], lines[5]);
+}
+
+#[tokio::test]
 async fn a_truncated_gzip_file_names_the_last_line_read() {
     let (_db, store) = database("gzip_truncated").await;
     let dir = tempfile::tempdir().unwrap();
