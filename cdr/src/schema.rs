@@ -4,8 +4,9 @@
 //! owns them (`cdr` here; rating and number-portability add their own sets) and
 //! numbered per component. `migrate` applies the ones not yet recorded in
 //! `{db}.schema_migrations`, in order, and records each with a checksum of its text:
-//! - idempotent: every statement is `CREATE ... IF NOT EXISTS`, so a run interrupted
-//!   between a statement and its record is simply run again;
+//! - idempotent: every statement is `CREATE ... IF NOT EXISTS` (or `DROP ... IF
+//!   EXISTS`, to recreate a view), so a run interrupted between a statement and its
+//!   record is simply run again;
 //! - safe to run twice or from two processes at once (the record table deduplicates);
 //! - an applied migration whose text changed is an error, never silently re-applied;
 //! - `{db}` and `{on_cluster}` placeholders take the database and, for a cluster, an
@@ -56,6 +57,12 @@ pub const CDR_MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "end reason",
         sql: include_str!("../migrations/0004_end_reason.sql"),
+    },
+    Migration {
+        component: "cdr",
+        version: 5,
+        name: "deduplicated view with every column",
+        sql: include_str!("../migrations/0005_deduplicated_view_columns.sql"),
     },
 ];
 
@@ -302,7 +309,8 @@ mod tests {
             assert_eq!(m.version as usize, i + 1, "{}", m.name);
             for statement in statements(m.sql) {
                 assert!(
-                    statement.contains("IF NOT EXISTS"),
+                    statement.contains("IF NOT EXISTS")
+                        || (statement.starts_with("DROP ") && statement.contains("IF EXISTS")),
                     "{} {}: a statement without IF NOT EXISTS cannot run twice: {statement}",
                     m.component,
                     m.version

@@ -88,10 +88,13 @@ async fn migrate_twice_applies_once_and_creates_the_views() {
     let db = TestDatabase::create(&url, "migrate").await;
     let store = ClickhouseConfig::new(&url).with_database(&db.name);
     let first = migrate(&store, &[CDR_MIGRATIONS]).await.unwrap();
-    assert_eq!(first.applied, vec!["cdr 1", "cdr 2", "cdr 3", "cdr 4"]);
+    assert_eq!(
+        first.applied,
+        vec!["cdr 1", "cdr 2", "cdr 3", "cdr 4", "cdr 5"]
+    );
     let second = migrate(&store, &[CDR_MIGRATIONS]).await.unwrap();
     assert!(second.applied.is_empty());
-    assert_eq!(second.already_applied, 4);
+    assert_eq!(second.already_applied, 5);
     let tables: Vec<String> = store
         .client()
         .query("SELECT name FROM system.tables WHERE database = ? ORDER BY name")
@@ -109,6 +112,29 @@ async fn migrate_twice_applies_once_and_creates_the_views() {
             "schema_migrations"
         ]
     );
+}
+
+#[tokio::test]
+async fn the_deduplicated_view_has_every_column_of_calls() {
+    let (db, store) = migrated(&shared_clickhouse_url(), "dedup_view_columns").await;
+    let columns = |table: &'static str| {
+        let client = store.client();
+        let database = db.name.clone();
+        async move {
+            let mut names: Vec<String> = client
+                .query("SELECT name FROM system.columns WHERE database = ? AND table = ?")
+                .bind(&database)
+                .bind(table)
+                .fetch_all()
+                .await
+                .unwrap();
+            names.sort();
+            names
+        }
+    };
+    let calls = columns("calls").await;
+    assert!(calls.contains(&"teams_user".to_string()), "{calls:?}");
+    assert_eq!(columns("calls_deduplicated").await, calls);
 }
 
 #[tokio::test]
