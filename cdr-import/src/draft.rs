@@ -97,7 +97,7 @@ impl From<crate::time::TimeError> for RowError {
 /// Something worth telling about an imported row that was still imported.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Note {
-    /// Category, counted in the summary (`duration_recomputed`, `duration_disagrees`).
+    /// Category, counted in the summary (`duration_recomputed`, `duration_disagrees`, `answered_disagrees`).
     pub code: &'static str,
     /// Details.
     pub message: String,

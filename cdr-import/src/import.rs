@@ -582,19 +582,26 @@ async fn process_batch(
                 to + settings.match_tolerance_ms,
             )
             .await?;
+            // The batch's rows are paired as a set: see `Candidates::assign`.
+            let found = candidates.assign(&fresh, settings.match_tolerance_ms, claimed);
             let mut unmatched = Vec::with_capacity(fresh.len());
-            for record in fresh {
-                match candidates.find(&record, settings.match_tolerance_ms, claimed) {
+            for (record, found) in fresh.into_iter().zip(found) {
+                match found {
                     Some(edge) if edge.teams.is_some() => outcome.duplicates += 1,
                     Some(edge) => {
                         let enriched = matching::enrich(edge, &record);
-                        if let (Some(d), true) = (
-                            record.teams.as_ref().and_then(|t| t.duration_ms),
-                            edge.answer_ms.is_some(),
+                        match matching::disagreement(
+                            &enriched,
+                            Some(record.answer_ms.is_some()),
+                            settings.duration_tolerance_ms,
                         ) {
-                            if d.abs_diff(edge.billable_ms) > settings.duration_tolerance_ms {
-                                outcome.notes.push("duration_disagrees");
+                            Some(matching::Disagreement::Duration) => {
+                                outcome.notes.push("duration_disagrees")
                             }
+                            Some(matching::Disagreement::Answered) => {
+                                outcome.notes.push("answered_disagrees")
+                            }
+                            None => {}
                         }
                         claimed.insert(edge.key.clone());
                         outcome.enriched += 1;

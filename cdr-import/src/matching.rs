@@ -3,8 +3,13 @@
 //! A Teams call that crossed the edge is in both sources; it must be billed once.
 //! A Teams row and an edge record are the same call when they have the same trunk,
 //! direction and callee, the same caller (unless either side withheld it), and INVITE
-//! times within the tolerance; of several candidates the closest in time wins, and an
-//! edge record already enriched by another Teams row is taken. The edge record stays
+//! times within the tolerance. An edge record already enriched by another Teams row is
+//! taken. Rows are paired as a set, never one by one (see [`Candidates::assign`]): every
+//! (Teams row, edge record) pair within the tolerance is scored by its INVITE gap plus
+//! its billable-duration disagreement plus a penalty when only one side was answered,
+//! and pairs are taken best first, each row and each record once, so two calls between
+//! the same parties seconds apart pair the same way whatever the rows' order. The
+//! edge record stays
 //! authoritative for times and duration; the match writes it again with a higher
 //! revision carrying the Teams details (user, call type, SBC, Teams' duration) and, for
 //! forwarded calls, the forwarding user when the edge saw no Diversion.
@@ -47,7 +52,16 @@ impl Candidates {
                 .or_default()
                 .push(r);
         }
+        // In INVITE order: a row's candidates are a window of its group.
+        for group in by_callee.values_mut() {
+            group.sort_by(|a, b| (a.invite_ms, &a.key).cmp(&(b.invite_ms, &b.key)));
+        }
         Candidates { by_callee }
+    }
+
+    /// Every record kept (the latest revision of each key).
+    pub fn records(&self) -> impl Iterator<Item = &CallRecord> {
+        self.by_callee.values().flatten()
     }
 
     /// Reads the edge records of `trunks` whose INVITE is in `[from_ms, to_ms]`.
@@ -80,26 +94,133 @@ impl Candidates {
         Ok(Candidates::new(records))
     }
 
-    /// The edge record `teams` is, if any: see the module doc. `claimed` holds edge
-    /// keys enriched earlier in this run.
+    /// The edge record `teams` is, if any, when it is the only row to pair: see
+    /// [`Candidates::assign`].
     pub fn find(
         &self,
         teams: &CallRecord,
         tolerance_ms: u64,
         claimed: &HashSet<CallKey>,
     ) -> Option<&CallRecord> {
-        let teams_id = teams.teams.as_ref().map(|t| t.id.as_str());
-        self.by_callee
-            .get(&(teams.trunk_id.clone(), teams.callee.clone()))?
-            .iter()
-            .filter(|edge| same_parties(teams, edge))
-            .filter(|edge| edge.invite_ms.abs_diff(teams.invite_ms) <= tolerance_ms)
-            .filter(|edge| match &edge.teams {
-                // Already enriched: by this very row (a re-import), or taken.
-                Some(t) => Some(t.id.as_str()) == teams_id,
-                None => !claimed.contains(&edge.key),
-            })
-            .min_by_key(|edge| (edge.invite_ms.abs_diff(teams.invite_ms), edge.key.clone()))
+        self.assign(std::slice::from_ref(teams), tolerance_ms, claimed)
+            .pop()
+            .flatten()
+    }
+
+    /// The edge record each of `rows` is, if any (same order as `rows`).
+    ///
+    /// Every pair of a row and an edge record of the same parties whose INVITEs are
+    /// within `tolerance_ms` is a candidate, unless the edge record is already
+    /// enriched by another Teams row or is in `claimed` (edge keys enriched earlier in
+    /// this run). An edge record already enriched by this very row (a re-import, or a
+    /// Teams copy left by a partial `reconcile --apply`) is paired with it first;
+    /// the other pairs are taken in ascending [`pair_cost`] order, each row and each
+    /// edge record at most once. Ties are broken by the keys, never by the rows'
+    /// order, so the pairing does not depend on it.
+    pub fn assign<'a>(
+        &'a self,
+        rows: &[CallRecord],
+        tolerance_ms: u64,
+        claimed: &HashSet<CallKey>,
+    ) -> Vec<Option<&'a CallRecord>> {
+        // (not already this row's, cost, row key, edge key, row index, edge)
+        let mut pairs: Vec<(bool, u64, &CallKey, &CallKey, usize, &'a CallRecord)> = Vec::new();
+        for (i, teams) in rows.iter().enumerate() {
+            let Some(group) = self
+                .by_callee
+                .get(&(teams.trunk_id.clone(), teams.callee.clone()))
+            else {
+                continue;
+            };
+            let teams_id = teams.teams.as_ref().map(|t| t.id.as_str());
+            let first = group
+                .partition_point(|e| e.invite_ms < teams.invite_ms.saturating_sub(tolerance_ms));
+            for edge in group[first..]
+                .iter()
+                .take_while(|e| e.invite_ms <= teams.invite_ms.saturating_add(tolerance_ms))
+            {
+                if !same_parties(teams, edge) {
+                    continue;
+                }
+                let already_this_row = match &edge.teams {
+                    Some(t) if Some(t.id.as_str()) == teams_id => true,
+                    Some(_) => continue,
+                    None if claimed.contains(&edge.key) => continue,
+                    None => false,
+                };
+                pairs.push((
+                    !already_this_row,
+                    pair_cost(teams, edge),
+                    &teams.key,
+                    &edge.key,
+                    i,
+                    edge,
+                ));
+            }
+        }
+        pairs.sort_unstable_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
+        let mut found: Vec<Option<&'a CallRecord>> = vec![None; rows.len()];
+        let mut taken: HashSet<&CallKey> = HashSet::new();
+        for (_, _, _, edge_key, i, edge) in pairs {
+            if found[i].is_none() && !taken.contains(edge_key) {
+                taken.insert(edge_key);
+                found[i] = Some(edge);
+            }
+        }
+        found
+    }
+}
+
+/// Added to a pair's cost when one side answered and the other did not.
+pub const ANSWERED_MISMATCH_COST_MS: u64 = 60_000;
+
+/// How badly a Teams row and an edge record agree, in ms: the INVITE gap, plus the
+/// difference of their billable durations, plus [`ANSWERED_MISMATCH_COST_MS`] when
+/// only one of them was answered. Lower is better.
+pub fn pair_cost(teams: &CallRecord, edge: &CallRecord) -> u64 {
+    let answered_mismatch = if teams.answer_ms.is_some() != edge.answer_ms.is_some() {
+        ANSWERED_MISMATCH_COST_MS
+    } else {
+        0
+    };
+    teams
+        .invite_ms
+        .abs_diff(edge.invite_ms)
+        .saturating_add(teams.billable_ms.abs_diff(edge.billable_ms))
+        .saturating_add(answered_mismatch)
+}
+
+/// How an edge record and the Teams row that enriched it disagree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disagreement {
+    /// One side answered, the other did not.
+    Answered,
+    /// Both answered, durations differ beyond the tolerance.
+    Duration,
+}
+
+/// Whether `edge` (enriched, so carrying Teams' duration) and its Teams row disagree.
+/// `teams_answered` is Teams' `successfulCall` when known (at import); `None` reads
+/// it from the stored Teams duration (a successful call has one above 0 s; a failed
+/// call has 0 s or none), and then an edge record answered for no longer than
+/// `tolerance_ms` against Teams' 0 s is not a disagreement.
+pub fn disagreement(
+    edge: &CallRecord,
+    teams_answered: Option<bool>,
+    tolerance_ms: u64,
+) -> Option<Disagreement> {
+    let duration = edge.teams.as_ref().and_then(|t| t.duration_ms);
+    let known = teams_answered.is_some();
+    let teams_answered = teams_answered.or(duration.map(|d| d > 0))?;
+    match (teams_answered, edge.answer_ms.is_some()) {
+        (true, true) => match duration {
+            Some(d) if d.abs_diff(edge.billable_ms) > tolerance_ms => Some(Disagreement::Duration),
+            _ => None,
+        },
+        (false, false) => None,
+        (true, false) => Some(Disagreement::Answered),
+        (false, true) if known || edge.billable_ms > tolerance_ms => Some(Disagreement::Answered),
+        (false, true) => None,
     }
 }
 
@@ -163,6 +284,119 @@ mod tests {
             candidates.find(&teams, 5_000, &HashSet::new()),
             Some(&taken)
         );
+    }
+
+    /// Two calls between the same parties 3 s apart, the Teams rows 1.6 s after
+    /// their edge records: the closest edge record of the first row is the second
+    /// call's, but the durations tell them apart.
+    fn two_calls_seconds_apart() -> (Vec<CallRecord>, Vec<CallRecord>) {
+        let mut edge_a = edge_record(1);
+        let mut edge_b = edge_record(2);
+        edge_b.invite_ms = edge_a.invite_ms + 3_000;
+        edge_b.answer_ms = Some(edge_b.invite_ms + 4_000);
+        edge_b.end_ms = edge_b.invite_ms + 124_000;
+        edge_b.billable_ms = 120_000;
+        edge_a.end_ms = edge_a.answer_ms.unwrap() + 60_000;
+        let mut teams_a = teams_record(1);
+        let mut teams_b = teams_record(2);
+        for (t, e) in [(&mut teams_a, &edge_a), (&mut teams_b, &edge_b)] {
+            t.invite_ms = e.invite_ms + 1_600;
+            t.answer_ms = e.answer_ms.map(|a| a + 1_600);
+            t.end_ms = e.end_ms + 1_600;
+            t.billable_ms = e.billable_ms;
+            t.teams.as_mut().unwrap().duration_ms = Some(e.billable_ms);
+        }
+        (vec![edge_a, edge_b], vec![teams_a, teams_b])
+    }
+
+    #[test]
+    fn pairing_prefers_agreeing_durations_whatever_the_rows_order() {
+        let (edges, rows) = two_calls_seconds_apart();
+        let candidates = Candidates::new(edges.clone());
+        let claimed = HashSet::new();
+        let forward = candidates.assign(&rows, 5_000, &claimed);
+        assert_eq!(forward, vec![Some(&edges[0]), Some(&edges[1])]);
+        let reversed: Vec<CallRecord> = rows.iter().rev().cloned().collect();
+        let backward = candidates.assign(&reversed, 5_000, &claimed);
+        assert_eq!(backward, vec![Some(&edges[1]), Some(&edges[0])]);
+        for (row, edge) in rows.iter().zip(&edges) {
+            assert_eq!(disagreement(&enrich(edge, row), Some(true), 2_000), None);
+        }
+    }
+
+    #[test]
+    fn answered_on_one_side_only_costs_more_than_a_few_seconds() {
+        let teams = teams_record(1);
+        let mut busy = edge_record(1);
+        busy.answer_ms = None;
+        busy.billable_ms = 0;
+        busy.disposition = cdr::Disposition::Busy;
+        let mut answered = edge_record(2);
+        answered.invite_ms = teams.invite_ms + 4_000;
+        answered.answer_ms = Some(answered.invite_ms + 4_000);
+        assert!(pair_cost(&teams, &busy) > pair_cost(&teams, &answered));
+        let candidates = Candidates::new(vec![busy.clone(), answered.clone()]);
+        assert_eq!(
+            candidates.find(&teams, 5_000, &HashSet::new()),
+            Some(&answered)
+        );
+    }
+
+    #[test]
+    fn the_record_this_row_enriched_comes_first() {
+        let teams = teams_record(1);
+        let mut enriched = edge_record(1);
+        enriched.invite_ms = teams.invite_ms + 4_000;
+        enriched.teams = teams.teams.clone();
+        let closer = edge_record(2);
+        let candidates = Candidates::new(vec![enriched.clone(), closer]);
+        assert_eq!(
+            candidates.find(&teams, 5_000, &HashSet::new()),
+            Some(&enriched)
+        );
+    }
+
+    #[test]
+    fn disagreements_in_answer_and_duration() {
+        let teams = teams_record(1);
+        let mut busy = edge_record(1);
+        busy.answer_ms = None;
+        busy.billable_ms = 0;
+        let mut long = teams.clone();
+        long.teams.as_mut().unwrap().duration_ms = Some(600_000);
+        // Teams successful with 600 s, the edge not answered: known at import, read
+        // from Teams' duration afterwards.
+        let enriched = enrich(&busy, &long);
+        assert_eq!(
+            disagreement(&enriched, Some(true), 2_000),
+            Some(Disagreement::Answered)
+        );
+        assert_eq!(
+            disagreement(&enriched, None, 2_000),
+            Some(Disagreement::Answered)
+        );
+        // The reverse: Teams failed (0 s), the edge answered 60 s.
+        let mut failed = teams.clone();
+        failed.answer_ms = None;
+        failed.teams.as_mut().unwrap().duration_ms = Some(0);
+        let enriched = enrich(&edge_record(1), &failed);
+        assert_eq!(
+            disagreement(&enriched, Some(false), 2_000),
+            Some(Disagreement::Answered)
+        );
+        assert_eq!(
+            disagreement(&enriched, None, 2_000),
+            Some(Disagreement::Answered)
+        );
+        // Both answered, 7 s apart; both failed.
+        long.teams.as_mut().unwrap().duration_ms = Some(67_000);
+        let enriched = enrich(&edge_record(1), &long);
+        assert_eq!(
+            disagreement(&enriched, None, 2_000),
+            Some(Disagreement::Duration)
+        );
+        assert_eq!(disagreement(&enriched, None, 10_000), None);
+        assert_eq!(disagreement(&enrich(&busy, &failed), None, 2_000), None);
     }
 
     #[test]

@@ -7,14 +7,21 @@
 //! - **Teams calls with no edge record**: imported Teams rows on such trunks that
 //!   still match nothing (traffic bypassing the edge, or edge records lost);
 //! - **double counted**: imported Teams rows that do match an edge record now (the
-//!   edge record arrived after the import, e.g. from a spool replay): both are
-//!   stored, the call would be billed twice; `--apply` enriches the edge record and
-//!   deletes the Teams copy (a logged `ALTER TABLE ... DELETE`);
+//!   edge record arrived after the import, e.g. from a spool replay), or whose edge
+//!   record already carries their Teams id (a partial `--apply`): both are stored,
+//!   the call would be billed twice; `--apply` enriches the edge record (if not yet)
+//!   and deletes the Teams copy (logged `ALTER TABLE ... DELETE`s);
 //! - **edge calls absent from the Teams log**: edge records on a Teams trunk (one with
 //!   an SBC TLS name) that no Teams row enriched, for trunks with a Teams log that
 //!   month (trunks without any are listed apart: their log was not imported);
 //! - **duration disagreements**: enriched records whose Teams duration differs from
-//!   the edge's billable duration by more than the tolerance (the edge's is billed).
+//!   the edge's billable duration by more than the tolerance (the edge's is billed);
+//! - **answered on one side only**: Teams successful and the edge not answered, or
+//!   the reverse (see [`matching::disagreement`]).
+//!
+//! Rows are paired as at import ([`Candidates::assign`]), over the month plus the match
+//! tolerance either side, so that a call straddling the month boundary pairs with its
+//! other half; each finding is reported in the month of its own record's INVITE.
 
 use crate::matching::{self, Candidates};
 use cdr::reader::CallReader;
@@ -41,15 +48,35 @@ pub struct ReconcileSettings {
 pub struct Mismatches {
     /// Count per trunk.
     pub per_trunk: BTreeMap<String, u64>,
-    /// The first records found.
+    /// The earliest records found, in INVITE order.
     pub samples: Vec<CallRecord>,
+    /// For samples paired with an edge record: the edge's INVITE minus the sample's, ms.
+    pub gaps_ms: BTreeMap<CallKey, i64>,
 }
 
 impl Mismatches {
+    /// Counts `record`; keeps the `samples` earliest (by INVITE, then key).
     fn add(&mut self, record: &CallRecord, samples: usize) {
         *self.per_trunk.entry(record.trunk_id.clone()).or_default() += 1;
-        if self.samples.len() < samples {
-            self.samples.push(record.clone());
+        let at = self
+            .samples
+            .partition_point(|s| (s.invite_ms, &s.key) < (record.invite_ms, &record.key));
+        if at < samples {
+            self.samples.insert(at, record.clone());
+            if self.samples.len() > samples {
+                if let Some(dropped) = self.samples.pop() {
+                    self.gaps_ms.remove(&dropped.key);
+                }
+            }
+        }
+    }
+
+    /// As [`Mismatches::add`], noting the INVITE gap to the paired edge record.
+    fn add_paired(&mut self, record: &CallRecord, edge: &CallRecord, samples: usize) {
+        self.add(record, samples);
+        if self.samples.iter().any(|s| s.key == record.key) {
+            let gap = edge.invite_ms as i64 - record.invite_ms as i64;
+            self.gaps_ms.insert(record.key.clone(), gap);
         }
     }
 
@@ -68,12 +95,15 @@ pub struct ReconcileReport {
     pub teams_without_edge: Mismatches,
     /// Imported Teams rows that match an edge record (both stored).
     pub double_counted: Mismatches,
-    /// The (Teams copy, edge record) pairs behind `double_counted`.
-    pub double_counted_pairs: Vec<(CallKey, CallRecord)>,
+    /// The (Teams copy, enriched edge record) pairs behind `double_counted`; `None`
+    /// when the stored edge record already carries this Teams row's details.
+    pub double_counted_pairs: Vec<(CallKey, Option<CallRecord>)>,
     /// Edge records on Teams trunks that no Teams row enriched.
     pub edge_without_teams: Mismatches,
     /// Enriched records whose durations differ beyond the tolerance.
     pub duration_disagreements: Mismatches,
+    /// Enriched records answered on one side only (the edge record, as enriched).
+    pub answered_disagreements: Mismatches,
     /// Teams trunks with edge calls but no Teams data this month.
     pub trunks_without_teams_log: BTreeMap<String, u64>,
     /// Imported Teams rows of trunks with no edge record this month (not crossing the edge).
@@ -87,6 +117,7 @@ impl ReconcileReport {
             || self.double_counted.total() > 0
             || self.edge_without_teams.total() > 0
             || self.duration_disagreements.total() > 0
+            || self.answered_disagreements.total() > 0
     }
 }
 
@@ -117,6 +148,7 @@ pub async fn reconcile(
     settings: &ReconcileSettings,
 ) -> Result<ReconcileReport, String> {
     let (from, to) = month_range(settings.month)?;
+    let in_month = |r: &CallRecord| r.invite_ms >= from && r.invite_ms < to;
     let teams_trunks: BTreeSet<&str> = provisioning
         .trunks()
         .iter()
@@ -127,56 +159,97 @@ pub async fn reconcile(
     let mut edge_trunks: BTreeMap<String, u64> = BTreeMap::new();
     let mut teams_data_trunks: BTreeSet<String> = BTreeSet::new();
     let mut teams_imports: Vec<CallRecord> = Vec::new();
-    let mut unenriched_edge: Vec<CallRecord> = Vec::new();
-    let mut stream = CallReader::new(store).calls(from, to, None)?;
+    // Edge records on Teams trunks: un-enriched ones, and enriched ones (a Teams copy
+    // of the same row may still be stored). `Candidates::assign` keeps each for the
+    // rows it may pair with.
+    let mut edge_candidates: Vec<CallRecord> = Vec::new();
+    // Read the tolerance beyond the month too, as the import does: a call at the
+    // boundary pairs with its other half in the next or previous month.
+    let mut stream = CallReader::new(store).calls(
+        from.saturating_sub(settings.match_tolerance_ms),
+        to.saturating_add(settings.match_tolerance_ms),
+        None,
+    )?;
     while let Some(record) = stream.next().await? {
         if matching::is_edge(&record) {
-            *edge_trunks.entry(record.trunk_id.clone()).or_default() += 1;
-            match &record.teams {
-                Some(teams) => {
+            if in_month(&record) {
+                *edge_trunks.entry(record.trunk_id.clone()).or_default() += 1;
+                if record.teams.is_some() {
                     report.matched += 1;
                     teams_data_trunks.insert(record.trunk_id.clone());
-                    if let (Some(d), Some(_)) = (teams.duration_ms, record.answer_ms) {
-                        if d.abs_diff(record.billable_ms) > settings.duration_tolerance_ms {
-                            report.duration_disagreements.add(&record, settings.samples);
+                    match matching::disagreement(&record, None, settings.duration_tolerance_ms) {
+                        Some(matching::Disagreement::Duration) => {
+                            report.duration_disagreements.add(&record, settings.samples)
                         }
+                        Some(matching::Disagreement::Answered) => {
+                            report.answered_disagreements.add(&record, settings.samples)
+                        }
+                        None => {}
                     }
                 }
-                None if teams_trunks.contains(record.trunk_id.as_str()) => {
-                    unenriched_edge.push(record)
-                }
-                None => {}
+            }
+            if teams_trunks.contains(record.trunk_id.as_str()) {
+                edge_candidates.push(record);
             }
         } else if is_teams_import(&record) {
-            teams_data_trunks.insert(record.trunk_id.clone());
+            if in_month(&record) {
+                teams_data_trunks.insert(record.trunk_id.clone());
+            }
             teams_imports.push(record);
         }
     }
-    let candidates = Candidates::new(unenriched_edge.clone());
-    let mut claimed: HashSet<CallKey> = HashSet::new();
-    teams_imports.sort_by_key(|r| (r.invite_ms, r.key.clone()));
-    for record in &teams_imports {
-        if !edge_trunks.contains_key(&record.trunk_id) {
-            *report
-                .teams_only
-                .entry(record.trunk_id.clone())
-                .or_default() += 1;
+    let candidates = Candidates::new(edge_candidates);
+    teams_imports.sort_by(|a, b| (a.invite_ms, &a.key).cmp(&(b.invite_ms, &b.key)));
+    let found = candidates.assign(&teams_imports, settings.match_tolerance_ms, &HashSet::new());
+    // Edge keys paired with a Teams copy (of any month read).
+    let mut claimed: HashSet<&CallKey> = HashSet::new();
+    for (record, found) in teams_imports.iter().zip(&found) {
+        if let Some(edge) = found {
+            claimed.insert(&edge.key);
+        }
+        if !in_month(record) {
             continue;
         }
-        match candidates.find(record, settings.match_tolerance_ms, &claimed) {
+        match found {
             Some(edge) => {
-                claimed.insert(edge.key.clone());
-                report.double_counted.add(record, settings.samples);
+                report
+                    .double_counted
+                    .add_paired(record, edge, settings.samples);
+                let enriched = match &edge.teams {
+                    Some(_) => None,
+                    None => {
+                        let enriched = matching::enrich(edge, record);
+                        match matching::disagreement(
+                            &enriched,
+                            Some(record.answer_ms.is_some()),
+                            settings.duration_tolerance_ms,
+                        ) {
+                            Some(matching::Disagreement::Duration) => report
+                                .duration_disagreements
+                                .add(&enriched, settings.samples),
+                            Some(matching::Disagreement::Answered) => report
+                                .answered_disagreements
+                                .add(&enriched, settings.samples),
+                            None => {}
+                        }
+                        Some(enriched)
+                    }
+                };
                 report
                     .double_counted_pairs
-                    .push((record.key.clone(), matching::enrich(edge, record)));
+                    .push((record.key.clone(), enriched));
+            }
+            None if !edge_trunks.contains_key(&record.trunk_id) => {
+                *report
+                    .teams_only
+                    .entry(record.trunk_id.clone())
+                    .or_default() += 1;
             }
             None => report.teams_without_edge.add(record, settings.samples),
         }
     }
-    unenriched_edge.sort_by_key(|r| (r.invite_ms, r.key.clone()));
-    for edge in &unenriched_edge {
-        if claimed.contains(&edge.key) {
+    for edge in candidates.records() {
+        if edge.teams.is_some() || !in_month(edge) || claimed.contains(&edge.key) {
             continue;
         }
         if teams_data_trunks.contains(&edge.trunk_id) {
@@ -191,58 +264,50 @@ pub async fn reconcile(
     Ok(report)
 }
 
-/// Fixes double-counted pairs: writes the enriched edge records, then deletes the
-/// Teams copies (`ALTER TABLE calls DELETE`, applied by ClickHouse in the background).
+/// Keys deleted per `ALTER TABLE ... DELETE` (about 35 bytes each in the query): well
+/// under ClickHouse's `max_query_size` (256 KiB by default, about 7,400 keys).
+pub const DELETE_KEYS_PER_QUERY: usize = 2_000;
+
+/// Enriched edge records submitted to the writer per batch.
+const ENRICHMENTS_PER_BATCH: usize = 5_000;
+
+/// Fixes double-counted pairs: writes the enriched edge records (in batches), then
+/// deletes the Teams copies (`ALTER TABLE calls DELETE`, [`DELETE_KEYS_PER_QUERY`]
+/// keys at a time, applied by ClickHouse in the background). Running it again on a
+/// new report completes a partial run: an edge record already enriched is not
+/// written again, and its Teams copy is deleted.
 ///
 /// # Errors
 /// Write or query errors; nothing is deleted unless every enrichment was delivered.
 pub async fn apply(
     store: &ClickhouseConfig,
     spool_dir: &std::path::Path,
-    pairs: &[(CallKey, CallRecord)],
+    pairs: &[(CallKey, Option<CallRecord>)],
 ) -> Result<(), String> {
     if pairs.is_empty() {
         return Ok(());
     }
-    let (writer, running, _) =
-        cdr::CallRecordWriter::start(store, cdr::WriterConfig::new(spool_dir))
-            .map_err(|e| format!("cannot open the spool {}: {e}", spool_dir.display()))?;
-    for (_, enriched) in pairs {
-        match writer
-            .write(enriched.clone())
-            .await
-            .map_err(|e| e.to_string())?
-        {
-            cdr::Accepted::Delivered => {}
-            other => {
-                return Err(format!(
-                    "enriched record {} was not delivered ({other:?}): nothing deleted",
-                    enriched.key
-                ))
-            }
-        }
+    let enrichments: Vec<&CallRecord> = pairs.iter().filter_map(|(_, e)| e.as_ref()).collect();
+    if !enrichments.is_empty() {
+        write_enrichments(store, spool_dir, &enrichments).await?;
     }
-    drop(writer);
-    running.shutdown(std::time::Duration::from_secs(10)).await;
-    let list = pairs
-        .iter()
-        .map(|(k, _)| format!("'{}'", k.as_str()))
-        .collect::<Vec<_>>()
-        .join(",");
     let on_cluster = store
         .cluster
         .as_ref()
         .map(|c| format!(" ON CLUSTER {c}"))
         .unwrap_or_default();
-    store
-        .client()
-        .query(&format!(
-            "ALTER TABLE {}.calls{on_cluster} DELETE WHERE call_key IN ({list})",
-            store.database
-        ))
-        .execute()
-        .await
-        .map_err(|e| format!("deleting the Teams copies: {e}"))?;
+    let keys: Vec<&CallKey> = pairs.iter().map(|(k, _)| k).collect();
+    for list in key_lists(&keys, DELETE_KEYS_PER_QUERY) {
+        store
+            .client()
+            .query(&format!(
+                "ALTER TABLE {}.calls{on_cluster} DELETE WHERE call_key IN ({list})",
+                store.database
+            ))
+            .execute()
+            .await
+            .map_err(|e| format!("deleting the Teams copies: {e}"))?;
+    }
     tracing::warn!(
         records = pairs.len(),
         "Deleted Teams copies of calls already recorded by the edge."
@@ -250,9 +315,75 @@ pub async fn apply(
     Ok(())
 }
 
+async fn write_enrichments(
+    store: &ClickhouseConfig,
+    spool_dir: &std::path::Path,
+    enrichments: &[&CallRecord],
+) -> Result<(), String> {
+    let (writer, running, _) =
+        cdr::CallRecordWriter::start(store, cdr::WriterConfig::new(spool_dir))
+            .map_err(|e| format!("cannot open the spool {}: {e}", spool_dir.display()))?;
+    let mut acks = Vec::new();
+    for chunk in enrichments.chunks(ENRICHMENTS_PER_BATCH) {
+        let records: Vec<CallRecord> = chunk.iter().map(|r| (*r).clone()).collect();
+        let ack = writer
+            .submit_batch(records)
+            .await
+            .map_err(|e| e.to_string())?;
+        acks.push((chunk, ack));
+    }
+    let mut problem = None;
+    for (chunk, ack) in acks {
+        let accepted = ack.await.map_err(|e| e.to_string())?;
+        if problem.is_none() && accepted.delivered != chunk.len() {
+            let first = accepted
+                .set_aside
+                .first()
+                .map(|(i, why)| format!("{} set aside: {why}", chunk[*i].key))
+                .or_else(|| {
+                    accepted
+                        .failed
+                        .first()
+                        .map(|(i, why)| format!("{} failed: {why}", chunk[*i].key))
+                })
+                .unwrap_or_else(|| format!("{} spooled", accepted.spooled));
+            problem = Some(format!(
+                "{} of {} enriched records were not delivered ({first}): nothing deleted; \
+                 run again when ClickHouse has them",
+                chunk.len() - accepted.delivered,
+                chunk.len()
+            ));
+        }
+    }
+    drop(writer);
+    running.shutdown(std::time::Duration::from_secs(10)).await;
+    match problem {
+        Some(p) => Err(p),
+        None => Ok(()),
+    }
+}
+
+/// The keys as quoted `IN (...)` lists of at most `per_list` keys each.
+fn key_lists(keys: &[&CallKey], per_list: usize) -> Vec<String> {
+    keys.chunks(per_list.max(1))
+        .map(|chunk| {
+            chunk
+                .iter()
+                .map(|k| format!("'{}'", k.as_str()))
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect()
+}
+
 fn describe(record: &CallRecord) -> String {
+    // Paris time with its offset, as the month is a Paris month.
     let time = chrono::DateTime::from_timestamp_millis(record.invite_ms as i64)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string())
+        .map(|t| {
+            t.with_timezone(&chrono_tz::Europe::Paris)
+                .format("%Y-%m-%dT%H:%M:%S%.3f%:z")
+                .to_string()
+        })
         .unwrap_or_default();
     let source = match &record.source {
         Source::Import { file, line, .. } => format!("{file}:{line}"),
@@ -267,18 +398,17 @@ fn describe(record: &CallRecord) -> String {
                 t.id,
                 t.call_type,
                 t.user_principal_name,
-                t.duration_ms
-                    .map_or("-".into(), |d| format!("{:.0} s", d as f64 / 1000.0))
+                t.duration_ms.map_or("-".into(), |d| format!("{d} ms"))
             )
         })
         .unwrap_or_default();
     format!(
-        "{source}: {time} {} {} -> {} {} billable {:.0} s{teams}",
+        "{source}: {time} {} {} -> {} {} billable {} ms{teams}",
         record.trunk_id,
         record.caller,
         record.callee,
         record.disposition.as_str(),
-        record.billable_ms as f64 / 1000.0
+        record.billable_ms
     )
 }
 
@@ -294,7 +424,12 @@ fn section(out: &mut String, title: &str, m: &Mismatches) {
     }
     out.push('\n');
     for r in &m.samples {
-        let _ = writeln!(out, "    {}", describe(r));
+        let gap = m
+            .gaps_ms
+            .get(&r.key)
+            .map(|g| format!(", edge record INVITE {g:+} ms"))
+            .unwrap_or_default();
+        let _ = writeln!(out, "    {}{gap}", describe(r));
     }
 }
 
@@ -334,6 +469,11 @@ impl ReconcileReport {
             "duration disagreements above the tolerance",
             &self.duration_disagreements,
         );
+        section(
+            &mut out,
+            "answered on one side only (Teams successful, edge not answered, or the reverse)",
+            &self.answered_disagreements,
+        );
         for (trunk, n) in &self.trunks_without_teams_log {
             let _ = writeln!(
                 out,
@@ -347,5 +487,61 @@ impl ReconcileReport {
             );
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_deleted_in_lists_of_bounded_size() {
+        let keys: Vec<CallKey> = (0..5)
+            .map(|n| CallKey::for_import("teams", &format!("row-{n}")))
+            .collect();
+        let refs: Vec<&CallKey> = keys.iter().collect();
+        let lists = key_lists(&refs, 2);
+        assert_eq!(lists.len(), 3);
+        assert_eq!(lists[2], format!("'{}'", keys[4].as_str()));
+        let all: Vec<String> = lists
+            .iter()
+            .flat_map(|l| l.split(','))
+            .map(|k| k.trim_matches('\'').to_string())
+            .collect();
+        let expected: Vec<String> = keys.iter().map(|k| k.as_str().to_string()).collect();
+        assert_eq!(all, expected);
+        // A full list stays well under ClickHouse's 262,144-byte max_query_size.
+        let many: Vec<CallKey> = (0..DELETE_KEYS_PER_QUERY + 1)
+            .map(|n| CallKey::for_import("teams", &format!("row-{n}")))
+            .collect();
+        let refs: Vec<&CallKey> = many.iter().collect();
+        let lists = key_lists(&refs, DELETE_KEYS_PER_QUERY);
+        assert_eq!(lists.len(), 2);
+        assert!(lists[0].len() < 100_000, "{}", lists[0].len());
+    }
+
+    #[test]
+    fn samples_are_the_earliest_in_time_order() {
+        let mut m = Mismatches::default();
+        for n in [5u64, 1, 4, 2, 3] {
+            m.add(&crate::testutil::edge_record(n), 3);
+        }
+        assert_eq!(m.total(), 5);
+        let order: Vec<&str> = m.samples.iter().map(|r| r.sip_call_id.as_str()).collect();
+        assert_eq!(order, ["call-1", "call-2", "call-3"]);
+        let mut paired = Mismatches::default();
+        let edge = crate::testutil::edge_record(1);
+        let mut teams = crate::testutil::teams_record(1);
+        teams.invite_ms = edge.invite_ms - 1_200;
+        paired.add_paired(&teams, &edge, 1);
+        assert_eq!(paired.gaps_ms.get(&teams.key), Some(&1_200));
+        let mut earlier = crate::testutil::teams_record(2);
+        earlier.invite_ms -= 60_000;
+        paired.add_paired(&earlier, &edge, 1);
+        assert_eq!(paired.samples, vec![earlier.clone()]);
+        assert!(
+            !paired.gaps_ms.contains_key(&teams.key),
+            "dropped with its sample"
+        );
     }
 }

@@ -422,6 +422,8 @@ async fn reconcile_finds_late_edge_records_near_misses_and_one_sided_calls() {
         .unwrap();
     assert_eq!(report.double_counted.total(), 1);
     assert_eq!(report.double_counted.samples[0].key, late.key);
+    let text = report.render(&settings);
+    assert!(text.contains(", edge record INVITE +1200 ms"), "{text}");
     assert!(report
         .teams_without_edge
         .samples
@@ -466,6 +468,376 @@ async fn reconcile_finds_late_edge_records_near_misses_and_one_sided_calls() {
         .unwrap();
     assert_eq!(fixed.double_counted.total(), 0);
     assert_eq!(fixed.matched, 1);
+}
+
+fn ms(text: &str) -> u64 {
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .timestamp_millis() as u64
+}
+
+fn rfc3339(ms: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms as i64)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A Graph row on the sample Teams trunk: answered `answered.0` ms after its INVITE
+/// for `answered.1` ms, or busy.
+fn graph_row(
+    id: &str,
+    caller: &str,
+    callee: &str,
+    invite: &str,
+    answered: Option<(u64, u64)>,
+) -> String {
+    let invite = ms(invite);
+    let mut row = serde_json::json!({
+        "id": id, "correlationId": format!("c-{id}"), "userPrincipalName": "alice@contoso.fr",
+        "inviteDateTime": rfc3339(invite), "callType": "ByotOut", "callerNumber": caller,
+        "calleeNumber": callee, "trunkFullyQualifiedDomainName": "sbc.contoso.fr",
+    });
+    let fields = match answered {
+        Some((after, duration)) => serde_json::json!({
+            "startDateTime": rfc3339(invite + after),
+            "endDateTime": rfc3339(invite + after + duration),
+            "failureDateTime": null, "successfulCall": true, "finalSipCode": 0,
+            "duration": duration / 1000,
+        }),
+        None => serde_json::json!({
+            "startDateTime": rfc3339(invite), "endDateTime": null,
+            "failureDateTime": rfc3339(invite + 3_000), "successfulCall": false,
+            "finalSipCode": 486, "duration": 0,
+        }),
+    };
+    for (k, v) in fields.as_object().unwrap() {
+        row[k] = v.clone();
+    }
+    row.to_string()
+}
+
+/// An outbound edge record on the sample Teams trunk, answered as in [`graph_row`].
+fn edge_call(
+    name: &str,
+    caller: &str,
+    callee: &str,
+    invite: &str,
+    answered: Option<(u64, u64)>,
+) -> CallRecord {
+    let invite_ms = ms(invite);
+    let (answer_ms, end_ms, billable_ms) = match answered {
+        Some((after, duration)) => (
+            Some(invite_ms + after),
+            invite_ms + after + duration,
+            duration,
+        ),
+        None => (None, invite_ms + 3_000, 0),
+    };
+    CallRecord {
+        key: CallKey::for_edge("edge-1", name, "tag", 1),
+        source: Source::Edge {
+            node: "edge-1".into(),
+        },
+        trunk_id: "contoso-teams".into(),
+        customer_id: "contoso".into(),
+        site_id: Some("la-defense".into()),
+        direction: Direction::Outbound,
+        caller: caller.into(),
+        callee: callee.into(),
+        original_called: None,
+        forwarding_party: None,
+        sip_call_id: name.into(),
+        final_status: Some(if answered.is_some() { 200 } else { 486 }),
+        disposition: if answered.is_some() {
+            cdr::Disposition::Answered
+        } else {
+            cdr::Disposition::Busy
+        },
+        emergency: false,
+        invite_ms,
+        answer_ms,
+        end_ms,
+        billable_ms,
+        channels_in_force: Some(10),
+        calls_in_progress: Some(0),
+        revision: 0,
+        teams: None,
+        end_reason: None,
+    }
+}
+
+fn write_lines(dir: &Path, name: &str, lines: &[String]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    path
+}
+
+fn october() -> ReconcileSettings {
+    ReconcileSettings {
+        month: chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap(),
+        match_tolerance_ms: 5_000,
+        duration_tolerance_ms: 2_000,
+        samples: 20,
+    }
+}
+
+async fn wait_deleted(store: &ClickhouseConfig, key: &CallKey) {
+    let mut remaining = 1;
+    for _ in 0..100 {
+        remaining = store
+            .client()
+            .query("SELECT count() FROM calls WHERE call_key = ?")
+            .bind(key.as_str())
+            .fetch_one::<u64>()
+            .await
+            .unwrap();
+        if remaining == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(remaining, 0, "the Teams copy {key} is deleted");
+}
+
+const CALLER: &str = "+33140258069";
+const CALLEE: &str = "+33649258479";
+
+/// Two calls between the same parties 3 s apart (60 s then 120 s), their Teams rows
+/// 1.6 s after the edge's INVITEs: the first row is closer to the second edge record.
+fn two_calls_seconds_apart() -> ([CallRecord; 2], [String; 2]) {
+    let edges = [
+        edge_call(
+            "a@sbc",
+            CALLER,
+            CALLEE,
+            "2026-10-11T10:00:00Z",
+            Some((2_000, 60_000)),
+        ),
+        edge_call(
+            "b@sbc",
+            CALLER,
+            CALLEE,
+            "2026-10-11T10:00:03Z",
+            Some((2_000, 120_000)),
+        ),
+    ];
+    let rows = [
+        graph_row(
+            "t2a",
+            CALLER,
+            CALLEE,
+            "2026-10-11T10:00:01.600Z",
+            Some((2_000, 60_000)),
+        ),
+        graph_row(
+            "t2b",
+            CALLER,
+            CALLEE,
+            "2026-10-11T10:00:04.600Z",
+            Some((2_000, 120_000)),
+        ),
+    ];
+    (edges, rows)
+}
+
+#[tokio::test]
+async fn calls_seconds_apart_pair_by_agreement_whatever_the_rows_order() {
+    let (edges, rows) = two_calls_seconds_apart();
+    for (label, order) in [("ab", [0, 1]), ("ba", [1, 0])] {
+        // At import: the edge records are stored first.
+        let (_db, store) = database(&format!("pair_import_{label}")).await;
+        let run = Run::new();
+        write(&store, &edges).await;
+        let lines: Vec<String> = order.iter().map(|&i| rows[i].clone()).collect();
+        let file = write_lines(run.dir.path(), "teams.json", &lines);
+        let report = run.import(&store, "teams-json", &[file]).await;
+        assert_eq!(report.total.enriched, 2, "{label}: {}", report.total);
+        assert!(report.total.notes.is_empty(), "{label}: {}", report.total);
+        let stored = all_records(&store).await;
+        assert_eq!(stored.len(), 2);
+        for (edge, id) in edges.iter().zip(["t2a", "t2b"]) {
+            let r = stored.iter().find(|r| r.key == edge.key).unwrap();
+            assert_eq!(r.teams.as_ref().unwrap().id, id, "{label}");
+        }
+        let found = reconcile::reconcile(&store, &provisioning(), &october())
+            .await
+            .unwrap();
+        assert_eq!(found.matched, 2);
+        assert!(!found.has_mismatches(), "{label}: {found:?}");
+
+        // At reconciliation: the Teams rows are stored first.
+        let (_db, store) = database(&format!("pair_reconcile_{label}")).await;
+        let file = write_lines(run.dir.path(), "teams.json", &lines);
+        run.import(&store, "teams-json", &[file]).await;
+        write(&store, &edges).await;
+        let found = reconcile::reconcile(&store, &provisioning(), &october())
+            .await
+            .unwrap();
+        assert_eq!(found.double_counted.total(), 2, "{label}");
+        assert_eq!(found.duration_disagreements.total(), 0, "{label}");
+        assert_eq!(found.answered_disagreements.total(), 0, "{label}");
+        for (_, enriched) in &found.double_counted_pairs {
+            let enriched = enriched.as_ref().unwrap();
+            let id = if enriched.key == edges[0].key {
+                "t2a"
+            } else {
+                "t2b"
+            };
+            assert_eq!(enriched.teams.as_ref().unwrap().id, id, "{label}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_teams_copy_beside_the_edge_record_it_enriched_is_double_counted_and_removed() {
+    // A partial `--apply`: the enriched edge record was written, the Teams copy was
+    // not deleted.
+    let (_db, store) = database("reconcile_partial").await;
+    let run = Run::new();
+    let row = graph_row(
+        "t-partial",
+        CALLER,
+        CALLEE,
+        "2026-10-14T09:00:01Z",
+        Some((2_000, 60_000)),
+    );
+    let file = write_lines(run.dir.path(), "teams.json", &[row]);
+    run.import(&store, "teams-json", &[file]).await;
+    let copy = all_records(&store).await.remove(0);
+    let mut enriched = edge_call(
+        "p@sbc",
+        CALLER,
+        CALLEE,
+        "2026-10-14T09:00:00Z",
+        Some((3_000, 60_000)),
+    );
+    enriched.teams = copy.teams.clone();
+    enriched.revision = 1;
+    write(&store, std::slice::from_ref(&enriched)).await;
+
+    let found = reconcile::reconcile(&store, &provisioning(), &october())
+        .await
+        .unwrap();
+    assert_eq!(found.teams_without_edge.total(), 0, "{found:?}");
+    assert_eq!(found.double_counted.total(), 1);
+    assert_eq!(found.double_counted_pairs, vec![(copy.key.clone(), None)]);
+    assert_eq!(found.matched, 1);
+    reconcile::apply(
+        &store,
+        &run.dir.path().join("apply"),
+        &found.double_counted_pairs,
+    )
+    .await
+    .unwrap();
+    wait_deleted(&store, &copy.key).await;
+    let fixed = reconcile::reconcile(&store, &provisioning(), &october())
+        .await
+        .unwrap();
+    assert!(!fixed.has_mismatches(), "{fixed:?}");
+    assert_eq!(fixed.matched, 1);
+    let stored = all_records(&store).await;
+    assert_eq!(
+        stored,
+        vec![enriched],
+        "the edge record is not written again"
+    );
+}
+
+#[tokio::test]
+async fn a_call_across_the_paris_month_boundary_is_found_double_counted() {
+    // 23:59:59 on 31 October in Paris at the edge, 00:00:01 on 1 November in Teams;
+    // the Teams row stored first.
+    let (_db, store) = database("reconcile_boundary").await;
+    let run = Run::new();
+    let row = graph_row(
+        "t-midnight",
+        CALLER,
+        CALLEE,
+        "2026-10-31T23:00:01Z",
+        Some((2_000, 60_000)),
+    );
+    let file = write_lines(run.dir.path(), "teams.json", &[row]);
+    run.import(&store, "teams-json", &[file]).await;
+    let copy = all_records(&store).await.remove(0);
+    let edge = edge_call(
+        "m@sbc",
+        CALLER,
+        CALLEE,
+        "2026-10-31T22:59:59Z",
+        Some((2_000, 60_000)),
+    );
+    write(&store, std::slice::from_ref(&edge)).await;
+
+    let october = reconcile::reconcile(&store, &provisioning(), &october())
+        .await
+        .unwrap();
+    assert_eq!(october.edge_without_teams.total(), 0, "{october:?}");
+    assert!(october.trunks_without_teams_log.is_empty(), "{october:?}");
+    assert_eq!(october.double_counted.total(), 0, "reported in November");
+    let mut settings = self::october();
+    settings.month = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let november = reconcile::reconcile(&store, &provisioning(), &settings)
+        .await
+        .unwrap();
+    assert_eq!(november.double_counted.total(), 1, "{november:?}");
+    assert_eq!(november.teams_without_edge.total(), 0);
+    assert!(november.teams_only.is_empty(), "{november:?}");
+    let (key, enriched) = &november.double_counted_pairs[0];
+    assert_eq!(key, &copy.key);
+    assert_eq!(enriched.as_ref().unwrap().key, edge.key);
+}
+
+#[tokio::test]
+async fn calls_answered_on_one_side_only_are_reported() {
+    let (_db, store) = database("reconcile_answered").await;
+    let run = Run::new();
+    // Teams successful 600 s, the edge busy; and the reverse, on another callee.
+    let other = "+33611223344";
+    write(
+        &store,
+        &[
+            edge_call("busy@sbc", CALLER, CALLEE, "2026-10-15T09:00:00Z", None),
+            edge_call(
+                "answered@sbc",
+                CALLER,
+                other,
+                "2026-10-15T10:00:00Z",
+                Some((2_000, 600_000)),
+            ),
+        ],
+    )
+    .await;
+    let rows = [
+        graph_row(
+            "t-long",
+            CALLER,
+            CALLEE,
+            "2026-10-15T09:00:01Z",
+            Some((2_000, 600_000)),
+        ),
+        graph_row("t-busy", CALLER, other, "2026-10-15T10:00:01Z", None),
+    ];
+    let file = write_lines(run.dir.path(), "teams.json", &rows);
+    let report = run.import(&store, "teams-json", &[file]).await;
+    assert_eq!(report.total.enriched, 2, "{}", report.total);
+    assert_eq!(report.total.notes.get("answered_disagrees"), Some(&2));
+
+    let found = reconcile::reconcile(&store, &provisioning(), &october())
+        .await
+        .unwrap();
+    assert_eq!(found.answered_disagreements.total(), 2, "{found:?}");
+    assert_eq!(found.duration_disagreements.total(), 0);
+    assert!(found.has_mismatches());
+    let text = found.render(&october());
+    assert!(
+        text.contains("answered on one side only (Teams successful, edge not answered, or the reverse): 2 (contoso-teams 2)"),
+        "{text}"
+    );
+    assert!(text.contains("teams t-long"), "{text}");
+    assert!(
+        text.contains("2026-10-15T11:00:00.000+02:00"),
+        "Paris times:\n{text}"
+    );
 }
 
 #[tokio::test]
