@@ -127,3 +127,42 @@ fn demo_calls_refuses_a_broken_inventory_naming_the_row() {
         "{stderr}"
     );
 }
+
+/// The sample edge export (`samples/import/edge-contoso-2026-10.csv`) holds records of
+/// the demo's month, and the sample Teams log is built to match it (checked by
+/// cdr-import's tests): if the demo's generator changes, the demo's Teams rows no
+/// longer find their edge records and every one of them would be billed twice.
+#[test]
+fn the_sample_edge_export_is_the_demos_own_records() {
+    let demo = demo_calls("2026-10", 500);
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/samples/import/edge-contoso-2026-10.csv"
+    );
+    let mut sample = csv::Reader::from_path(path).expect("the sample edge export");
+    let header = sample.headers().unwrap().clone();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (key, caller, callee, invite) = (
+        column("call_key"),
+        column("caller"),
+        column("callee"),
+        column("invite_ms"),
+    );
+    let mut rows = 0;
+    for row in sample.records() {
+        let row = row.unwrap();
+        let record = demo
+            .iter()
+            .find(|r| r.key.as_str() == &row[key])
+            .unwrap_or_else(|| panic!("{} is no demo record", &row[key]));
+        assert_eq!(
+            (record.caller.as_str(), record.callee.as_str()),
+            (&row[caller], &row[callee]),
+            "{}",
+            &row[key]
+        );
+        assert_eq!(record.invite_ms.to_string(), &row[invite]);
+        rows += 1;
+    }
+    assert!(rows >= 10, "{rows} rows");
+}

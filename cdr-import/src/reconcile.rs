@@ -13,7 +13,8 @@
 //!   and deletes the Teams copy (logged `ALTER TABLE ... DELETE`s);
 //! - **edge calls absent from the Teams log**: edge records on a Teams trunk (one with
 //!   an SBC TLS name) that no Teams row enriched, for trunks with a Teams log that
-//!   month (trunks without any are listed apart: their log was not imported);
+//!   month (trunks without any are listed apart: their log was not imported), except
+//!   inbound calls the edge refused, which never reached Teams;
 //! - **duration disagreements**: enriched records whose Teams duration differs from
 //!   the edge's billable duration by more than the tolerance (the edge's is billed);
 //! - **answered on one side only**: Teams successful and the edge not answered, or
@@ -123,6 +124,19 @@ impl ReconcileReport {
 
 fn is_teams_import(record: &CallRecord) -> bool {
     matches!(&record.source, Source::Import { format, .. } if format.starts_with("teams"))
+}
+
+/// Whether Teams can have logged an edge record's call: not an inbound call the edge
+/// itself refused (no channel, unauthorised, policy), which never reached Teams. An
+/// outbound call the edge refused was placed by Teams, which logs its failure.
+fn reached_teams(edge: &CallRecord) -> bool {
+    !(edge.direction == cdr::Direction::Inbound
+        && matches!(
+            edge.disposition,
+            cdr::Disposition::RejectedNoChannel
+                | cdr::Disposition::RejectedUnauthorized
+                | cdr::Disposition::RejectedPolicy
+        ))
 }
 
 /// The Paris month `[from_ms, to_ms)` starting on `first_day`.
@@ -249,7 +263,11 @@ pub async fn reconcile(
         }
     }
     for edge in candidates.records() {
-        if edge.teams.is_some() || !in_month(edge) || claimed.contains(&edge.key) {
+        if edge.teams.is_some()
+            || !in_month(edge)
+            || claimed.contains(&edge.key)
+            || !reached_teams(edge)
+        {
             continue;
         }
         if teams_data_trunks.contains(&edge.trunk_id) {
@@ -493,6 +511,18 @@ impl ReconcileReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn inbound_calls_the_edge_refused_never_reached_teams() {
+        let mut edge = crate::testutil::edge_record(1);
+        assert!(reached_teams(&edge));
+        edge.disposition = cdr::Disposition::RejectedNoChannel;
+        assert!(reached_teams(&edge), "Teams placed it and logs its failure");
+        edge.direction = cdr::Direction::Inbound;
+        assert!(!reached_teams(&edge));
+        edge.disposition = cdr::Disposition::Busy;
+        assert!(reached_teams(&edge), "the PBX side answered busy");
+    }
 
     #[test]
     fn keys_are_deleted_in_lists_of_bounded_size() {
