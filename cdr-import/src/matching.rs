@@ -18,13 +18,26 @@ use cdr::{CallKey, CallRecord, CallRow, ClickhouseConfig, Source};
 use std::collections::{HashMap, HashSet};
 
 /// True when the two records may describe the same call, times aside.
+///
+/// On a call a Teams user forwarded or transferred, the edge may present the
+/// original caller with the user's number in Diversion, where Teams logs the user's
+/// number as the caller: the edge's diverting number (`original_called`, or a
+/// numeric `forwarding_party`) then stands for its caller too.
 pub fn same_parties(teams: &CallRecord, edge: &CallRecord) -> bool {
+    let redirected = teams.teams.as_ref().is_some_and(|t| {
+        crate::teams::is_forwarding(&t.call_type) || t.call_type.contains("Transfer")
+    });
+    let diverted_by = |number: &str| {
+        edge.original_called.as_deref() == Some(number)
+            || edge.forwarding_party.as_deref() == Some(number)
+    };
     teams.trunk_id == edge.trunk_id
         && teams.direction == edge.direction
         && teams.callee == edge.callee
         && (teams.caller == edge.caller
             || teams.caller == "anonymous"
-            || edge.caller == "anonymous")
+            || edge.caller == "anonymous"
+            || (redirected && diverted_by(&teams.caller)))
 }
 
 /// Edge records that Teams rows may match, grouped by (trunk, callee).
@@ -264,6 +277,24 @@ mod tests {
             None,
             "near is 800 ms away"
         );
+    }
+
+    #[test]
+    fn a_redirected_call_matches_by_the_edges_diverting_number() {
+        // The edge saw the original caller with the user's number in Diversion; Teams
+        // logs the user's number as the caller.
+        let mut teams = teams_record(1);
+        teams.caller = "+33140258055".into();
+        let mut edge = edge_record(1);
+        edge.caller = "+33612121212".into();
+        edge.original_called = Some("+33140258055".into());
+        assert!(!same_parties(&teams, &edge), "a plain ByotOut row");
+        teams.teams.as_mut().unwrap().call_type = "ByotOutUserForwarding".into();
+        assert!(same_parties(&teams, &edge));
+        teams.teams.as_mut().unwrap().call_type = "ByotOutUserTransfer".into();
+        assert!(same_parties(&teams, &edge));
+        edge.original_called = Some("+33140258099".into());
+        assert!(!same_parties(&teams, &edge), "another user's diversion");
     }
 
     #[test]
