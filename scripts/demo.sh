@@ -87,8 +87,9 @@ stage_import() {
     "$BIN/cdr-import" --provisioning "$PROVISIONING" --spool "$DEMO_VAR/import-spool" \
         --reject-dir "$DEMO_VAR/import" --progress none --max-reject 25% \
         --format teams-json samples/import/teams-2026-10.json
-    say "reconciling October 2026's Teams log with the edge's records"
-    "$BIN/cdr-import" --provisioning "$PROVISIONING" reconcile --month 2026-10 --samples 2 || true
+    say "reconciling October 2026's Teams log with the edge's records (--apply: a Teams copy of an edge call is removed before rating)"
+    "$BIN/cdr-import" --provisioning "$PROVISIONING" --spool "$DEMO_VAR/import-spool" \
+        reconcile --month 2026-10 --samples 2 --apply || true
 }
 
 stage_summary() {
