@@ -16,6 +16,14 @@
 //! the table. Keys seen in the run are remembered in a window of the last
 //! 2 × [`RECENT_KEYS`] rows: a repeated row farther apart than that in one run is
 //! still stored once, but counted as imported.
+//!
+//! A run stops early when asked to ([`Stop`]: Ctrl-C, SIGTERM) or when ClickHouse does
+//! not answer the run's checks (stored keys, edge records to match) within
+//! [`ImportSettings::check_patience`]: ClickHouse restarting or a dropped connection is
+//! ridden through, retrying. A stopped run leaves its file at the next read buffer,
+//! writes the records it had checked, counts the rows it read but did not check as
+//! `not_stored`, and says why in [`ImportReport::stopped`]; running the same import
+//! again stores the rest (the rows already stored count as duplicates).
 
 use crate::draft::Checks;
 use crate::input;
@@ -27,11 +35,13 @@ use cdr::writer::BatchAck;
 use cdr::{CallKey, CallRecord, CallRecordWriter, ClickhouseConfig, WriterConfig};
 use provisioning::Provisioning;
 use std::collections::HashSet;
+use std::future::Future;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 /// Keys per generation of the in-run duplicate window, at least (262,144, about
 /// 10 MB): the window always covers more rows than can be in flight between reading
@@ -78,11 +88,57 @@ pub struct ImportSettings {
     /// Records per insert ([`WRITER_BATCH_RECORDS`]): larger inserts leave fewer parts
     /// for ClickHouse to merge, at the cost of more records held until durable.
     pub insert_records: usize,
+    /// Longest wait for one answer to a check (stored keys, edge records), and for the
+    /// server's clock at the start.
+    pub check_timeout: Duration,
+    /// How long a batch's check is tried again after failures before the run stops.
+    pub check_patience: Duration,
+    /// Set to stop the run early.
+    pub stop: Stop,
+}
+
+/// A request to stop a run early, shared between the run and whoever may ask (a signal
+/// handler); the first reason given is kept.
+#[derive(Clone, Debug, Default)]
+pub struct Stop {
+    requested: Arc<AtomicBool>,
+    reason: Arc<Mutex<Option<String>>>,
+}
+
+impl Stop {
+    /// Asks the run to stop, for `reason` (kept unless a reason was given before).
+    pub fn request(&self, reason: impl Into<String>) {
+        let mut kept = self.reason.lock().unwrap_or_else(|e| e.into_inner());
+        if kept.is_none() {
+            *kept = Some(reason.into());
+        }
+        self.requested.store(true, Ordering::Relaxed);
+    }
+
+    /// True once a stop was asked for.
+    pub fn is_requested(&self) -> bool {
+        self.requested.load(Ordering::Relaxed)
+    }
+
+    /// The flag input files watch: see [`input::open`].
+    fn flag(&self) -> Arc<AtomicBool> {
+        self.requested.clone()
+    }
+
+    /// Why the run was stopped, if it was.
+    pub fn reason(&self) -> Option<String> {
+        self.reason
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
 }
 
 impl ImportSettings {
     /// Defaults for `format`: tolerances 2 s (duration) and 5 s (matching), batches of
-    /// 5,000, 100 messages per file, 30 s drain, rejects in the current folder.
+    /// 5,000, 100 messages per file, 30 s drain, rejects in the current folder; checks
+    /// answered within 30 s and tried again for 60 s (a ClickHouse restart takes a few
+    /// seconds).
     pub fn new(
         format: Format,
         provisioning: Arc<Provisioning>,
@@ -103,6 +159,9 @@ impl ImportSettings {
             progress: crate::progress::Mode::None,
             workers: default_workers(),
             insert_records: WRITER_BATCH_RECORDS,
+            check_timeout: Duration::from_secs(30),
+            check_patience: Duration::from_secs(60),
+            stop: Stop::default(),
         }
     }
 }
@@ -123,6 +182,8 @@ pub struct ImportReport {
     pub spool_pending: u64,
     /// False when ClickHouse was not consulted (dry run without a server).
     pub checked_against_clickhouse: bool,
+    /// Why the run stopped before reading every file, if it did.
+    pub stopped: Option<String>,
 }
 
 enum Message {
@@ -208,7 +269,7 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
         return Err("no input file (the folders given hold none)".into());
     }
     let run_started_secs = match &settings.store {
-        Some(store) => Some(run_start(store, !settings.dry_run).await?),
+        Some(store) => Some(run_start(store, !settings.dry_run, settings.check_timeout).await?),
         None => None,
     };
     let (writer, running) = match (&settings.store, settings.dry_run) {
@@ -279,7 +340,7 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
             .as_ref()
             .unwrap_or(&ClickhouseConfig::new("http://unused")),
     );
-    let mut failure = None;
+    let mut finished = vec![false; files.len()];
     while let Some(message) = rx.recv().await {
         match message {
             Message::Start { file, path } => progress.file(file, &path),
@@ -290,8 +351,14 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
                 summary.counts.notes.extend(counts.notes);
                 summary.reject_file = end.reject_file;
                 summary.error = end.error;
+                finished[file] = true;
             }
             Message::Batch { file, records } => {
+                let batch_len = records.len() as u64;
+                if settings.stop.is_requested() {
+                    summaries[file].counts.not_stored += batch_len;
+                    continue;
+                }
                 let outcome = process_batch(
                     &settings,
                     &reader_store,
@@ -305,8 +372,11 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
                 let outcome = match outcome {
                     Ok(o) => o,
                     Err(e) => {
-                        failure = Some(e);
-                        break;
+                        summaries[file].counts.not_stored += batch_len;
+                        settings
+                            .stop
+                            .request(format!("ClickHouse did not answer: {e}"));
+                        continue;
                     }
                 };
                 let counts = &mut summaries[file].counts;
@@ -339,8 +409,13 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
         None => 0,
     };
     progress.finish();
-    if let Some(e) = failure {
-        return Err(e);
+    let stopped = settings.stop.reason();
+    if stopped.is_some() {
+        for (summary, finished) in summaries.iter_mut().zip(finished) {
+            if !finished && summary.error.is_none() {
+                summary.error = Some("not read: the run was stopped".into());
+            }
+        }
     }
     for (file, [delivered, spooled, set_aside]) in acks.into_iter().enumerate() {
         if let Some(s) = summaries.get_mut(file) {
@@ -358,6 +433,7 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
         total,
         spool_pending,
         checked_against_clickhouse: settings.store.is_some(),
+        stopped,
     })
 }
 
@@ -381,12 +457,16 @@ fn writer_config(settings: &ImportSettings) -> WriterConfig {
 /// to pass that second, so that none of its own rows carries it (`inserted_at` has
 /// one-second resolution, and a run started right after another must still see the
 /// other's rows as stored).
-async fn run_start(store: &ClickhouseConfig, writes: bool) -> Result<u32, String> {
-    let started = server_time(store).await?;
+async fn run_start(
+    store: &ClickhouseConfig,
+    writes: bool,
+    timeout: Duration,
+) -> Result<u32, String> {
+    let started = server_time(store, timeout).await?;
     if writes {
         for _ in 0..30 {
             tokio::time::sleep(Duration::from_millis(100)).await;
-            if server_time(store).await? > started {
+            if server_time(store, timeout).await? > started {
                 break;
             }
         }
@@ -395,25 +475,79 @@ async fn run_start(store: &ClickhouseConfig, writes: bool) -> Result<u32, String
 }
 
 /// The server's clock, seconds; also checks the schema.
-async fn server_time(store: &ClickhouseConfig) -> Result<u32, String> {
+async fn server_time(store: &ClickhouseConfig, timeout: Duration) -> Result<u32, String> {
     let client = store.client();
-    let teams_columns: u64 = client
-        .query("SELECT count() FROM system.columns WHERE database = ? AND table = 'calls' AND name = 'teams_id'")
-        .bind(&store.database)
-        .fetch_one()
-        .await
-        .map_err(|e| format!("cannot reach ClickHouse at {}: {e}", store.url))?;
+    let teams_columns: u64 = within(
+        timeout,
+        client
+            .query("SELECT count() FROM system.columns WHERE database = ? AND table = 'calls' AND name = 'teams_id'")
+            .bind(&store.database)
+            .fetch_one(),
+    )
+    .await
+    .map_err(|e| format!("cannot reach ClickHouse at {}: {e}", store.url))?;
     if teams_columns == 0 {
         return Err(format!(
             "database {} on {} has no calls table with the Teams columns: run `cdr migrate` first",
             store.database, store.url
         ));
     }
-    client
-        .query("SELECT toUInt32(now())")
-        .fetch_one::<u32>()
-        .await
-        .map_err(|e| format!("cannot reach ClickHouse at {}: {e}", store.url))
+    within(
+        timeout,
+        client.query("SELECT toUInt32(now())").fetch_one::<u32>(),
+    )
+    .await
+    .map_err(|e| format!("cannot reach ClickHouse at {}: {e}", store.url))
+}
+
+/// `answer`'s outcome, or an error when it takes longer than `timeout`.
+async fn within<T, E: std::fmt::Display>(
+    timeout: Duration,
+    answer: impl Future<Output = Result<T, E>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(timeout, answer).await {
+        Ok(outcome) => outcome.map_err(|e| e.to_string()),
+        Err(_) => Err(format!("no answer within {} s", timeout.as_secs_f64())),
+    }
+}
+
+/// Longest pause between two attempts at a check.
+const MOST_PAUSE: Duration = Duration::from_secs(5);
+
+/// Attempts at one check: after a failure, [`Patience::wait_after`] pauses (0.25 s,
+/// doubling up to [`MOST_PAUSE`]) until `check_patience` has passed since the first
+/// failure, then gives the error back.
+struct Patience {
+    patience: Duration,
+    deadline: Option<Instant>,
+    pause: Duration,
+}
+
+impl Patience {
+    fn new(settings: &ImportSettings) -> Self {
+        Patience {
+            patience: settings.check_patience,
+            deadline: None,
+            pause: Duration::from_millis(250),
+        }
+    }
+
+    async fn wait_after(&mut self, what: &str, error: String) -> Result<(), String> {
+        let deadline = *self
+            .deadline
+            .get_or_insert_with(|| Instant::now() + self.patience);
+        if Instant::now() + self.pause > deadline {
+            return Err(format!("{what}: {error}"));
+        }
+        tracing::warn!(
+            %error,
+            retry_in_ms = self.pause.as_millis() as u64,
+            "{what}: ClickHouse did not answer; trying again"
+        );
+        tokio::time::sleep(self.pause).await;
+        self.pause = (self.pause * 2).min(MOST_PAUSE);
+        Ok(())
+    }
 }
 
 fn read_all(
@@ -444,7 +578,7 @@ fn read_all(
         let mut batch = Vec::with_capacity(settings.batch_records);
         let mut printed = 0u64;
         let mut stopped = false;
-        let end = match input::open(path, bytes_read.clone()) {
+        let end = match input::open(path, bytes_read.clone(), settings.stop.flag()) {
             Err(e) => read::FileEnd {
                 reject_file: None,
                 error: Some(format!("cannot open: {e}")),
@@ -548,10 +682,15 @@ async fn process_batch(
     fresh.retain(|record| recent.insert(&record.key));
     outcome.duplicates = (batch_len - fresh.len()) as u64;
     if let (Some(store), Some(started)) = (&settings.store, run_started_secs) {
-        let check: Vec<CallKey> = match prior
-            .days_with_rows(store, &settings.format, &fresh, started)
-            .await?
-        {
+        let mut patience = Patience::new(settings);
+        let prior_days = loop {
+            let asked = prior.days_with_rows(store, &settings.format, &fresh, started);
+            match within(settings.check_timeout, asked).await {
+                Ok(days) => break days,
+                Err(e) => patience.wait_after("checking stored rows", e).await?,
+            }
+        };
+        let check: Vec<CallKey> = match prior_days {
             PriorDays::None => Vec::new(),
             PriorDays::All => fresh.iter().map(|r| r.key.clone()).collect(),
             PriorDays::Some(days) => fresh
@@ -561,10 +700,12 @@ async fn process_batch(
                 .collect(),
         };
         if !check.is_empty() {
-            let existing = reader
-                .existing_keys(&check)
-                .await
-                .map_err(|e| format!("checking stored keys: {e}"))?;
+            let existing = loop {
+                match within(settings.check_timeout, reader.existing_keys(&check)).await {
+                    Ok(existing) => break existing,
+                    Err(e) => patience.wait_after("checking stored keys", e).await?,
+                }
+            };
             let before = fresh.len();
             fresh.retain(|r| !existing.contains(&r.key));
             outcome.duplicates += (before - fresh.len()) as u64;
@@ -575,13 +716,18 @@ async fn process_batch(
             trunks.dedup();
             let from = fresh.iter().map(|r| r.invite_ms).min().unwrap_or(0);
             let to = fresh.iter().map(|r| r.invite_ms).max().unwrap_or(0);
-            let candidates = Candidates::fetch(
-                store,
-                trunks,
-                from.saturating_sub(settings.match_tolerance_ms),
-                to + settings.match_tolerance_ms,
-            )
-            .await?;
+            let candidates = loop {
+                let fetched = Candidates::fetch(
+                    store,
+                    trunks.clone(),
+                    from.saturating_sub(settings.match_tolerance_ms),
+                    to + settings.match_tolerance_ms,
+                );
+                match within(settings.check_timeout, fetched).await {
+                    Ok(candidates) => break candidates,
+                    Err(e) => patience.wait_after("matching Teams rows", e).await?,
+                }
+            };
             // The batch's rows are paired as a set: see `Candidates::assign`.
             let found = candidates.assign(&fresh, settings.match_tolerance_ms, claimed);
             let mut unmatched = Vec::with_capacity(fresh.len());
@@ -688,7 +834,7 @@ impl PriorRows {
             }
             .fetch_all()
             .await
-            .map_err(|e| format!("checking stored rows: {e}"))?;
+            .map_err(|e| e.to_string())?;
             self.asked.extend(from..=to);
             self.with_rows.extend(days);
         }

@@ -7,7 +7,7 @@
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// Read buffer: large enough that reading is never the bottleneck.
@@ -16,14 +16,20 @@ const BUFFER_BYTES: usize = 256 * 1024;
 /// The gzip magic number (RFC 1952, section 2.3.1).
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
-/// Counts the bytes read from the underlying file (compressed bytes for gzip).
+/// Counts the bytes read from the underlying file (compressed bytes for gzip), and
+/// fails every read once `stop` is set, so that a run asked to stop leaves the file
+/// at the next buffer instead of reading it to the end.
 struct Counting<R> {
     inner: R,
     read: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
 }
 
 impl<R: Read> Read for Counting<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(io::Error::other("the run was stopped"));
+        }
         let n = self.inner.read(buf)?;
         self.read.fetch_add(n as u64, Ordering::Relaxed);
         Ok(n)
@@ -31,13 +37,22 @@ impl<R: Read> Read for Counting<R> {
 }
 
 /// Opens `path` for reading, decompressing gzip input on the fly; `read` counts the
-/// bytes taken from the file.
+/// bytes taken from the file; once `stop` is set, reading fails.
 ///
 /// # Errors
 /// When the file cannot be opened or its first bytes cannot be read.
-pub fn open(path: &Path, read: Arc<AtomicU64>) -> io::Result<Box<dyn BufRead + Send>> {
+pub fn open(
+    path: &Path,
+    read: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+) -> io::Result<Box<dyn BufRead + Send>> {
     let file = File::open(path)?;
-    let mut buffered = BufReader::with_capacity(BUFFER_BYTES, Counting { inner: file, read });
+    let counting = Counting {
+        inner: file,
+        read,
+        stop,
+    };
+    let mut buffered = BufReader::with_capacity(BUFFER_BYTES, counting);
     let head = buffered.fill_buf()?;
     if head.starts_with(&GZIP_MAGIC) {
         let decoder = flate2::bufread::MultiGzDecoder::new(buffered);
@@ -127,7 +142,7 @@ mod tests {
         encoder.finish().unwrap();
         let counter = Arc::new(AtomicU64::new(0));
         let mut text = String::new();
-        open(&path, counter.clone())
+        open(&path, counter.clone(), Arc::default())
             .unwrap()
             .read_to_string(&mut text)
             .unwrap();
@@ -136,6 +151,21 @@ mod tests {
             counter.load(Ordering::Relaxed),
             path.metadata().unwrap().len()
         );
+    }
+
+    #[test]
+    fn reading_fails_once_the_run_is_stopped() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("calls.csv");
+        // Twice the read buffer: the first buffer is read before the stop.
+        std::fs::write(&path, vec![b'x'; 2 * BUFFER_BYTES]).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut input = open(&path, Arc::default(), stop.clone()).unwrap();
+        let mut first = vec![0; BUFFER_BYTES];
+        input.read_exact(&mut first).unwrap();
+        stop.store(true, Ordering::Relaxed);
+        let error = input.read_to_end(&mut Vec::new()).unwrap_err();
+        assert_eq!(error.to_string(), "the run was stopped");
     }
 
     #[test]

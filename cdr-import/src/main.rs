@@ -4,8 +4,9 @@
 //!
 //! Exit codes: 0 success; 1 the run finished but needs attention (rejects over
 //! `--max-reject`, a file that could not be read, records set aside or left in the
-//! spool, double-counted calls found by `reconcile`); 2 nothing was done (bad
-//! arguments, mapping or provisioning errors, ClickHouse without the schema).
+//! spool, double-counted calls found by `reconcile`, a run stopped early by a signal
+//! or by ClickHouse not answering); 2 nothing was done (bad arguments, mapping or
+//! provisioning errors, ClickHouse unreachable at the start or without the schema).
 
 use anyhow::{anyhow, Context, Result};
 use cdr::reader::CallReader;
@@ -275,6 +276,7 @@ async fn run_import(common: &Common, args: ImportArgs) -> Result<bool> {
         }
         settings.workers = workers;
     }
+    stop_on_signals(&settings.stop);
     let report = import::run(settings, args.files)
         .await
         .map_err(|e| anyhow!(e))?;
@@ -330,6 +332,13 @@ async fn run_import(common: &Common, args: ImportArgs) -> Result<bool> {
         )?;
         ok = false;
     }
+    if let Some(reason) = &report.stopped {
+        writeln!(
+            out,
+            "stopped: {reason}; the rows counted as not stored were not written: run the same import again to store them (rows already stored count as duplicates)"
+        )?;
+        ok = false;
+    }
     if max_reject.exceeded(total.rejected_total(), total.read) {
         writeln!(
             out,
@@ -339,6 +348,34 @@ async fn run_import(common: &Common, args: ImportArgs) -> Result<bool> {
         ok = false;
     }
     Ok(ok)
+}
+
+/// The first Ctrl-C or SIGTERM stops the run gracefully (records already checked are
+/// written or spooled, the summary says where it stopped); a second one exits at once.
+fn stop_on_signals(stop: &import::Stop) {
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        let Ok(mut terminate) =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        else {
+            return;
+        };
+        for signal in 0.. {
+            let name = tokio::select! {
+                received = tokio::signal::ctrl_c() => match received {
+                    Ok(()) => "interrupted (Ctrl-C)",
+                    Err(_) => return,
+                },
+                _ = terminate.recv() => "terminated (SIGTERM)",
+            };
+            if signal > 0 {
+                eprintln!("cdr-import: {name} again: quitting now");
+                std::process::exit(130);
+            }
+            eprintln!("cdr-import: {name}: finishing the records already read; again to quit now");
+            stop.request(name);
+        }
+    });
 }
 
 async fn export(

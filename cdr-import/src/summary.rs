@@ -17,6 +17,9 @@ pub struct Counts {
     pub enriched: u64,
     /// Rows already stored (an earlier import, or earlier in this run).
     pub duplicates: u64,
+    /// Rows read, valid, but neither checked nor written: the run stopped first
+    /// ([`crate::import::ImportReport::stopped`]).
+    pub not_stored: u64,
     /// Refused rows per reason.
     pub rejected: BTreeMap<Reason, u64>,
     /// Notes per code (imported rows with something to tell).
@@ -42,6 +45,7 @@ impl Counts {
         self.imported += other.imported;
         self.enriched += other.enriched;
         self.duplicates += other.duplicates;
+        self.not_stored += other.not_stored;
         for (k, v) in &other.rejected {
             *self.rejected.entry(*k).or_default() += v;
         }
@@ -72,6 +76,9 @@ impl fmt::Display for Counts {
                 .map(|(k, v)| format!("{} {v}", k.as_str()))
                 .collect();
             write!(f, " ({})", parts.join(", "))?;
+        }
+        if self.not_stored > 0 {
+            write!(f, ", {} not stored (the run stopped)", self.not_stored)?;
         }
         if !self.notes.is_empty() {
             let parts: Vec<String> = self.notes.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -175,6 +182,17 @@ mod tests {
         assert_eq!(
             c.to_string(),
             "5 read, 2 imported, 0 enriched edge records, 0 duplicates, 3 rejected (bad_number 2, unknown_trunk 1)"
+        );
+        let mut total = Counts::default();
+        total.add(&c);
+        total.add(&Counts {
+            read: 4,
+            not_stored: 4,
+            ..Counts::default()
+        });
+        assert_eq!(
+            total.to_string(),
+            "9 read, 2 imported, 0 enriched edge records, 0 duplicates, 3 rejected (bad_number 2, unknown_trunk 1), 4 not stored (the run stopped)"
         );
     }
 }

@@ -1422,3 +1422,210 @@ async fn csv_rows_of_the_wrong_width_are_refused_and_an_unclosed_quote_stops_the
     let again = std::fs::read_to_string(&first_rejects).unwrap();
     assert!(!again.contains("malformed"), "{again}");
 }
+
+/// A named pipe in `dir`: rows written to it reach the importer only when the test
+/// says, so a test can act between two parts of one input.
+fn fifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let made = Command::new("mkfifo").arg(&path).status().unwrap();
+    assert!(made.success(), "mkfifo {}", path.display());
+    path
+}
+
+/// Opens `path` for writing on a thread (opening a pipe waits for its reader).
+fn pipe_writer(path: &Path) -> std::sync::mpsc::Receiver<std::fs::File> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let path = path.to_path_buf();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::fs::File::create(path).unwrap());
+    });
+    rx
+}
+
+/// Waits (up to a minute) until `calls` holds `rows` rows.
+async fn wait_stored(store: &ClickhouseConfig, rows: u64) {
+    for _ in 0..600 {
+        if raw_count(store).await >= rows {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{rows} rows were not stored within a minute");
+}
+
+async fn private_database(
+    server: &testkit::ClickhouseServer,
+    label: &str,
+) -> (TestDatabase, ClickhouseConfig) {
+    let db = TestDatabase::create(&server.url(), label).await;
+    let store = ClickhouseConfig::new(server.url()).with_database(&db.name);
+    migrate(&store, &[CDR_MIGRATIONS]).await.expect("migrate");
+    (db, store)
+}
+
+/// A Teams JSON import in batches and inserts of 10 records, whose checks wait
+/// `patience` for an answer and retry for as long.
+fn piped_run_settings(run: &Run, store: &ClickhouseConfig, patience: Duration) -> ImportSettings {
+    let mut settings = ImportSettings::new(
+        Format::parse("teams-json").unwrap(),
+        provisioning(),
+        Some(store.clone()),
+    );
+    settings.spool_dir = run.dir.path().join("spool");
+    settings.reject_dir = run.dir.path().join("rejects");
+    settings.drain = Duration::from_secs(1);
+    settings.batch_records = 10;
+    settings.insert_records = 10;
+    settings.check_timeout = patience;
+    settings.check_patience = patience;
+    settings
+}
+
+fn json_lines(prefix: &str, rows: std::ops::Range<usize>) -> String {
+    rows.map(|n| teams_json_row(&format!("{prefix}-{n}")) + "\n")
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_clickhouse_outage_mid_run_stops_it_cleanly_and_a_rerun_stores_the_rest() {
+    use std::io::Write;
+    let mut server = testkit::ClickhouseServer::start().expect("private ClickHouse");
+    let (_db, store) = private_database(&server, "import_outage").await;
+    let run = Run::new();
+    let pipe = fifo(run.dir.path(), "outage.jsonl");
+    let settings = piped_run_settings(&run, &store, Duration::from_secs(2));
+    let importing = tokio::spawn(import::run(settings, vec![pipe.clone()]));
+
+    let mut input = pipe_writer(&pipe).recv().unwrap();
+    input
+        .write_all(json_lines("outage", 0..20).as_bytes())
+        .unwrap();
+    wait_stored(&store, 20).await;
+    server.kill();
+    input
+        .write_all(json_lines("outage", 20..40).as_bytes())
+        .unwrap();
+    drop(input);
+    let report = importing.await.unwrap().unwrap();
+
+    let stopped = report.stopped.as_deref().expect("the run says it stopped");
+    assert!(
+        stopped.starts_with("ClickHouse did not answer: matching Teams rows:"),
+        "{stopped}"
+    );
+    assert_eq!(report.total.read, 40);
+    assert_eq!(
+        report.total.imported, 20,
+        "the rows checked before the outage"
+    );
+    assert_eq!(report.total.not_stored, 20, "{:?}", report.total);
+    assert_eq!(report.total.delivered, 20);
+    assert_eq!(report.spool_pending, 0);
+
+    server.resume().expect("restart ClickHouse");
+    let again = run.dir.path().join("outage-again.jsonl");
+    std::fs::write(&again, json_lines("outage", 0..40)).unwrap();
+    let rerun = run.import(&store, "teams-json", &[again]).await;
+    assert_eq!(rerun.stopped, None);
+    assert_eq!(rerun.total.duplicates, 20, "{:?}", rerun.total);
+    assert_eq!(rerun.total.imported, 20);
+    let keys: std::collections::HashSet<CallKey> = all_records(&store)
+        .await
+        .into_iter()
+        .map(|r| r.key)
+        .collect();
+    assert_eq!(keys.len(), 40, "every row stored once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_stops_the_command_line_after_what_it_read_and_a_rerun_stores_the_rest() {
+    use std::io::Write;
+    let (_db, store) = database("import_interrupted").await;
+    let dir = tempfile::tempdir().unwrap();
+    let pipe = fifo(dir.path(), "teams.jsonl");
+    // One batch (5,000 rows) and one insert before the interruption.
+    let child = Command::new(env!("CARGO_BIN_EXE_cdr-import"))
+        .current_dir(dir.path())
+        .args(["--clickhouse", &store.url, "--database", &store.database])
+        .arg("--provisioning")
+        .arg(root().join("samples/provisioning"))
+        .args(["--progress", "none", "--format", "teams-json"])
+        .args(["--insert-records", "5000"])
+        .arg(&pipe)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut input = pipe_writer(&pipe).recv().unwrap();
+    input
+        .write_all(json_lines("interrupted", 0..5_000).as_bytes())
+        .unwrap();
+    wait_stored(&store, 5_000).await;
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    // Rows the importer may still read: what a read already waiting takes, no more.
+    input
+        .write_all(json_lines("interrupted", 5_000..5_100).as_bytes())
+        .unwrap();
+    drop(input);
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("stopped: interrupted (Ctrl-C); the rows counted as not stored"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("read error: the run was stopped"),
+        "the file says it was not read to the end: {stdout}"
+    );
+    assert!(stdout.contains(", 5000 imported,"), "{stdout}");
+    assert_eq!(raw_count(&store).await, 5_000);
+
+    let again = dir.path().join("teams-again.jsonl");
+    std::fs::write(&again, json_lines("interrupted", 0..5_100)).unwrap();
+    let out = command_line(dir.path(), &store, &["--format", "teams-json"], &[again]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(
+        stdout.contains("5100 read, 100 imported, 0 enriched edge records, 5000 duplicates"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_clickhouse_stops_the_run_after_the_check_timeout() {
+    use std::io::Write;
+    let server = testkit::ClickhouseServer::start().expect("private ClickHouse");
+    let (_db, store) = private_database(&server, "import_hung").await;
+    let run = Run::new();
+    let pipe = fifo(run.dir.path(), "hung.jsonl");
+    let settings = piped_run_settings(&run, &store, Duration::from_secs(1));
+    let importing = tokio::spawn(import::run(settings, vec![pipe.clone()]));
+
+    let mut input = pipe_writer(&pipe).recv().unwrap();
+    input
+        .write_all(json_lines("hung", 0..10).as_bytes())
+        .unwrap();
+    wait_stored(&store, 10).await;
+    server.freeze();
+    input
+        .write_all(json_lines("hung", 10..30).as_bytes())
+        .unwrap();
+    drop(input);
+    let report = tokio::time::timeout(Duration::from_secs(60), importing)
+        .await
+        .expect("the run ends although ClickHouse answers nothing")
+        .unwrap()
+        .unwrap();
+    server.thaw();
+    let stopped = report.stopped.as_deref().expect("the run says it stopped");
+    assert!(stopped.ends_with("no answer within 1 s"), "{stopped}");
+    assert_eq!(report.total.imported, 10);
+    assert_eq!(report.total.not_stored, 20, "{:?}", report.total);
+    assert_eq!(raw_count(&store).await, 10);
+}

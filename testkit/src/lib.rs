@@ -99,6 +99,28 @@ impl ClickhouseServer {
         }
     }
 
+    /// Freezes the server (SIGSTOP): it keeps its port and connections but answers
+    /// nothing, as a hung server or a stalled network looks to a client. [`Self::thaw`]
+    /// lets it go on.
+    pub fn freeze(&self) {
+        self.signal(libc::SIGSTOP);
+    }
+
+    /// Lets a frozen server go on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal(libc::SIGCONT);
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on our own child's pid; the child is not reaped while
+            // `self.child` holds it, so the pid is still its own.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, signal);
+            }
+        }
+    }
+
     /// Starts the server again on the same data and ports (after [`Self::kill`]) and waits
     /// until it answers.
     ///
