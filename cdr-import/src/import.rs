@@ -485,7 +485,17 @@ async fn server_time(store: &ClickhouseConfig, timeout: Duration) -> Result<u32,
             .fetch_one(),
     )
     .await
-    .map_err(|e| format!("cannot reach ClickHouse at {}: {e}", store.url))?;
+    .map_err(|e| {
+        // 81 is ClickHouse's UNKNOWN_DATABASE, the same code in every version.
+        if e.contains("Code: 81,") {
+            format!(
+                "database {} does not exist on {}: run `cdr migrate` first",
+                store.database, store.url
+            )
+        } else {
+            format!("cannot reach ClickHouse at {}: {e}", store.url)
+        }
+    })?;
     if teams_columns == 0 {
         return Err(format!(
             "database {} on {} has no calls table with the Teams columns: run `cdr migrate` first",

@@ -1086,6 +1086,21 @@ async fn the_command_line_reads_folders_and_gzip_and_sets_the_exit_code() {
         .unwrap();
     assert_eq!(bad.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&bad.stderr).contains("format \"teams-xml\" is not known"));
+
+    let unmigrated = ClickhouseConfig::new(&store.url).with_database("fairtrunk_never_migrated");
+    let out = command_line(
+        dir.path(),
+        &unmigrated,
+        &["--format", "teams-json"],
+        &[sample("teams-2026-10.json")],
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("database fairtrunk_never_migrated does not exist on http://")
+            && stderr.contains("run `cdr migrate` first"),
+        "{stderr}"
+    );
 }
 
 #[tokio::test]
