@@ -351,6 +351,7 @@ pub async fn run(settings: ImportSettings, files: Vec<PathBuf>) -> Result<Import
                 summary.counts.notes.extend(counts.notes);
                 summary.reject_file = end.reject_file;
                 summary.error = end.error;
+                summary.warning = end.warning;
                 finished[file] = true;
             }
             Message::Batch { file, records } => {
@@ -592,6 +593,7 @@ fn read_all(
             Err(e) => read::FileEnd {
                 reject_file: None,
                 error: Some(format!("cannot open: {e}")),
+                warning: None,
             },
             Ok(reader) => {
                 let ctx = ReadContext {

@@ -91,6 +91,8 @@ pub struct JsonRows<R> {
     /// Line of the top-level row being read (a row that may be read again), or
     /// `u64::MAX`.
     row_line: u64,
+    /// Line of the `@odata.nextLink` key of the last top-level item, if it had one.
+    next_link_line: Option<u64>,
 }
 
 type Step<T> = Result<T, String>;
@@ -107,7 +109,15 @@ impl<R: BufRead> JsonRows<R> {
             pos: 0,
             held: None,
             row_line: u64::MAX,
+            next_link_line: None,
         }
+    }
+
+    /// When the input's last item is a Graph page that links to a next one
+    /// (`@odata.nextLink`): the line of that link. The export then goes on beyond
+    /// this input.
+    pub fn next_page_link_line(&self) -> Option<u64> {
+        self.next_link_line
     }
 
     /// Lines read whole so far: after an I/O error, where reading stopped.
@@ -450,6 +460,9 @@ impl<R: BufRead> JsonRows<R> {
                     self.row_line = u64::MAX;
                     let next = self.skip_whitespace(None)?;
                     let line = self.line;
+                    if next.is_some() {
+                        self.next_link_line = None;
+                    }
                     match next {
                         None => return Ok(None),
                         Some(b'[') => {
@@ -616,6 +629,9 @@ impl<R: BufRead> JsonRows<R> {
                     }
                     self.bump(capture.as_mut())?;
                     let next = self.skip_whitespace(capture.as_mut())?;
+                    if key == b"@odata.nextLink" && next == Some(b'"') {
+                        self.next_link_line = Some(here);
+                    }
                     if key == b"value" && next == Some(b'[') {
                         // A Graph page: its rows are the elements of `value`.
                         self.row_line = u64::MAX;
@@ -717,6 +733,26 @@ mod tests {
                 row(4, r#"{"id": "a", "n": [1, {"b": "]}"}]}"#),
                 row(5, r#"{"id": "b"}"#)
             ]
+        );
+    }
+
+    #[test]
+    fn a_last_page_linking_to_a_next_one_is_told() {
+        let page = |link: &str| format!("{{\"value\": [{{\"id\": \"a\"}}]{link}}}\n");
+        let link = ",\n\"@odata.nextLink\": \"https://graph.microsoft.com/next\"\n";
+        let last_link = |text: &str| {
+            let mut rows = JsonRows::new(text.as_bytes());
+            while rows.next().is_some() {}
+            rows.next_page_link_line()
+        };
+        assert_eq!(last_link(&page(link)), Some(2));
+        assert_eq!(last_link(&(page(link) + &page(""))), None, "pages in a row");
+        assert_eq!(last_link(&page("")), None);
+        assert_eq!(last_link(&page(",\"@odata.nextLink\": null")), None);
+        assert_eq!(
+            last_link("{\"@odata.nextLink\": \"x\", \"value\": []}"),
+            Some(1),
+            "the link before the rows"
         );
     }
 

@@ -298,6 +298,9 @@ async fn run_import(common: &Common, args: ImportArgs) -> Result<bool> {
             writeln!(out, "    not read to the end: {error}")?;
             ok = false;
         }
+        if let Some(warning) = &file.warning {
+            writeln!(out, "    warning: {warning}")?;
+        }
     }
     let total = &report.total;
     writeln!(out, "total ({} files): {verb}{total}", report.files.len())?;

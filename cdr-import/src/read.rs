@@ -113,6 +113,8 @@ pub struct FileEnd {
     pub reject_file: Option<std::path::PathBuf>,
     /// A problem that stopped reading the file (the rows before it were read).
     pub error: Option<String>,
+    /// Something to tell about a file read whole: a Teams export that goes on beyond it.
+    pub warning: Option<String>,
 }
 
 /// Rows per chunk handed to a validation worker.
@@ -166,10 +168,11 @@ pub fn read_file(
     let mut rejects = Rejects::new(ctx.reject_dir, path, layout, ctx.reject_names);
     let result = match ctx.format {
         Format::TeamsJson => read_json(input, ctx, &mut rejects, emit),
-        _ => read_csv(input, ctx, &mut rejects, emit),
+        _ => read_csv(input, ctx, &mut rejects, emit).map(|()| None),
     };
-    if let Err(e) = result {
-        end.error = Some(e);
+    match result {
+        Ok(warning) => end.warning = warning,
+        Err(e) => end.error = Some(e),
     }
     if let Err(e) = rejects.finish() {
         end.error
@@ -190,13 +193,14 @@ fn source(ctx: &ReadContext<'_>, line: u64) -> Source {
 /// Reads a `teams-json` file: rows are validated and emitted, text that is not a row
 /// is refused with its line. When the reader gives up on the rest of the file (a page
 /// broken partway or cut short), the bad text is refused too and the error returned
-/// says where reading stopped: the file is not read to the end.
+/// says where reading stopped: the file is not read to the end. A file read whole whose
+/// last Graph page links to a next one gives a warning: the export goes on elsewhere.
 fn read_json(
     input: Box<dyn BufRead + Send>,
     ctx: &ReadContext<'_>,
     rejects: &mut Rejects,
     emit: &mut dyn FnMut(Row),
-) -> Result<(), String> {
+) -> Result<Option<String>, String> {
     let mut rows = JsonRows::new(input);
     let mut stopped = None;
     loop {
@@ -245,7 +249,14 @@ fn read_json(
             }
         }
     }
-    stopped.map_or(Ok(()), Err)
+    match stopped {
+        Some(error) => Err(error),
+        None => Ok(rows.next_page_link_line().map(|line| {
+            format!(
+                "line {line}: the last page links to a next one (@odata.nextLink): the Graph export goes on beyond this file, import its next pages too"
+            )
+        })),
+    }
 }
 
 /// The message of an error without a position of its own (an I/O error: a truncated

@@ -99,6 +99,8 @@ pub struct FileSummary {
     pub reject_file: Option<PathBuf>,
     /// What stopped reading it early, if anything.
     pub error: Option<String>,
+    /// Something to tell about a file read whole.
+    pub warning: Option<String>,
 }
 
 /// The `--max-reject` threshold: a number of rows, or a percentage of the rows read.

@@ -1644,3 +1644,30 @@ async fn a_hung_clickhouse_stops_the_run_after_the_check_timeout() {
     assert_eq!(report.total.not_stored, 20, "{:?}", report.total);
     assert_eq!(raw_count(&store).await, 10);
 }
+
+#[tokio::test]
+async fn a_graph_page_that_links_to_a_next_one_is_imported_with_a_warning() {
+    let (_db, store) = database("json_next_link").await;
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("first-page.json");
+    std::fs::write(
+        &page,
+        format!(
+            "{{\"@odata.context\": \"https://graph.microsoft.com/v1.0/$metadata\",\n\"value\": [\n{}\n],\n\"@odata.nextLink\": \"https://graph.microsoft.com/v1.0/communications/callRecords/getDirectRoutingCalls?$skip=1\"}}\n",
+            teams_json_row("next-link-0")
+        ),
+    )
+    .unwrap();
+    let out = command_line(dir.path(), &store, &["--format", "teams-json"], &[page]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "a warning, not a failure: {stdout}"
+    );
+    assert!(stdout.contains("1 read, 1 imported"), "{stdout}");
+    assert!(
+        stdout.contains("    warning: line 5: the last page links to a next one (@odata.nextLink)"),
+        "{stdout}"
+    );
+}
