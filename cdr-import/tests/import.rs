@@ -1478,9 +1478,21 @@ async fn private_database(
     (db, store)
 }
 
-/// A Teams JSON import in batches and inserts of 10 records, whose checks wait
-/// `patience` for an answer and retry for as long.
-fn piped_run_settings(run: &Run, store: &ClickhouseConfig, patience: Duration) -> ImportSettings {
+/// Imports `rows.1` Teams JSON lines through a pipe (ids `rows.0-N`), in batches and
+/// inserts of 10 records, waits until they are stored, lets `disturb` act on the
+/// server, sends `rows.2` more lines and returns the run's report (within a minute).
+/// The run's checks wait `patience` for an answer and retry for as long.
+async fn import_disturbed(
+    server: &mut testkit::ClickhouseServer,
+    store: &ClickhouseConfig,
+    run: &Run,
+    rows: (&str, usize, usize),
+    patience: Duration,
+    disturb: impl FnOnce(&mut testkit::ClickhouseServer),
+) -> ImportReport {
+    use std::io::Write;
+    let (prefix, first, then) = rows;
+    let pipe = fifo(run.dir.path(), &format!("{prefix}.jsonl"));
     let mut settings = ImportSettings::new(
         Format::parse("teams-json").unwrap(),
         provisioning(),
@@ -1493,7 +1505,22 @@ fn piped_run_settings(run: &Run, store: &ClickhouseConfig, patience: Duration) -
     settings.insert_records = 10;
     settings.check_timeout = patience;
     settings.check_patience = patience;
-    settings
+    let importing = tokio::spawn(import::run(settings, vec![pipe.clone()]));
+
+    let mut input = pipe_writer(&pipe).recv().unwrap();
+    input
+        .write_all(json_lines(prefix, 0..first).as_bytes())
+        .unwrap();
+    wait_stored(store, first as u64).await;
+    disturb(server);
+    let more = json_lines(prefix, first..first + then);
+    input.write_all(more.as_bytes()).unwrap();
+    drop(input);
+    tokio::time::timeout(Duration::from_secs(60), importing)
+        .await
+        .expect("the run ends whatever ClickHouse does")
+        .unwrap()
+        .unwrap()
 }
 
 fn json_lines(prefix: &str, rows: std::ops::Range<usize>) -> String {
@@ -1503,25 +1530,18 @@ fn json_lines(prefix: &str, rows: std::ops::Range<usize>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_clickhouse_outage_mid_run_stops_it_cleanly_and_a_rerun_stores_the_rest() {
-    use std::io::Write;
     let mut server = testkit::ClickhouseServer::start().expect("private ClickHouse");
     let (_db, store) = private_database(&server, "import_outage").await;
     let run = Run::new();
-    let pipe = fifo(run.dir.path(), "outage.jsonl");
-    let settings = piped_run_settings(&run, &store, Duration::from_secs(2));
-    let importing = tokio::spawn(import::run(settings, vec![pipe.clone()]));
-
-    let mut input = pipe_writer(&pipe).recv().unwrap();
-    input
-        .write_all(json_lines("outage", 0..20).as_bytes())
-        .unwrap();
-    wait_stored(&store, 20).await;
-    server.kill();
-    input
-        .write_all(json_lines("outage", 20..40).as_bytes())
-        .unwrap();
-    drop(input);
-    let report = importing.await.unwrap().unwrap();
+    let report = import_disturbed(
+        &mut server,
+        &store,
+        &run,
+        ("outage", 20, 20),
+        Duration::from_secs(2),
+        testkit::ClickhouseServer::kill,
+    )
+    .await;
 
     let stopped = report.stopped.as_deref().expect("the run says it stopped");
     assert!(
@@ -1614,29 +1634,18 @@ async fn ctrl_c_stops_the_command_line_after_what_it_read_and_a_rerun_stores_the
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hung_clickhouse_stops_the_run_after_the_check_timeout() {
-    use std::io::Write;
-    let server = testkit::ClickhouseServer::start().expect("private ClickHouse");
+    let mut server = testkit::ClickhouseServer::start().expect("private ClickHouse");
     let (_db, store) = private_database(&server, "import_hung").await;
     let run = Run::new();
-    let pipe = fifo(run.dir.path(), "hung.jsonl");
-    let settings = piped_run_settings(&run, &store, Duration::from_secs(1));
-    let importing = tokio::spawn(import::run(settings, vec![pipe.clone()]));
-
-    let mut input = pipe_writer(&pipe).recv().unwrap();
-    input
-        .write_all(json_lines("hung", 0..10).as_bytes())
-        .unwrap();
-    wait_stored(&store, 10).await;
-    server.freeze();
-    input
-        .write_all(json_lines("hung", 10..30).as_bytes())
-        .unwrap();
-    drop(input);
-    let report = tokio::time::timeout(Duration::from_secs(60), importing)
-        .await
-        .expect("the run ends although ClickHouse answers nothing")
-        .unwrap()
-        .unwrap();
+    let report = import_disturbed(
+        &mut server,
+        &store,
+        &run,
+        ("hung", 10, 20),
+        Duration::from_secs(1),
+        |server| server.freeze(),
+    )
+    .await;
     server.thaw();
     let stopped = report.stopped.as_deref().expect("the run says it stopped");
     assert!(stopped.ends_with("no answer within 1 s"), "{stopped}");
