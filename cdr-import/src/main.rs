@@ -388,25 +388,69 @@ async fn export(
     output: Option<&Path>,
 ) -> Result<bool> {
     let (from, to) = reconcile::month_range(month(month_text)?).map_err(|e| anyhow!(e))?;
-    let out: Box<dyn Write> = match output {
-        Some(path) => {
-            let file = std::io::BufWriter::new(
-                std::fs::File::create(path)
-                    .with_context(|| format!("creating {}", path.display()))?,
-            );
-            if path.extension().is_some_and(|e| e == "gz") {
-                Box::new(flate2::write::GzEncoder::new(
-                    file,
-                    flate2::Compression::default(),
-                ))
-            } else {
-                Box::new(file)
-            }
+    let store = store(common);
+    let n = match output {
+        None => {
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let n = write_export(&store, from, to, trunk, &mut out).await?;
+            out.flush()?;
+            n
         }
-        None => Box::new(std::io::BufWriter::new(std::io::stdout())),
+        Some(path) => export_to_file(&store, from, to, trunk, path).await?,
     };
+    eprintln!("cdr-import: exported {n} call records of {month_text}");
+    Ok(true)
+}
+
+/// Writes the export to a hidden `.partial` file beside `path` (gzip when `path` ends
+/// in `.gz`), synced, then renamed to `path`: a failed export (ClickHouse gone
+/// mid-way, a full disk) leaves no file that looks whole, only the error.
+async fn export_to_file(
+    store: &ClickhouseConfig,
+    from: u64,
+    to: u64,
+    trunk: Option<&str>,
+    path: &Path,
+) -> Result<u64> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("--output {} names no file", path.display()))?;
+    let partial = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
+    let written: Result<u64> = async {
+        let file = std::io::BufWriter::new(
+            std::fs::File::create(&partial)
+                .with_context(|| format!("creating {}", partial.display()))?,
+        );
+        let (n, file) = if path.extension().is_some_and(|e| e == "gz") {
+            let mut gzip = flate2::write::GzEncoder::new(file, flate2::Compression::default());
+            let n = write_export(store, from, to, trunk, &mut gzip).await?;
+            (n, gzip.finish()?)
+        } else {
+            let mut file = file;
+            let n = write_export(store, from, to, trunk, &mut file).await?;
+            (n, file)
+        };
+        file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&partial, path)
+            .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
+        Ok(n)
+    }
+    .await;
+    if written.is_err() {
+        let _ = std::fs::remove_file(&partial);
+    }
+    written.with_context(|| format!("nothing written to {}", path.display()))
+}
+
+async fn write_export<W: Write>(
+    store: &ClickhouseConfig,
+    from: u64,
+    to: u64,
+    trunk: Option<&str>,
+    out: W,
+) -> Result<u64> {
     let mut writer = EdgeCsvWriter::new(out).context("writing the header")?;
-    let mut stream = CallReader::new(&store(common))
+    let mut stream = CallReader::new(store)
         .calls(from, to, trunk)
         .map_err(|e| anyhow!(e))?;
     let mut n = 0u64;
@@ -418,11 +462,8 @@ async fn export(
         writer.write(&record).context("writing a record")?;
         n += 1;
     }
-    let mut out = writer.finish().map_err(|e| anyhow!(e))?;
-    out.flush()?;
-    drop(out);
-    eprintln!("cdr-import: exported {n} call records of {month_text}");
-    Ok(true)
+    writer.finish().map_err(|e| anyhow!(e))?;
+    Ok(n)
 }
 
 async fn reconcile_month(

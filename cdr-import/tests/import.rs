@@ -873,6 +873,34 @@ async fn export_then_import_gives_identical_records() {
         .unwrap();
     assert!(status.success());
 
+    let names: Vec<_> = std::fs::read_dir(run.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !names.iter().any(|n| n.ends_with(".partial")),
+        "the partial file was renamed: {names:?}"
+    );
+
+    // A failed export leaves no file that looks whole: here the database is missing.
+    let failed = run.dir.path().join("failed.csv");
+    let out = Command::new(env!("CARGO_BIN_EXE_cdr-import"))
+        .args([
+            "--clickhouse",
+            &source.url,
+            "--database",
+            "fairtrunk_no_such_db",
+        ])
+        .args(["export", "--month", "2026-10", "--output"])
+        .arg(&failed)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("nothing written to"), "{stderr}");
+    assert!(!failed.exists());
+    assert!(!run.dir.path().join(".failed.csv.partial").exists());
+
     let (_db2, target) = database("export_target").await;
     let report = run.import(&target, "edge-csv", &[exported]).await;
     assert_eq!(
