@@ -165,6 +165,18 @@ pub struct Checks<'a> {
     pub duration_tolerance_ms: u64,
 }
 
+/// Earliest time a row may carry: 2000-01-01T00:00:00Z. Earlier ones are not call
+/// records' (a time in seconds read as milliseconds lands in January 1970).
+pub const EARLIEST_MS: u64 = 946_684_800_000;
+
+/// Times must be before 2106-01-01T00:00:00Z: ClickHouse's `DateTime` (the `calls`
+/// table's partition and `invite_time`) ends on 2106-02-07.
+pub const LATEST_MS: u64 = 4_291_747_200_000;
+
+/// Longest call, from INVITE to end, and longest stated duration: 31 days. Longer
+/// ones come from a wrong date or unit, and would be billed.
+pub const LONGEST_CALL_MS: u64 = 31 * 86_400_000;
+
 /// Caller texts that stand for a withheld number (kept as `anonymous`).
 const ANONYMOUS: [&str; 6] = [
     "anonymous",
@@ -276,6 +288,36 @@ impl Draft<'_> {
                 |d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
             )
         };
+        for (name, time) in [
+            ("invite", Some(self.invite_ms)),
+            ("answer", self.answer_ms),
+            ("end", Some(self.end_ms)),
+        ] {
+            match time {
+                Some(t) if t < EARLIEST_MS => {
+                    return Err(RowError::new(
+                        Reason::BadTime,
+                        format!("{name} {} is before 2000: not a call's time (seconds read as milliseconds?)", ms(t)),
+                    ))
+                }
+                Some(t) if t >= LATEST_MS => {
+                    return Err(RowError::new(
+                        Reason::BadTime,
+                        format!("{name} {} is after 2105, beyond what ClickHouse's DateTime holds", ms(t)),
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if let Some(stated) = self.duration_ms.filter(|&d| d > LONGEST_CALL_MS) {
+            return Err(RowError::new(
+                Reason::BadValue,
+                format!(
+                    "stated duration {:.0} s is longer than 31 days",
+                    stated as f64 / 1000.0
+                ),
+            ));
+        }
         let start = self.answer_ms.unwrap_or(self.invite_ms);
         if start < self.invite_ms {
             return Err(RowError::new(
@@ -299,6 +341,16 @@ impl Draft<'_> {
                         "invite"
                     },
                     ms(start)
+                ),
+            ));
+        }
+        if self.end_ms - self.invite_ms > LONGEST_CALL_MS {
+            return Err(RowError::new(
+                Reason::InconsistentTimes,
+                format!(
+                    "end {} is more than 31 days after invite {}",
+                    ms(self.end_ms),
+                    ms(self.invite_ms)
                 ),
             ));
         }
@@ -545,6 +597,32 @@ mod tests {
                 Box::new(|d| d.disposition = Disposition::Busy),
                 Reason::InconsistentTimes,
                 "busy",
+            ),
+            (
+                Box::new(|d| {
+                    // A unix time in seconds read as milliseconds.
+                    d.invite_ms = 1_791_187_200;
+                    d.answer_ms = None;
+                    d.end_ms = d.invite_ms;
+                    d.disposition = Disposition::Busy;
+                }),
+                Reason::BadTime,
+                "invite 1970-01-21T17:33:07.200Z is before 2000",
+            ),
+            (
+                Box::new(|d| d.end_ms = utc("9999-12-31T23:59:00Z")),
+                Reason::BadTime,
+                "end 9999-12-31T23:59:00.000Z is after 2105",
+            ),
+            (
+                Box::new(|d| d.end_ms = utc("2026-12-07T08:01:05Z")),
+                Reason::InconsistentTimes,
+                "end 2026-12-07T08:01:05.000Z is more than 31 days after invite",
+            ),
+            (
+                Box::new(|d| d.duration_ms = Some(LONGEST_CALL_MS + 1_000)),
+                Reason::BadValue,
+                "stated duration 2678401 s is longer than 31 days",
             ),
             (
                 Box::new(|d| d.site_id = Some("mars".into())),

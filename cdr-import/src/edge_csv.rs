@@ -7,10 +7,13 @@
 //! Enums are written by name (`edge`/`import`, `inbound`/`outbound`, `answered`...),
 //! `emergency` as 0/1, times as milliseconds since the epoch (UTC), absent values as
 //! empty fields. Records are imported as they are: numbers are not normalised again,
-//! only checked for consistency and for a provisioned trunk.
+//! only checked to be as the edge writes them (a text that reads as a number is in
+//! its E.164 or short-code form; other texts, kept as presented by the edge, stay),
+//! and the trunk must be provisioned, with the record's customer and site its own.
 
 use crate::draft::{Reason, RowError};
 use cdr::{CallKey, CallRecord, Direction, Disposition, Source, TeamsDetails};
+use provisioning::Provisioning;
 use std::io::Write;
 
 /// The columns, in the order `export` writes them.
@@ -244,6 +247,59 @@ pub fn from_fields(columns: &[Option<usize>], fields: &[&str]) -> Result<CallRec
         .check()
         .map_err(|m| RowError::new(Reason::InconsistentTimes, m))?;
     Ok(record)
+}
+
+/// Checks a record read back against provisioning: its trunk exists, the customer is
+/// the trunk's, the site (if any) one of the trunk's, and each number is written as
+/// the edge writes it (see the module doc).
+///
+/// # Errors
+/// [`Reason::UnknownTrunk`] or [`Reason::BadNumber`], naming the field.
+pub fn check_provisioned(record: &CallRecord, provisioning: &Provisioning) -> Result<(), RowError> {
+    let trunk = provisioning.trunk(&record.trunk_id).ok_or_else(|| {
+        RowError::new(
+            Reason::UnknownTrunk,
+            format!("trunk {:?} is not provisioned", record.trunk_id),
+        )
+    })?;
+    if record.customer_id != trunk.customer_id() {
+        return Err(RowError::new(
+            Reason::UnknownTrunk,
+            format!(
+                "customer_id {:?} is not the customer of trunk {} ({})",
+                record.customer_id,
+                trunk.id(),
+                trunk.customer_id()
+            ),
+        ));
+    }
+    if let Some(site) = &record.site_id {
+        if trunk.site(site).is_none() {
+            return Err(RowError::new(
+                Reason::UnknownTrunk,
+                format!("site_id {site:?} is not a site of trunk {}", trunk.id()),
+            ));
+        }
+    }
+    let numbers = [
+        ("caller", Some(&record.caller)),
+        ("callee", Some(&record.callee)),
+        ("original_called", record.original_called.as_ref()),
+        ("forwarding_party", record.forwarding_party.as_ref()),
+    ];
+    for (field, text) in numbers {
+        let Some(text) = text else { continue };
+        if let Ok(number) = number_portability::parse(text) {
+            let written = number.to_string();
+            if written != *text {
+                return Err(RowError::new(
+                    Reason::BadNumber,
+                    format!("{field}: {text:?} is not written as the edge writes it ({written})"),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Writes records as call-record CSV.

@@ -7,7 +7,9 @@
 //! validation worker, a bounded channel of batches, the writer's queue (bounded in
 //! records, inserts in flight included), and a window of recently seen keys.
 //!
-//! Duplicates (the summary's count) are rows whose key is already stored, or was
+//! Duplicates (the summary's count) are rows whose key is already stored (at the
+//! row's revision or a later one: an `edge-csv` row of a later revision replaces the
+//! stored record, noted `replaced_older_revision`), or was
 //! seen earlier in the run, and they are not written again (ClickHouse would collapse
 //! them anyway). Stored keys are looked up per batch, only for the rows of UTC days
 //! in which ClickHouse holds rows of the same source that were inserted before the run
@@ -712,14 +714,24 @@ async fn process_batch(
                 .collect(),
         };
         if !check.is_empty() {
-            let existing = loop {
-                match within(settings.check_timeout, reader.existing_keys(&check)).await {
-                    Ok(existing) => break existing,
+            let stored = loop {
+                match within(settings.check_timeout, reader.stored_revisions(&check)).await {
+                    Ok(stored) => break stored,
                     Err(e) => patience.wait_after("checking stored keys", e).await?,
                 }
             };
+            // A record is stored already when ClickHouse holds its revision or a later
+            // one; a later revision (an exported record enriched since) replaces the
+            // stored one.
             let before = fresh.len();
-            fresh.retain(|r| !existing.contains(&r.key));
+            fresh.retain(|r| match stored.get(&r.key) {
+                Some(&revision) if revision >= r.revision => false,
+                Some(_) => {
+                    outcome.notes.push("replaced_older_revision");
+                    true
+                }
+                None => true,
+            });
             outcome.duplicates += (before - fresh.len()) as u64;
         }
         if settings.format.is_teams() && !fresh.is_empty() {

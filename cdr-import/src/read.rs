@@ -709,14 +709,8 @@ fn validate_row(
                 (r, note)
             }),
         CsvLayout::Edge(columns) => edge_csv::from_fields(columns, refs).and_then(|r| {
-            if ctx.checks.provisioning.trunk(&r.trunk_id).is_none() {
-                Err(RowError::new(
-                    Reason::UnknownTrunk,
-                    format!("trunk {:?} is not provisioned", r.trunk_id),
-                ))
-            } else {
-                Ok((r, None))
-            }
+            edge_csv::check_provisioned(&r, ctx.checks.provisioning)?;
+            Ok((r, None))
         }),
         CsvLayout::Mapping(layout) => match ctx.format {
             Format::Mapping(m) => m

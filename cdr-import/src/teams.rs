@@ -18,7 +18,7 @@
 //! - `duration` (seconds) is checked against answer-to-end and kept in the Teams
 //!   details; `correlationId` is the call id.
 
-use crate::draft::{disposition_for_status, Draft, Reason, RowError, TrunkRef};
+use crate::draft::{disposition_for_status, Draft, Reason, RowError, TrunkRef, LONGEST_CALL_MS};
 use crate::time::parse_rfc3339;
 use cdr::{Direction, Disposition, TeamsDetails};
 
@@ -230,6 +230,12 @@ impl TeamsRow {
         let duration_ms = match self.get(DURATION) {
             None => None,
             Some(text) => match text.parse::<f64>() {
+                Ok(secs) if secs * 1000.0 > LONGEST_CALL_MS as f64 => {
+                    return Err(RowError::new(
+                        Reason::BadValue,
+                        format!("duration {text:?} s is longer than 31 days"),
+                    ))
+                }
                 Ok(secs) if secs.is_finite() && secs >= 0.0 => Some((secs * 1000.0).round() as u64),
                 _ => {
                     return Err(RowError::new(
@@ -387,6 +393,22 @@ mod tests {
         let err = row(&BASE.replace("2026-10-05T08:00:00Z", "1969-12-31T23:59:59Z")).unwrap_err();
         assert_eq!(err.reason, Reason::BadTime);
         assert!(err.message.contains("before 1970"), "{err}");
+    }
+
+    #[test]
+    fn a_duration_beyond_31_days_is_refused_even_on_a_failed_call() {
+        let failed = BASE
+            .replace(r#""successfulCall":true"#, r#""successfulCall":false"#)
+            .replace(r#""finalSipCode":0"#, r#""finalSipCode":486"#);
+        for text in ["1e20", "99999999999", "2678401"] {
+            for base in [BASE, failed.as_str()] {
+                let err = row(&base.replace(r#""duration":60"#, &format!(r#""duration":{text}"#)))
+                    .unwrap_err();
+                assert_eq!(err.reason, Reason::BadValue, "{text}");
+                assert!(err.message.contains("longer than 31 days"), "{err}");
+            }
+        }
+        assert!(row(&BASE.replace(r#""duration":60"#, r#""duration":2678400"#)).is_ok());
     }
 
     #[test]

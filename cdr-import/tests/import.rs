@@ -902,7 +902,9 @@ async fn export_then_import_gives_identical_records() {
     assert!(!run.dir.path().join(".failed.csv.partial").exists());
 
     let (_db2, target) = database("export_target").await;
-    let report = run.import(&target, "edge-csv", &[exported]).await;
+    let report = run
+        .import(&target, "edge-csv", std::slice::from_ref(&exported))
+        .await;
     assert_eq!(
         report.total.imported,
         original.len() as u64,
@@ -910,6 +912,77 @@ async fn export_then_import_gives_identical_records() {
         report.total
     );
     assert_eq!(all_records(&target).await, original);
+
+    // Where the edge's records are stored before their Teams enrichment, the export's
+    // later revisions replace them; the others are duplicates.
+    let (_db3, older) = database("export_over_older").await;
+    run.import(&older, "edge-csv", &[sample("edge-contoso-2026-10.csv")])
+        .await;
+    let report = run.import(&older, "edge-csv", &[exported]).await;
+    let enriched = original.iter().filter(|r| r.revision > 0).count() as u64;
+    assert!(enriched > 0);
+    assert_eq!(
+        report.total.notes.get("replaced_older_revision"),
+        Some(&enriched),
+        "{}",
+        report.total
+    );
+    assert_eq!(all_records(&older).await, original);
+}
+
+#[tokio::test]
+async fn edge_rows_must_match_provisioning_and_be_written_as_the_edge_writes_them() {
+    let (_db, store) = database("edge_checks").await;
+    let run = Run::new();
+    let sample_text = std::fs::read_to_string(sample("edge-contoso-2026-10.csv")).unwrap();
+    let mut lines = sample_text.lines();
+    let header = lines.next().unwrap();
+    let row = lines.next().unwrap();
+    let changed = |key: &str, from: &str, to: &str| {
+        assert!(row.contains(from), "{row}");
+        row.replacen(&row[..32], key, 1).replacen(from, to, 1)
+    };
+    let rows = [
+        changed(
+            "00000000000000000000000000000001",
+            ",+33140258039,",
+            ",0140258039,",
+        ),
+        changed(
+            "00000000000000000000000000000002",
+            ",+33649258479,",
+            ",+33 6 49 25 84 79,",
+        ),
+        changed("00000000000000000000000000000003", ",la-defense,", ",lyon,"),
+        changed(
+            "00000000000000000000000000000004",
+            ",contoso,",
+            ",wrong-customer,",
+        ),
+        changed(
+            "00000000000000000000000000000005",
+            ",+33649258479,",
+            ",alice,",
+        ),
+    ];
+    let file = run.dir.path().join("edited.csv");
+    std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
+    let report = run.import(&store, "edge-csv", &[file]).await;
+    assert_eq!(
+        report.total.imported, 1,
+        "only a text that is no number is kept as written"
+    );
+    assert_eq!(rejected(&report, Reason::BadNumber), 2);
+    assert_eq!(rejected(&report, Reason::UnknownTrunk), 2);
+    let rejects = String::from_utf8(run.rejects("edited.rejects.csv")).unwrap();
+    for expected in [
+        r#",2,"bad_number: caller: ""0140258039"" is not written as the edge writes it (+33140258039)""#,
+        r#",3,"bad_number: callee: ""+33 6 49 25 84 79"" is not written as the edge writes it (+33649258479)""#,
+        r#",4,"unknown_trunk: site_id ""lyon"" is not a site of trunk contoso-teams""#,
+        r#",5,"unknown_trunk: customer_id ""wrong-customer"" is not the customer of trunk contoso-teams (contoso)""#,
+    ] {
+        assert!(rejects.contains(expected), "{expected} not in\n{rejects}");
+    }
 }
 
 #[tokio::test]

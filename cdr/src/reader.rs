@@ -8,7 +8,7 @@ use crate::key::CallKey;
 use crate::record::{CallRecord, CallRow};
 use crate::store::ClickhouseConfig;
 use serde::Deserialize;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 /// Keys per `IN (...)` list of [`CallReader::existing_keys`]: 4,000 keys of 35 bytes
 /// stay well under ClickHouse's default `max_query_size` (256 KiB).
@@ -117,7 +117,20 @@ impl CallReader {
     /// # Errors
     /// Query errors.
     pub async fn existing_keys(&self, keys: &[CallKey]) -> Result<HashSet<CallKey>, String> {
-        let mut found = HashSet::new();
+        Ok(self.stored_revisions(keys).await?.into_keys().collect())
+    }
+
+    /// The highest revision stored of each of `keys` that is stored (no `FINAL`: the
+    /// highest of all copies is the one ClickHouse keeps). Long lists are sent in
+    /// several queries.
+    ///
+    /// # Errors
+    /// Query errors.
+    pub async fn stored_revisions(
+        &self,
+        keys: &[CallKey],
+    ) -> Result<HashMap<CallKey, u32>, String> {
+        let mut found = HashMap::new();
         for chunk in keys.chunks(KEYS_PER_QUERY) {
             // Keys are 32 hex digits (checked by `CallKey`), safe to inline; 18.16 has
             // no server-side parameters and renders a bound list as an array.
@@ -126,16 +139,16 @@ impl CallReader {
                 .map(|k| format!("'{}'", k.as_str()))
                 .collect::<Vec<_>>()
                 .join(",");
-            let stored: Vec<String> = self
+            let stored: Vec<(String, u32)> = self
                 .client
                 .query(&format!(
-                    "SELECT DISTINCT call_key FROM calls WHERE call_key IN ({list})"
+                    "SELECT call_key, max(revision) FROM calls WHERE call_key IN ({list}) GROUP BY call_key"
                 ))
                 .fetch_all()
                 .await
                 .map_err(|e| e.to_string())?;
-            for key in stored {
-                found.insert(CallKey::parse(&key)?);
+            for (key, revision) in stored {
+                found.insert(CallKey::parse(&key)?, revision);
             }
         }
         Ok(found)
