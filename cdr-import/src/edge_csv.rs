@@ -109,10 +109,10 @@ pub fn to_fields(record: &CallRecord) -> Vec<String> {
 /// The columns the header lacks (the `teams_` ones and `end_reason` may be absent:
 /// files exported before they existed).
 pub fn columns(header: &[&str]) -> Result<Vec<Option<usize>>, String> {
-    let found: Vec<Option<usize>> = COLUMNS
+    let found = COLUMNS
         .iter()
-        .map(|c| header.iter().position(|h| h.trim() == *c))
-        .collect();
+        .map(|c| crate::read::header_position(header, c, |h| h == *c))
+        .collect::<Result<Vec<_>, _>>()?;
     let missing: Vec<&str> = COLUMNS
         .iter()
         .zip(&found)

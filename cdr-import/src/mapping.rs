@@ -378,6 +378,38 @@ pub struct Layout {
     offset: Option<usize>,
 }
 
+impl Layout {
+    /// Each field read and its 0-based column (`usize::MAX`: not found).
+    fn positions(&self) -> Vec<(&'static str, usize)> {
+        let mut all: Vec<(&'static str, usize)> = self.id.iter().map(|&at| ("id", at)).collect();
+        all.extend([
+            ("invite", self.invite),
+            ("caller", self.caller),
+            ("callee", self.callee),
+        ]);
+        let optional = [
+            ("answer", self.answer),
+            ("end", self.end),
+            ("duration", self.duration),
+            ("original_called", self.original_called),
+            ("forwarding_party", self.forwarding_party),
+            ("trunk", self.trunk),
+            ("site", self.site),
+            ("direction", self.direction),
+            ("status", self.status),
+            ("disposition", self.disposition),
+            ("call_id", self.call_id),
+            ("offset_column", self.offset),
+        ];
+        all.extend(
+            optional
+                .into_iter()
+                .filter_map(|(field, at)| at.map(|at| (field, at))),
+        );
+        all
+    }
+}
+
 impl Mapping {
     /// Loads and checks a mapping file.
     ///
@@ -626,22 +658,31 @@ impl Mapping {
         &self.key_namespace
     }
 
-    /// Resolves the columns against a file's header (or positions when it has none).
+    /// Resolves the columns against a file's header (or positions when it has none);
+    /// `width` is the number of fields of the header, or of the first row.
     ///
     /// # Errors
-    /// The columns the header lacks.
-    pub fn layout(&self, header: Option<&[String]>) -> Result<Layout, String> {
+    /// The columns the header lacks or has twice, positions beyond `width`.
+    pub fn layout(&self, header: Option<&[String]>, width: usize) -> Result<Layout, String> {
         let mut missing = Vec::new();
+        let mut twice = Vec::new();
+        let header: Option<Vec<&str>> = header.map(|h| h.iter().map(String::as_str).collect());
         let mut find = |r: &ColumnRef| -> usize {
-            match (r, header) {
+            match (r, &header) {
                 (ColumnRef::Index(i), _) => i.saturating_sub(1),
-                (ColumnRef::Name(n), Some(h)) => match h.iter().position(|c| c.trim() == n) {
-                    Some(i) => i,
-                    None => {
-                        missing.push(n.clone());
-                        usize::MAX
+                (ColumnRef::Name(n), Some(h)) => {
+                    match crate::read::header_position(h, &format!("{n:?}"), |c| c == n) {
+                        Ok(Some(i)) => i,
+                        Ok(None) => {
+                            missing.push(n.clone());
+                            usize::MAX
+                        }
+                        Err(e) => {
+                            twice.push(e);
+                            usize::MAX
+                        }
                     }
-                },
+                }
                 (ColumnRef::Name(n), None) => {
                     missing.push(n.clone());
                     usize::MAX
@@ -673,6 +714,27 @@ impl Mapping {
             call_id: opt(&c.call_id),
             offset: opt(&self.offset_column),
         };
+        if !twice.is_empty() {
+            return Err(twice.join("; "));
+        }
+        let beyond: Vec<String> = layout
+            .positions()
+            .into_iter()
+            .filter(|&(_, at)| at != usize::MAX && at >= width)
+            .map(|(field, at)| format!("{field} at column {}", at + 1))
+            .collect();
+        if !beyond.is_empty() {
+            return Err(format!(
+                "mapping {} reads {} but the {} has {width} fields",
+                self.name,
+                beyond.join(", "),
+                if header.is_some() {
+                    "header"
+                } else {
+                    "first row"
+                }
+            ));
+        }
         if missing.is_empty() {
             Ok(layout)
         } else {
@@ -1049,7 +1111,7 @@ outbound = ["out"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let layout = m.layout(Some(&header)).unwrap();
+        let layout = m.layout(Some(&header), header.len()).unwrap();
         let row: Vec<String> = [
             "x",
             "1",
@@ -1083,8 +1145,27 @@ outbound = ["out"]
         );
         assert_eq!(d.end_ms - d.invite_ms, 30_000);
         assert_eq!(&*d.key_namespace, "mapping:t");
-        let err = m.layout(Some(&header[1..])).unwrap_err();
+        let err = m.layout(Some(&header[1..]), header.len() - 1).unwrap_err();
         assert!(err.contains("lacks the column \"a\""), "{err}");
+        let mut doubled = header.clone();
+        doubled.push("from".into());
+        let err = m.layout(Some(&doubled), doubled.len()).unwrap_err();
+        assert_eq!(
+            err,
+            "the header has \"from\" twice (columns 5 and 9): which one to read is unclear"
+        );
+    }
+
+    #[test]
+    fn a_position_beyond_the_first_row_is_an_error_not_an_empty_field() {
+        let positional = "name = \"p\"\nheader = false\ndelimiter = \"\\t\"\n[columns]\nid = 1\ninvite = 2\nduration = 3\ncaller = 4\ncallee = 5\ntrunk = 6\ndirection = 7\nstatus = 12\n[direction]\ninbound = [\"in\"]\noutbound = [\"out\"]\n";
+        let m = Mapping::parse(positional).unwrap();
+        assert!(m.layout(None, 12).is_ok());
+        let err = m.layout(None, 9).unwrap_err();
+        assert_eq!(
+            err,
+            "mapping p reads status at column 12 but the first row has 9 fields"
+        );
     }
 
     #[test]
@@ -1094,7 +1175,7 @@ outbound = ["out"]
             .iter()
             .map(|s| s.to_string())
             .collect();
-        let layout = m.layout(Some(&header)).unwrap();
+        let layout = m.layout(Some(&header), header.len()).unwrap();
         let row = [
             "x",
             "1",
@@ -1138,7 +1219,7 @@ outbound = ["out"]
     ) -> Result<cdr::CallRecord, RowError> {
         let m = Mapping::parse(mapping).unwrap_or_else(|e| panic!("{e:?}"));
         let header: Vec<String> = header.split(separator).map(String::from).collect();
-        let layout = m.layout(Some(&header)).unwrap();
+        let layout = m.layout(Some(&header), header.len()).unwrap();
         let fields: Vec<&str> = row.split(separator).collect();
         let provisioning = crate::testutil::provisioning();
         let checks = crate::draft::Checks {

@@ -142,6 +142,26 @@ pub struct ReadContext<'a> {
     pub workers: usize,
 }
 
+/// Where the one header field `name` is (blanks around it aside), found by `matches`.
+///
+/// # Errors
+/// When two fields match: which one to read would be a guess.
+pub fn header_position(
+    header: &[&str],
+    name: &str,
+    matches: impl Fn(&str) -> bool,
+) -> Result<Option<usize>, String> {
+    let mut found = (0..header.len()).filter(|&i| matches(header[i].trim()));
+    match (found.next(), found.next()) {
+        (Some(first), Some(second)) => Err(format!(
+            "the header has {name} twice (columns {} and {}): which one to read is unclear",
+            first + 1,
+            second + 1
+        )),
+        (first, _) => Ok(first),
+    }
+}
+
 /// Reads `input` (already opened) row by row, calling `emit` for each.
 pub fn read_file(
     input: Box<dyn BufRead + Send>,
@@ -618,16 +638,20 @@ fn read_csv(
                         edge_csv::columns(&refs).map_err(|e| format!("line {line}: {e}"))?,
                     ),
                     Format::Mapping(m) => CsvLayout::Mapping(Box::new(
-                        m.layout(Some(&header))
+                        m.layout(Some(&header), header.len())
                             .map_err(|e| format!("line {line}: {e}"))?,
                     )),
                     Format::TeamsJson => unreachable!("JSON is not read as CSV"),
                 });
                 continue;
             }
+            if fields.iter().all(|f| is_blank(f)) {
+                continue; // the first row sets the width: not a blank line
+            }
             layout = Some(match ctx.format {
                 Format::Mapping(m) => CsvLayout::Mapping(Box::new(
-                    m.layout(None).map_err(|e| format!("line {line}: {e}"))?,
+                    m.layout(None, fields.len())
+                        .map_err(|e| format!("line {line}: {e}"))?,
                 )),
                 _ => return Err("this format needs a header".into()),
             });

@@ -119,10 +119,10 @@ impl TeamsRow {
     /// # Errors
     /// The required properties the header lacks.
     pub fn columns(header: &[&str]) -> Result<Vec<Option<usize>>, String> {
-        let columns: Vec<Option<usize>> = PROPERTIES
+        let columns = PROPERTIES
             .iter()
-            .map(|p| header.iter().position(|h| h.trim().eq_ignore_ascii_case(p)))
-            .collect();
+            .map(|p| crate::read::header_position(header, p, |h| h.eq_ignore_ascii_case(p)))
+            .collect::<Result<Vec<_>, _>>()?;
         let missing: Vec<&str> = REQUIRED_COLUMNS
             .iter()
             .filter(|&&i| columns[i].is_none())
@@ -447,5 +447,11 @@ mod tests {
         assert!(err.contains("lacks the Teams property id"), "{err}");
         let err = TeamsRow::columns(&[&header.join(";")]).unwrap_err();
         assert!(err.contains("one field holding ';'"), "{err}");
+        let doubled = [&header[..], &["callerNumber"]].concat();
+        let err = TeamsRow::columns(&doubled).unwrap_err();
+        assert_eq!(
+            err,
+            "the header has callerNumber twice (columns 3 and 7): which one to read is unclear"
+        );
     }
 }
