@@ -83,10 +83,22 @@ impl TeamsRow {
     /// Reads a JSON object.
     ///
     /// # Errors
-    /// [`Reason::Malformed`] when the text is not a JSON object.
+    /// [`Reason::Malformed`] when the text is not a JSON object, or is a Graph error
+    /// response saved in place of a page.
     pub fn from_json(bytes: &[u8]) -> Result<TeamsRow, RowError> {
         let object: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(bytes)
             .map_err(|e| RowError::new(Reason::Malformed, format!("not a JSON object: {e}")))?;
+        if let (Some(error), None) = (object.get("error"), object.get("id")) {
+            let field = |name: &str| error.get(name).and_then(|v| v.as_str()).unwrap_or("?");
+            return Err(RowError::new(
+                Reason::Malformed,
+                format!(
+                    "a Graph error response, not a call row: {}: {}",
+                    field("code"),
+                    field("message")
+                ),
+            ));
+        }
         let mut values = vec![None; PROPERTIES.len()];
         for (key, value) in object {
             if let Some(i) = PROPERTIES.iter().position(|p| p.eq_ignore_ascii_case(&key)) {
@@ -370,6 +382,14 @@ mod tests {
         assert_eq!(err, RowError::missing("id"));
         let err = TeamsRow::from_json(b"[1]").unwrap_err();
         assert_eq!(err.reason, Reason::Malformed);
+        let err = TeamsRow::from_json(
+            br#"{"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete the operation."}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.message,
+            "a Graph error response, not a call row: Authorization_RequestDenied: Insufficient privileges to complete the operation."
+        );
     }
 
     #[test]
