@@ -244,9 +244,13 @@ impl RecentKeys {
         }
     }
 
-    /// True when the key was not seen yet (and remembers it).
-    fn insert(&mut self, key: &CallKey) -> bool {
-        let value = key.bits();
+    /// True when the key at this revision was not seen yet (and remembers it): two
+    /// revisions of a record in one run (two exports of a month) are both written,
+    /// and ClickHouse keeps the later.
+    fn insert(&mut self, key: &CallKey, revision: u32) -> bool {
+        // Keys are uniform hashes: mixing the revision into the high bits keeps the
+        // value a perfect hash of (key, revision), and revision 0 is the key itself.
+        let value = key.bits() ^ (u128::from(revision) << 64);
         if self.previous.contains(&value) || !self.current.insert(value) {
             return false;
         }
@@ -693,7 +697,7 @@ async fn process_batch(
     let batch_len = records.len();
     let mut outcome = BatchOutcome::default();
     let mut fresh = records;
-    fresh.retain(|record| recent.insert(&record.key));
+    fresh.retain(|record| recent.insert(&record.key, record.revision));
     outcome.duplicates = (batch_len - fresh.len()) as u64;
     if let (Some(store), Some(started)) = (&settings.store, run_started_secs) {
         let mut patience = Patience::new(settings);
@@ -910,15 +914,20 @@ mod tests {
     fn the_recent_window_remembers_two_generations() {
         let mut recent = RecentKeys::new(RECENT_KEYS);
         let key = |n: usize| CallKey::for_import("t", &n.to_string());
-        assert!(recent.insert(&key(0)));
-        assert!(!recent.insert(&key(0)));
-        for n in 1..RECENT_KEYS {
-            recent.insert(&key(n));
+        assert!(recent.insert(&key(0), 0));
+        assert!(!recent.insert(&key(0), 0));
+        assert!(recent.insert(&key(0), 1), "a later revision is new");
+        assert!(!recent.insert(&key(0), 1));
+        for n in 2..RECENT_KEYS {
+            recent.insert(&key(n), 0);
         }
         assert!(
             recent.current.is_empty(),
             "the first generation is full and rotated"
         );
-        assert!(!recent.insert(&key(5)), "still in the previous generation");
+        assert!(
+            !recent.insert(&key(5), 0),
+            "still in the previous generation"
+        );
     }
 }
