@@ -95,6 +95,8 @@ pub struct ImportSettings {
     pub check_timeout: Duration,
     /// How long a batch's check is tried again after failures before the run stops.
     pub check_patience: Duration,
+    /// Longest wait for ClickHouse to take one insert before the writer spools it.
+    pub insert_timeout: Duration,
     /// Set to stop the run early.
     pub stop: Stop,
 }
@@ -140,7 +142,7 @@ impl ImportSettings {
     /// Defaults for `format`: tolerances 2 s (duration) and 5 s (matching), batches of
     /// 5,000, 100 messages per file, 30 s drain, rejects in the current folder; checks
     /// answered within 30 s and tried again for 60 s (a ClickHouse restart takes a few
-    /// seconds).
+    /// seconds); inserts taken within 60 s (100,000 records), else spooled.
     pub fn new(
         format: Format,
         provisioning: Arc<Provisioning>,
@@ -163,6 +165,7 @@ impl ImportSettings {
             insert_records: WRITER_BATCH_RECORDS,
             check_timeout: Duration::from_secs(30),
             check_patience: Duration::from_secs(60),
+            insert_timeout: Duration::from_secs(60),
             stop: Stop::default(),
         }
     }
@@ -452,7 +455,7 @@ fn writer_config(settings: &ImportSettings) -> WriterConfig {
     let mut config = WriterConfig::new(&settings.spool_dir);
     config.batch_max_records = settings.insert_records.max(1);
     config.batch_max_delay = Duration::from_millis(500);
-    config.insert_timeout = Duration::from_secs(60);
+    config.insert_timeout = settings.insert_timeout;
     // Two inserts in flight.
     config.queue_capacity = 2 * config.batch_max_records;
     config.inserts_in_flight = 2;

@@ -1582,7 +1582,7 @@ async fn private_database(
 /// Imports `rows.1` Teams JSON lines through a pipe (ids `rows.0-N`), in batches and
 /// inserts of 10 records, waits until they are stored, lets `disturb` act on the
 /// server, sends `rows.2` more lines and returns the run's report (within a minute).
-/// The run's checks wait `patience` for an answer and retry for as long.
+/// The run's checks and inserts wait `patience` for an answer; checks retry for as long.
 async fn import_disturbed(
     server: &mut testkit::ClickhouseServer,
     store: &ClickhouseConfig,
@@ -1606,6 +1606,9 @@ async fn import_disturbed(
     settings.insert_records = 10;
     settings.check_timeout = patience;
     settings.check_patience = patience;
+    // ClickHouse may have stored the first rows without the writer having its answer
+    // yet when the test disturbs it.
+    settings.insert_timeout = patience;
     let importing = tokio::spawn(import::run(settings, vec![pipe.clone()]));
 
     let mut input = pipe_writer(&pipe).recv().unwrap();
@@ -1655,8 +1658,14 @@ async fn a_clickhouse_outage_mid_run_stops_it_cleanly_and_a_rerun_stores_the_res
         "the rows checked before the outage"
     );
     assert_eq!(report.total.not_stored, 20, "{:?}", report.total);
-    assert_eq!(report.total.delivered, 20);
-    assert_eq!(report.spool_pending, 0);
+    // Stored, as ClickHouse said; the writer may have lost the answer to the kill and
+    // spooled them, for the next run to deliver again.
+    assert_eq!(
+        report.total.delivered + report.total.spooled,
+        20,
+        "{:?}",
+        report.total
+    );
 
     server.resume().expect("restart ClickHouse");
     let again = run.dir.path().join("outage-again.jsonl");
