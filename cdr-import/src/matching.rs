@@ -126,10 +126,14 @@ impl Candidates {
     /// within `tolerance_ms` is a candidate, unless the edge record is already
     /// enriched by another Teams row or is in `claimed` (edge keys enriched earlier in
     /// this run). An edge record already enriched by this very row (a re-import, or a
-    /// Teams copy left by a partial `reconcile --apply`) is paired with it first;
-    /// the other pairs are taken in ascending [`pair_cost`] order, each row and each
-    /// edge record at most once. Ties are broken by the keys, never by the rows'
-    /// order, so the pairing does not depend on it.
+    /// Teams copy left by a partial `reconcile --apply`; Teams ids compared in any
+    /// letter case) is paired with it first; the other pairs are taken in ascending
+    /// [`pair_cost`] order, each row and each edge record at most once. Then every row
+    /// left without a pair that could have one gets it through an augmenting path
+    /// (rows moved to their next-best free record), so that as many rows as possible
+    /// are paired: a row left unpaired beside a record it could be is a call billed
+    /// twice. Ties are broken by the keys, never by the rows' order, so the pairing
+    /// does not depend on it.
     pub fn assign<'a>(
         &'a self,
         rows: &[CallRecord],
@@ -156,7 +160,7 @@ impl Candidates {
                     continue;
                 }
                 let already_this_row = match &edge.teams {
-                    Some(t) if Some(t.id.as_str()) == teams_id => true,
+                    Some(t) if teams_id.is_some_and(|id| id.eq_ignore_ascii_case(&t.id)) => true,
                     Some(_) => continue,
                     None if claimed.contains(&edge.key) => continue,
                     None => false,
@@ -173,14 +177,73 @@ impl Candidates {
         }
         pairs.sort_unstable_by(|a, b| (a.0, a.1, a.2, a.3).cmp(&(b.0, b.1, b.2, b.3)));
         let mut found: Vec<Option<&'a CallRecord>> = vec![None; rows.len()];
-        let mut taken: HashSet<&CallKey> = HashSet::new();
-        for (_, _, _, edge_key, i, edge) in pairs {
-            if found[i].is_none() && !taken.contains(edge_key) {
-                taken.insert(edge_key);
+        let mut taken: HashMap<&CallKey, usize> = HashMap::new();
+        let mut locked = vec![false; rows.len()];
+        let mut options: Vec<Vec<&'a CallRecord>> = vec![Vec::new(); rows.len()];
+        for &(not_own, _, _, edge_key, i, edge) in &pairs {
+            if not_own {
+                options[i].push(edge);
+            }
+            if found[i].is_none() && !taken.contains_key(edge_key) {
+                taken.insert(edge_key, i);
                 found[i] = Some(edge);
+                locked[i] = !not_own;
             }
         }
-        found
+        let mut pairing = Pairing {
+            options,
+            found,
+            taken,
+            locked,
+        };
+        for i in 0..rows.len() {
+            if pairing.found[i].is_none() && !pairing.options[i].is_empty() {
+                let mut visited = HashSet::new();
+                pairing.augment(i, &mut visited, 0);
+            }
+        }
+        pairing.found
+    }
+}
+
+/// Longest chain of rows moved to pair one more (pairs of the same parties within
+/// seconds of each other come in handfuls).
+const MOST_MOVES: usize = 64;
+
+/// A pairing being completed by augmenting paths (Kuhn's algorithm).
+struct Pairing<'a, 'k> {
+    /// Each row's possible edge records, best first (its own enriched record aside).
+    options: Vec<Vec<&'a CallRecord>>,
+    found: Vec<Option<&'a CallRecord>>,
+    /// Which row holds each edge record.
+    taken: HashMap<&'k CallKey, usize>,
+    /// Rows paired with the record they already enriched: never moved.
+    locked: Vec<bool>,
+}
+
+impl<'a: 'k, 'k> Pairing<'a, 'k> {
+    /// Pairs row `i` with a free record, moving the rows in the way to other free
+    /// records if they can be; false when no such path exists.
+    fn augment(&mut self, i: usize, visited: &mut HashSet<&'k CallKey>, depth: usize) -> bool {
+        if depth > MOST_MOVES {
+            return false;
+        }
+        for n in 0..self.options[i].len() {
+            let edge = self.options[i][n];
+            if !visited.insert(&edge.key) {
+                continue;
+            }
+            let free = match self.taken.get(&edge.key).copied() {
+                None => true,
+                Some(holder) => !self.locked[holder] && self.augment(holder, visited, depth + 1),
+            };
+            if free {
+                self.taken.insert(&edge.key, i);
+                self.found[i] = Some(edge);
+                return true;
+            }
+        }
+        false
     }
 }
 
@@ -308,11 +371,19 @@ mod tests {
         taken.teams = other_row.teams.clone();
         let candidates = Candidates::new(vec![other_callee, taken.clone()]);
         assert_eq!(candidates.find(&teams, 5_000, &HashSet::new()), None);
-        // The same row imported again finds the record it enriched.
+        // The same row imported again finds the record it enriched, whatever the
+        // letter case of its id (GUIDs).
         taken.teams = teams.teams.clone();
         let candidates = Candidates::new(vec![taken.clone()]);
         assert_eq!(
             candidates.find(&teams, 5_000, &HashSet::new()),
+            Some(&taken)
+        );
+        let mut shouted = teams.clone();
+        let id = &mut shouted.teams.as_mut().unwrap().id;
+        *id = id.to_ascii_uppercase();
+        assert_eq!(
+            candidates.find(&shouted, 5_000, &HashSet::new()),
             Some(&taken)
         );
     }
@@ -353,6 +424,42 @@ mod tests {
         for (row, edge) in rows.iter().zip(&edges) {
             assert_eq!(disagreement(&enrich(edge, row), Some(true), 2_000), None);
         }
+    }
+
+    #[test]
+    fn as_many_rows_as_can_be_are_paired_before_the_cheapest_pairs() {
+        // Edge calls at 0 s and 3.5 s, Teams' clock 1.8 s behind: the cheapest pair
+        // (first row, second call: 1.7 s) would leave the second row 5.3 s from the
+        // first call, outside the tolerance, and billed a second time.
+        let mut edges = vec![edge_record(1), edge_record(2)];
+        edges[1].invite_ms = edges[0].invite_ms + 3_500;
+        let mut rows = vec![teams_record(1), teams_record(2)];
+        for (row, edge) in rows.iter_mut().zip(&edges) {
+            let delay = edge.invite_ms + 1_800 - row.invite_ms;
+            row.invite_ms += delay;
+            row.answer_ms = row.answer_ms.map(|a| a + delay);
+            row.end_ms += delay;
+            row.billable_ms = edges[0].billable_ms;
+        }
+        let candidates = Candidates::new(edges.clone());
+        let claimed = HashSet::new();
+        assert_eq!(
+            candidates.assign(&rows, 5_000, &claimed),
+            vec![Some(&edges[0]), Some(&edges[1])]
+        );
+        let reversed: Vec<CallRecord> = rows.iter().rev().cloned().collect();
+        assert_eq!(
+            candidates.assign(&reversed, 5_000, &claimed),
+            vec![Some(&edges[1]), Some(&edges[0])]
+        );
+        // A row already paired with the record it enriched is never moved.
+        let mut enriched = edges.clone();
+        enriched[1].teams = rows[0].teams.clone();
+        let candidates = Candidates::new(enriched.clone());
+        assert_eq!(
+            candidates.assign(&rows, 5_000, &claimed),
+            vec![Some(&enriched[1]), None]
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@
 //! that month) should each have matched an edge record at import and enriched it
 //! (see [`crate::matching`]). The report lists, with counts per trunk and samples:
 //! - **Teams calls with no edge record**: imported Teams rows on such trunks that
-//!   still match nothing (traffic bypassing the edge, or edge records lost);
+//!   still match nothing (traffic bypassing the edge, or edge records lost); those
+//!   of trunks with no edge record at all that month are a section of their own
+//!   (traffic not crossing the edge, or the month's edge records lost);
 //! - **double counted**: imported Teams rows that do match an edge record now (the
 //!   edge record arrived after the import, e.g. from a spool replay), or whose edge
 //!   record already carries their Teams id (a partial `--apply`): both are stored,
@@ -107,8 +109,9 @@ pub struct ReconcileReport {
     pub answered_disagreements: Mismatches,
     /// Teams trunks with edge calls but no Teams data this month.
     pub trunks_without_teams_log: BTreeMap<String, u64>,
-    /// Imported Teams rows of trunks with no edge record this month (not crossing the edge).
-    pub teams_only: BTreeMap<String, u64>,
+    /// Imported Teams rows of trunks with no edge record this month: the trunk's traffic
+    /// does not cross the edge, or the edge's records of the month were lost.
+    pub teams_only: Mismatches,
 }
 
 impl ReconcileReport {
@@ -119,6 +122,7 @@ impl ReconcileReport {
             || self.edge_without_teams.total() > 0
             || self.duration_disagreements.total() > 0
             || self.answered_disagreements.total() > 0
+            || self.teams_only.total() > 0
     }
 }
 
@@ -254,10 +258,7 @@ pub async fn reconcile(
                     .push((record.key.clone(), enriched));
             }
             None if !edge_trunks.contains_key(&record.trunk_id) => {
-                *report
-                    .teams_only
-                    .entry(record.trunk_id.clone())
-                    .or_default() += 1;
+                report.teams_only.add(record, settings.samples)
             }
             None => report.teams_without_edge.add(record, settings.samples),
         }
@@ -498,12 +499,11 @@ impl ReconcileReport {
                 "no Teams log imported for {trunk} ({n} edge calls on this Teams trunk)"
             );
         }
-        for (trunk, n) in &self.teams_only {
-            let _ = writeln!(
-                out,
-                "{trunk}: {n} Teams calls, no edge records (trunk not crossing the edge)"
-            );
-        }
+        section(
+            &mut out,
+            "Teams calls on trunks with no edge record this month (traffic not crossing the edge, or the edge's records lost)",
+            &self.teams_only,
+        );
         out
     }
 }

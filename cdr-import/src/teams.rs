@@ -207,12 +207,7 @@ impl TeamsRow {
             ));
         };
         let fqdn = self.required(FQDN)?.to_string();
-        let invite = match self.time(INVITE)? {
-            Some(t) => t,
-            None => self
-                .time(START)?
-                .ok_or_else(|| RowError::missing(PROPERTIES[INVITE]))?,
-        };
+        let invite_time = self.time(INVITE)?;
         let final_status = match self.get(FINAL_SIP_CODE) {
             None => None,
             Some(text) => match text.parse::<u16>() {
@@ -238,6 +233,20 @@ impl TeamsRow {
                 }
             },
             None => self.time(FAILURE)?.is_none() && self.time(END)?.is_some(),
+        };
+        let invite = match invite_time {
+            Some(t) => t,
+            // A failed call's startDateTime is its INVITE or its failure time.
+            None if !successful => self
+                .time(START)?
+                .ok_or_else(|| RowError::missing(PROPERTIES[INVITE]))?,
+            // An answered call's is its answer: the INVITE, which matching with the
+            // edge's record needs, is unknown.
+            None => {
+                return Err(RowError::missing(
+                    "inviteDateTime of a successful call (its startDateTime is the answer)",
+                ))
+            }
         };
         let duration_ms = match self.get(DURATION) {
             None => None,
@@ -413,6 +422,26 @@ mod tests {
         let err = row(&BASE.replace("2026-10-05T08:00:00Z", "1969-12-31T23:59:59Z")).unwrap_err();
         assert_eq!(err.reason, Reason::BadTime);
         assert!(err.message.contains("before 1970"), "{err}");
+    }
+
+    #[test]
+    fn without_an_invite_time_only_a_failed_call_reads_its_start_as_the_invite() {
+        let no_invite = BASE.replace(r#""inviteDateTime":"2026-10-05T08:00:00Z","#, "");
+        let err = row(&no_invite).unwrap_err();
+        assert_eq!(err.reason, Reason::MissingField);
+        assert!(
+            err.message.contains("inviteDateTime of a successful call"),
+            "{err}"
+        );
+        let failed = no_invite
+            .replace(r#""successfulCall":true"#, r#""successfulCall":false"#)
+            .replace(
+                r#""endDateTime":"2026-10-05T08:01:04Z""#,
+                r#""failureDateTime":"2026-10-05T08:00:09Z""#,
+            );
+        let d = row(&failed).unwrap();
+        assert_eq!(d.invite_ms, crate::testutil::utc("2026-10-05T08:00:04Z"));
+        assert_eq!(d.answer_ms, None);
     }
 
     #[test]

@@ -781,7 +781,7 @@ async fn a_call_across_the_paris_month_boundary_is_found_double_counted() {
         .unwrap();
     assert_eq!(november.double_counted.total(), 1, "{november:?}");
     assert_eq!(november.teams_without_edge.total(), 0);
-    assert!(november.teams_only.is_empty(), "{november:?}");
+    assert_eq!(november.teams_only.total(), 0, "{november:?}");
     let (key, enriched) = &november.double_counted_pairs[0];
     assert_eq!(key, &copy.key);
     assert_eq!(enriched.as_ref().unwrap().key, edge.key);
@@ -1788,5 +1788,37 @@ async fn a_graph_page_that_links_to_a_next_one_is_imported_with_a_warning() {
     assert!(
         stdout.contains("    warning: line 5: the last page links to a next one (@odata.nextLink)"),
         "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn teams_calls_on_a_trunk_without_edge_records_are_reported_with_samples() {
+    let (_db, store) = database("teams_only").await;
+    let run = Run::new();
+    let report = run
+        .import(&store, "teams-json", &[sample("teams-2026-10.json")])
+        .await;
+    assert!(report.total.imported > 0);
+    let found = reconcile::reconcile(&store, &provisioning(), &october())
+        .await
+        .unwrap();
+    assert_eq!(found.teams_without_edge.total(), 0, "{found:?}");
+    assert_eq!(found.teams_only.total(), report.total.imported, "{found:?}");
+    assert!(found.has_mismatches());
+    assert_eq!(
+        found.teams_only.samples.len() as u64,
+        report.total.imported.min(20)
+    );
+    let text = found.render(&october());
+    assert!(
+        text.contains(&format!(
+            "Teams calls on trunks with no edge record this month (traffic not crossing the edge, or the edge's records lost): {} (contoso-teams {})",
+            report.total.imported, report.total.imported
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("teams-2026-10.json:"),
+        "samples name their file and line: {text}"
     );
 }
