@@ -251,8 +251,8 @@ impl RecentKeys {
     /// revisions of a record in one run (two exports of a month) are both written,
     /// and ClickHouse keeps the later.
     fn insert(&mut self, key: &CallKey, revision: u32) -> bool {
-        // Keys are uniform hashes: mixing the revision into the high bits keeps the
-        // value a perfect hash of (key, revision), and revision 0 is the key itself.
+        // The revision goes into the high bits, which the table's hash ignores (the
+        // low 64 bits of a key are already uniform); revision 0 is the key itself.
         let value = key.bits() ^ (u128::from(revision) << 64);
         if self.previous.contains(&value) || !self.current.insert(value) {
             return false;
