@@ -688,22 +688,27 @@ async fn calls_seconds_apart_pair_by_agreement_whatever_the_rows_order() {
     }
 }
 
+/// Imports one answered Graph row (`id`, INVITE at `invite`, answered 2 s later for
+/// 60 s) into an empty database and gives back its stored record: a Teams copy.
+async fn stored_teams_copy(
+    store: &ClickhouseConfig,
+    run: &Run,
+    id: &str,
+    invite: &str,
+) -> CallRecord {
+    let row = graph_row(id, CALLER, CALLEE, invite, Some((2_000, 60_000)));
+    let file = write_lines(run.dir.path(), "teams.json", &[row]);
+    run.import(store, "teams-json", &[file]).await;
+    all_records(store).await.remove(0)
+}
+
 #[tokio::test]
 async fn a_teams_copy_beside_the_edge_record_it_enriched_is_double_counted_and_removed() {
     // A partial `--apply`: the enriched edge record was written, the Teams copy was
     // not deleted.
     let (_db, store) = database("reconcile_partial").await;
     let run = Run::new();
-    let row = graph_row(
-        "t-partial",
-        CALLER,
-        CALLEE,
-        "2026-10-14T09:00:01Z",
-        Some((2_000, 60_000)),
-    );
-    let file = write_lines(run.dir.path(), "teams.json", &[row]);
-    run.import(&store, "teams-json", &[file]).await;
-    let copy = all_records(&store).await.remove(0);
+    let copy = stored_teams_copy(&store, &run, "t-partial", "2026-10-14T09:00:01Z").await;
     let mut enriched = edge_call(
         "p@sbc",
         CALLER,
@@ -749,16 +754,7 @@ async fn a_call_across_the_paris_month_boundary_is_found_double_counted() {
     // the Teams row stored first.
     let (_db, store) = database("reconcile_boundary").await;
     let run = Run::new();
-    let row = graph_row(
-        "t-midnight",
-        CALLER,
-        CALLEE,
-        "2026-10-31T23:00:01Z",
-        Some((2_000, 60_000)),
-    );
-    let file = write_lines(run.dir.path(), "teams.json", &[row]);
-    run.import(&store, "teams-json", &[file]).await;
-    let copy = all_records(&store).await.remove(0);
+    let copy = stored_teams_copy(&store, &run, "t-midnight", "2026-10-31T23:00:01Z").await;
     let edge = edge_call(
         "m@sbc",
         CALLER,
