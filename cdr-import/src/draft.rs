@@ -177,6 +177,87 @@ pub const LATEST_MS: u64 = 4_291_747_200_000;
 /// ones come from a wrong date or unit, and would be billed.
 pub const LONGEST_CALL_MS: u64 = 31 * 86_400_000;
 
+/// A time for messages: `2026-10-05T08:00:00.000Z`.
+fn iso_ms(t: u64) -> String {
+    chrono::DateTime::from_timestamp_millis(t as i64).map_or_else(
+        || t.to_string(),
+        |d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
+    )
+}
+
+/// Checks a call's times, whatever the format: each in [`EARLIEST_MS`,
+/// [`LATEST_MS`]), invite ≤ answer ≤ end, at most [`LONGEST_CALL_MS`] from invite to
+/// end.
+///
+/// # Errors
+/// [`Reason::BadTime`] or [`Reason::InconsistentTimes`], naming the times.
+pub fn check_times(invite_ms: u64, answer_ms: Option<u64>, end_ms: u64) -> Result<(), RowError> {
+    for (name, time) in [
+        ("invite", Some(invite_ms)),
+        ("answer", answer_ms),
+        ("end", Some(end_ms)),
+    ] {
+        match time {
+            Some(t) if t < EARLIEST_MS => {
+                return Err(RowError::new(
+                    Reason::BadTime,
+                    format!(
+                    "{name} {} is before 2000: not a call's time (seconds read as milliseconds?)",
+                    iso_ms(t)
+                ),
+                ))
+            }
+            Some(t) if t >= LATEST_MS => {
+                return Err(RowError::new(
+                    Reason::BadTime,
+                    format!(
+                        "{name} {} is after 2105, beyond what ClickHouse's DateTime holds",
+                        iso_ms(t)
+                    ),
+                ))
+            }
+            _ => {}
+        }
+    }
+    let start = answer_ms.unwrap_or(invite_ms);
+    if start < invite_ms {
+        return Err(RowError::new(
+            Reason::InconsistentTimes,
+            format!(
+                "answer {} is before invite {}",
+                iso_ms(start),
+                iso_ms(invite_ms)
+            ),
+        ));
+    }
+    if end_ms < start {
+        return Err(RowError::new(
+            Reason::InconsistentTimes,
+            format!(
+                "end {} is before {} {}",
+                iso_ms(end_ms),
+                if answer_ms.is_some() {
+                    "answer"
+                } else {
+                    "invite"
+                },
+                iso_ms(start)
+            ),
+        ));
+    }
+    if end_ms - invite_ms > LONGEST_CALL_MS {
+        return Err(RowError::new(
+            Reason::InconsistentTimes,
+            format!(
+                "end {} is more than 31 days after invite {}",
+                iso_ms(end_ms),
+                iso_ms(invite_ms)
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Caller texts that stand for a withheld number (kept as `anonymous`).
 const ANONYMOUS: [&str; 6] = [
     "anonymous",
@@ -282,33 +363,6 @@ impl Draft<'_> {
         let original_called = optional_number("original_called", self.original_called)?;
         let forwarding_party = optional_number("forwarding_party", self.forwarding_party)?;
 
-        let ms = |t: u64| {
-            chrono::DateTime::from_timestamp_millis(t as i64).map_or_else(
-                || t.to_string(),
-                |d| d.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string(),
-            )
-        };
-        for (name, time) in [
-            ("invite", Some(self.invite_ms)),
-            ("answer", self.answer_ms),
-            ("end", Some(self.end_ms)),
-        ] {
-            match time {
-                Some(t) if t < EARLIEST_MS => {
-                    return Err(RowError::new(
-                        Reason::BadTime,
-                        format!("{name} {} is before 2000: not a call's time (seconds read as milliseconds?)", ms(t)),
-                    ))
-                }
-                Some(t) if t >= LATEST_MS => {
-                    return Err(RowError::new(
-                        Reason::BadTime,
-                        format!("{name} {} is after 2105, beyond what ClickHouse's DateTime holds", ms(t)),
-                    ))
-                }
-                _ => {}
-            }
-        }
         if let Some(stated) = self.duration_ms.filter(|&d| d > LONGEST_CALL_MS) {
             return Err(RowError::new(
                 Reason::BadValue,
@@ -318,42 +372,7 @@ impl Draft<'_> {
                 ),
             ));
         }
-        let start = self.answer_ms.unwrap_or(self.invite_ms);
-        if start < self.invite_ms {
-            return Err(RowError::new(
-                Reason::InconsistentTimes,
-                format!(
-                    "answer {} is before invite {}",
-                    ms(start),
-                    ms(self.invite_ms)
-                ),
-            ));
-        }
-        if self.end_ms < start {
-            return Err(RowError::new(
-                Reason::InconsistentTimes,
-                format!(
-                    "end {} is before {} {}",
-                    ms(self.end_ms),
-                    if self.answer_ms.is_some() {
-                        "answer"
-                    } else {
-                        "invite"
-                    },
-                    ms(start)
-                ),
-            ));
-        }
-        if self.end_ms - self.invite_ms > LONGEST_CALL_MS {
-            return Err(RowError::new(
-                Reason::InconsistentTimes,
-                format!(
-                    "end {} is more than 31 days after invite {}",
-                    ms(self.end_ms),
-                    ms(self.invite_ms)
-                ),
-            ));
-        }
+        check_times(self.invite_ms, self.answer_ms, self.end_ms)?;
         match (self.disposition, self.answer_ms) {
             (Disposition::Answered, None) => {
                 return Err(RowError::new(

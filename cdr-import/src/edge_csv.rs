@@ -243,6 +243,7 @@ pub fn from_fields(columns: &[Option<usize>], fields: &[&str]) -> Result<CallRec
         teams,
         end_reason: optional_text("end_reason"),
     };
+    crate::draft::check_times(record.invite_ms, record.answer_ms, record.end_ms)?;
     record
         .check()
         .map_err(|m| RowError::new(Reason::InconsistentTimes, m))?;

@@ -36,7 +36,7 @@ use cdr::reader::CallReader;
 use cdr::writer::BatchAck;
 use cdr::{CallKey, CallRecord, CallRecordWriter, ClickhouseConfig, WriterConfig};
 use provisioning::Provisioning;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -227,12 +227,25 @@ impl std::hash::Hasher for KeyHasher {
     }
 }
 
-type KeySet = HashSet<u128, std::hash::BuildHasherDefault<KeyHasher>>;
+/// Key (its bits) → the highest revision of it seen.
+type KeyRevisions = HashMap<u128, u32, std::hash::BuildHasherDefault<KeyHasher>>;
 
-/// Two generations of recently seen keys (see the module doc).
+/// What the recent window knew of a record.
+#[derive(Debug, PartialEq, Eq)]
+enum Seen {
+    /// Its key was not seen.
+    New,
+    /// Its key was seen at an earlier revision only: this one replaces it.
+    LaterRevision,
+    /// Seen at this revision or a later one: a duplicate.
+    Again,
+}
+
+/// Two generations of recently seen keys (see the module doc), with the highest
+/// revision seen of each.
 struct RecentKeys {
-    current: KeySet,
-    previous: KeySet,
+    current: KeyRevisions,
+    previous: KeyRevisions,
     generation: usize,
 }
 
@@ -241,29 +254,36 @@ impl RecentKeys {
     fn new(generation: usize) -> Self {
         let generation = generation.max(1);
         RecentKeys {
-            current: KeySet::with_capacity_and_hasher(generation, Default::default()),
-            previous: KeySet::with_capacity_and_hasher(generation, Default::default()),
+            current: KeyRevisions::with_capacity_and_hasher(generation, Default::default()),
+            previous: KeyRevisions::with_capacity_and_hasher(generation, Default::default()),
             generation,
         }
     }
 
-    /// True when the key at this revision was not seen yet (and remembers it): two
-    /// revisions of a record in one run (two exports of a month) are both written,
-    /// and ClickHouse keeps the later.
-    fn insert(&mut self, key: &CallKey, revision: u32) -> bool {
-        // The revision goes into the high bits, which the table's hash ignores (the
-        // low 64 bits of a key are already uniform); revision 0 is the key itself.
-        let value = key.bits() ^ (u128::from(revision) << 64);
-        if self.previous.contains(&value) || !self.current.insert(value) {
-            return false;
+    /// Remembers the record's key at its revision (unless a later one was seen) and
+    /// says what was known of it.
+    fn see(&mut self, key: &CallKey, revision: u32) -> Seen {
+        let bits = key.bits();
+        let known = self
+            .current
+            .get(&bits)
+            .or_else(|| self.previous.get(&bits))
+            .copied();
+        if known.is_some_and(|seen| seen >= revision) {
+            return Seen::Again;
         }
+        self.current.insert(bits, revision);
         if self.current.len() >= self.generation {
             // The older generation's table, emptied, becomes the current one: no
             // table grows again from nothing.
             std::mem::swap(&mut self.previous, &mut self.current);
             self.current.clear();
         }
-        true
+        if known.is_some() {
+            Seen::LaterRevision
+        } else {
+            Seen::New
+        }
     }
 }
 
@@ -700,7 +720,14 @@ async fn process_batch(
     let batch_len = records.len();
     let mut outcome = BatchOutcome::default();
     let mut fresh = records;
-    fresh.retain(|record| recent.insert(&record.key, record.revision));
+    fresh.retain(|record| match recent.see(&record.key, record.revision) {
+        Seen::New => true,
+        Seen::LaterRevision => {
+            outcome.notes.push("replaced_older_revision");
+            true
+        }
+        Seen::Again => false,
+    });
     outcome.duplicates = (batch_len - fresh.len()) as u64;
     if let (Some(store), Some(started)) = (&settings.store, run_started_secs) {
         let mut patience = Patience::new(settings);
@@ -917,20 +944,27 @@ mod tests {
     fn the_recent_window_remembers_two_generations() {
         let mut recent = RecentKeys::new(RECENT_KEYS);
         let key = |n: usize| CallKey::for_import("t", &n.to_string());
-        assert!(recent.insert(&key(0), 0));
-        assert!(!recent.insert(&key(0), 0));
-        assert!(recent.insert(&key(0), 1), "a later revision is new");
-        assert!(!recent.insert(&key(0), 1));
-        for n in 2..RECENT_KEYS {
-            recent.insert(&key(n), 0);
+        assert_eq!(recent.see(&key(0), 0), Seen::New);
+        assert_eq!(recent.see(&key(0), 0), Seen::Again);
+        assert_eq!(recent.see(&key(0), 1), Seen::LaterRevision);
+        assert_eq!(recent.see(&key(0), 1), Seen::Again);
+        assert_eq!(
+            recent.see(&key(0), 0),
+            Seen::Again,
+            "an older revision after"
+        );
+        for n in 1..RECENT_KEYS {
+            recent.see(&key(n), 0);
         }
         assert!(
             recent.current.is_empty(),
             "the first generation is full and rotated"
         );
-        assert!(
-            !recent.insert(&key(5), 0),
+        assert_eq!(
+            recent.see(&key(5), 0),
+            Seen::Again,
             "still in the previous generation"
         );
+        assert_eq!(recent.see(&key(0), 2), Seen::LaterRevision);
     }
 }

@@ -357,20 +357,12 @@ async fn run_import(common: &Common, args: ImportArgs) -> Result<bool> {
 /// written or spooled, the summary says where it stopped); a second one exits at once.
 fn stop_on_signals(stop: &import::Stop) {
     let stop = stop.clone();
+    let Some(mut signals) = Termination::watch() else {
+        return;
+    };
     tokio::spawn(async move {
-        let Ok(mut terminate) =
-            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        else {
-            return;
-        };
         for signal in 0.. {
-            let name = tokio::select! {
-                received = tokio::signal::ctrl_c() => match received {
-                    Ok(()) => "interrupted (Ctrl-C)",
-                    Err(_) => return,
-                },
-                _ = terminate.recv() => "terminated (SIGTERM)",
-            };
+            let name = signals.next().await;
             if signal > 0 {
                 eprintln!("cdr-import: {name} again: quitting now");
                 std::process::exit(130);
@@ -402,9 +394,36 @@ async fn export(
     Ok(true)
 }
 
+/// Ctrl-C and SIGTERM, caught from the moment they are watched (their default action,
+/// ending the process at once, no longer applies).
+struct Termination {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Termination {
+    /// Starts watching; `None` when signals cannot be watched.
+    fn watch() -> Option<Termination> {
+        use tokio::signal::unix::{signal, SignalKind};
+        Some(Termination {
+            interrupt: signal(SignalKind::interrupt()).ok()?,
+            terminate: signal(SignalKind::terminate()).ok()?,
+        })
+    }
+
+    /// The next one, by name.
+    async fn next(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.interrupt.recv() => "interrupted (Ctrl-C)",
+            _ = self.terminate.recv() => "terminated (SIGTERM)",
+        }
+    }
+}
+
 /// Writes the export to a hidden `.partial` file beside `path` (gzip when `path` ends
-/// in `.gz`), synced, then renamed to `path`: a failed export (ClickHouse gone
-/// mid-way, a full disk) leaves no file that looks whole, only the error.
+/// in `.gz`), synced, then renamed to `path`: a failed or interrupted export
+/// (ClickHouse gone mid-way, a full disk, Ctrl-C) leaves no file that looks whole,
+/// only the error.
 async fn export_to_file(
     store: &ClickhouseConfig,
     from: u64,
@@ -416,7 +435,9 @@ async fn export_to_file(
         .file_name()
         .with_context(|| format!("--output {} names no file", path.display()))?;
     let partial = path.with_file_name(format!(".{}.partial", name.to_string_lossy()));
-    let written: Result<u64> = async {
+    // Watched before the file exists, so that no signal ends the process with it.
+    let mut signals = Termination::watch();
+    let writing = async {
         let file = std::io::BufWriter::new(
             std::fs::File::create(&partial)
                 .with_context(|| format!("creating {}", partial.display()))?,
@@ -433,9 +454,18 @@ async fn export_to_file(
         file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&partial, path)
             .with_context(|| format!("renaming {} to {}", partial.display(), path.display()))?;
-        Ok(n)
-    }
-    .await;
+        Ok::<u64, anyhow::Error>(n)
+    };
+    let interrupted = async {
+        match signals.as_mut() {
+            Some(signals) => signals.next().await,
+            None => std::future::pending().await,
+        }
+    };
+    let written = tokio::select! {
+        written = writing => written,
+        name = interrupted => Err(anyhow!("{name}")),
+    };
     if written.is_err() {
         let _ = std::fs::remove_file(&partial);
     }

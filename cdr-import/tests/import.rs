@@ -960,6 +960,17 @@ async fn edge_rows_must_match_provisioning_and_be_written_as_the_edge_writes_the
             ",+33649258479,",
             ",alice,",
         ),
+        // Ended 32 days after its INVITE; timed in January 1970.
+        changed(
+            "00000000000000000000000000000006",
+            ",1790806448343,",
+            ",1793571236049,",
+        ),
+        changed(
+            "00000000000000000000000000000007",
+            ",1790806436049,",
+            ",1000,",
+        ),
     ];
     let file = run.dir.path().join("edited.csv");
     std::fs::write(&file, format!("{header}\n{}\n", rows.join("\n"))).unwrap();
@@ -970,12 +981,16 @@ async fn edge_rows_must_match_provisioning_and_be_written_as_the_edge_writes_the
     );
     assert_eq!(rejected(&report, Reason::BadNumber), 2);
     assert_eq!(rejected(&report, Reason::UnknownTrunk), 2);
+    assert_eq!(rejected(&report, Reason::InconsistentTimes), 1);
+    assert_eq!(rejected(&report, Reason::BadTime), 1);
     let rejects = String::from_utf8(run.rejects("edited.rejects.csv")).unwrap();
     for expected in [
         r#",2,"bad_number: caller: ""0140258039"" is not written as the edge writes it (+33140258039)""#,
         r#",3,"bad_number: callee: ""+33 6 49 25 84 79"" is not written as the edge writes it (+33649258479)""#,
         r#",4,"unknown_trunk: site_id ""lyon"" is not a site of trunk contoso-teams""#,
         r#",5,"unknown_trunk: customer_id ""wrong-customer"" is not the customer of trunk contoso-teams (contoso)""#,
+        ",7,inconsistent_times: end 2026-11-01T22:13:56.049Z is more than 31 days after invite 2026-09-30T22:13:56.049Z\n",
+        ",8,bad_time: invite 1970-01-01T00:00:01.000Z is before 2000: not a call's time",
     ] {
         assert!(rejects.contains(expected), "{expected} not in\n{rejects}");
     }
@@ -1817,4 +1832,43 @@ async fn teams_calls_on_a_trunk_without_edge_records_are_reported_with_samples()
         text.contains("teams-2026-10.json:"),
         "samples name their file and line: {text}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_interrupted_by_ctrl_c_leaves_no_file() {
+    let server = testkit::ClickhouseServer::start().expect("private ClickHouse");
+    let (_db, store) = private_database(&server, "export_interrupted").await;
+    let dir = tempfile::tempdir().unwrap();
+    let output = dir.path().join("october.csv");
+    let partial = dir.path().join(".october.csv.partial");
+    // A frozen server holds the export in its query, after the file was created.
+    server.freeze();
+    let child = Command::new(env!("CARGO_BIN_EXE_cdr-import"))
+        .args(["--clickhouse", &store.url, "--database", &store.database])
+        .args(["export", "--month", "2026-10", "--output"])
+        .arg(&output)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    for _ in 0..300 {
+        if partial.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(partial.exists(), "the export started writing");
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let out = child.wait_with_output().unwrap();
+    server.thaw();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("nothing written to") && stderr.contains("interrupted (Ctrl-C)"),
+        "{stderr}"
+    );
+    assert!(!partial.exists() && !output.exists());
 }
